@@ -1,0 +1,18 @@
+//! `kiln-verify`: verify TEE evidence offline against pinned vendor roots.
+//!
+//! Exit codes: 0 verified, 1 rejected, 2 usage or I/O error.
+
+#![forbid(unsafe_code)]
+
+mod args;
+mod render;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let config = match args::parse() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    args::run(config)
+}

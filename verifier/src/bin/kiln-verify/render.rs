@@ -1,0 +1,101 @@
+//! Human and JSON output.
+
+use kiln_verifier::{Error, TrustAnchors, UnixTime, VerifiedEvidence};
+
+/// Prints verified claims.
+pub fn verified(v: &VerifiedEvidence, json: bool, at_is_now: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v.to_json()).unwrap_or_else(|_| "null".into())
+        );
+        return;
+    }
+    let c = v.claims();
+    if c.simulated {
+        println!(
+            "SIMULATED evidence verified: {} ({}) — this is NOT proof of real TEE hardware",
+            c.platform, c.product
+        );
+    } else {
+        println!("VERIFIED {} evidence ({})", c.platform, c.product);
+    }
+    let when = if at_is_now { " (now)" } else { "" };
+    println!("  verified at   {}{when}", c.verified_at);
+    println!(
+        "  anchored by   {} (sha256 {})",
+        c.anchor.name, c.anchor.sha256
+    );
+    for (name, value) in &c.measurements {
+        println!("  {name:<13} {value}");
+    }
+    if let Some(rd) = &c.report_data {
+        println!("  report_data   {rd}");
+    }
+    for (label, value) in [("public_key", &c.public_key), ("user_data", &c.user_data), ("nonce", &c.nonce)] {
+        if let Some(v) = value {
+            println!("  {label:<13} {v}");
+        }
+    }
+    let versions: Vec<String> = c.tcb.versions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("  tcb status    {}", c.tcb.status);
+    if !versions.is_empty() {
+        println!("  tcb versions  {}", versions.join(" "));
+    }
+    if !c.tcb.advisory_ids.is_empty() {
+        println!("  advisories    {}", c.tcb.advisory_ids.join(", "));
+    }
+    if let Some(id) = &c.chip_id {
+        println!("  chip_id       {id}");
+    }
+    if let Some(id) = &c.instance_id {
+        println!("  instance      {id}");
+    }
+    if let Some(t) = c.evidence_time {
+        println!("  evidence time {t}");
+    }
+    println!(
+        "  debug         {}",
+        if c.debug { "YES: the host can read the TEE's memory" } else { "no" }
+    );
+}
+
+/// Prints a rejection (to stdout as JSON with --json, otherwise to stderr).
+pub fn rejected(e: &Error, at: UnixTime, json: bool) {
+    if json {
+        let out = serde_json::json!({
+            "verified": false,
+            "kind": e.kind(),
+            "error": e.to_string(),
+            "at": at.to_string(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        eprintln!("REJECTED: {e}");
+        eprintln!("  (verification time {at})");
+    }
+}
+
+/// Prints the pinned roots.
+pub fn roots(anchors: &TrustAnchors, json: bool) {
+    if json {
+        let list: Vec<_> = anchors
+            .roots()
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "name": a.name,
+                    "platform": a.platform,
+                    "origin": a.origin,
+                    "subject": a.cert.subject(),
+                    "sha256": hex::encode(a.cert.sha256()),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+        return;
+    }
+    for a in anchors.roots() {
+        println!("{:<8} {:<28} {}", a.platform.as_str(), a.name, hex::encode(a.cert.sha256()));
+    }
+}
