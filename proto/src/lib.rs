@@ -1,0 +1,21 @@
+//! The wire protocol between kiln's host agent (untrusted) and its in-guest builder.
+//!
+//! A byte stream (a Unix socket for the simulator, virtio-serial or vsock for guests) carries
+//! frames: a 4-byte big-endian length, then that many bytes of one CBOR-encoded [`Message`].
+//! Lengths are bounded by [`MAX_FRAME`]; a frame that is too long, truncated, or does not
+//! decode to a message is an error, never a panic. Every session starts with a
+//! [`Message::Hello`] from each side carrying [`PROTOCOL_VERSION`].
+
+#![forbid(unsafe_code)]
+
+pub mod frame;
+pub mod message;
+
+pub use frame::{read_frame, write_frame, FrameError, MAX_FRAME};
+pub use message::{
+    decode, encode, read_message, write_message, Message, NamedBlob, Phase, Role, Stream,
+    PROTOCOL_VERSION,
+};
+
+#[cfg(feature = "tokio")]
+pub use frame::{read_frame_async, write_frame_async};
