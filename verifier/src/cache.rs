@@ -101,10 +101,20 @@ mod tests {
                 value: 7u32,
             },
         );
-        assert_eq!(cache.get::<u32>(&k, UnixTime::from_secs(15)).unwrap().value, 7);
+        assert_eq!(
+            cache.get::<u32>(&k, UnixTime::from_secs(15)).unwrap().value,
+            7
+        );
         assert!(cache.get::<u32>(&k, UnixTime::from_secs(9)).is_none());
         assert!(cache.get::<u32>(&k, UnixTime::from_secs(21)).is_none());
-        assert!(cache.get::<u64>(&k, UnixTime::from_secs(15)).is_none(), "type-checked");
-        assert_ne!(key("t", &[b"ab"]), key("t", &[b"a", b"b"]), "parts are framed");
+        assert!(
+            cache.get::<u64>(&k, UnixTime::from_secs(15)).is_none(),
+            "type-checked"
+        );
+        assert_ne!(
+            key("t", &[b"ab"]),
+            key("t", &[b"a", b"b"]),
+            "parts are framed"
+        );
     }
 }

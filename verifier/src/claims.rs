@@ -10,7 +10,9 @@ use crate::anchors::AnchorOrigin;
 use crate::time::UnixTime;
 
 /// A TEE platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 pub enum Platform {
     /// AMD SEV-SNP.
     #[serde(rename = "sev-snp")]

@@ -127,7 +127,17 @@ mod tests {
         assert_eq!(r.u32_le().unwrap(), 2);
         assert_eq!(r.remaining(), 1);
         let err = r.u16_le().unwrap_err();
-        assert!(matches!(err, Error::Truncated { needed: 2, available: 1, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Truncated {
+                    needed: 2,
+                    available: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert_eq!(r.u8().unwrap(), 9);
         assert!(r.take(usize::MAX).is_err());
     }

@@ -124,7 +124,11 @@ impl Verifier {
     ///    [`nitro::verify`]): every signature, certificate and collateral item is checked at
     ///    `time` against the anchors given to [`Verifier::new`].
     /// 3. Return the claims, marked simulated if the anchor is simulated.
-    pub fn verify(&self, evidence: &Evidence<'_>, time: UnixTime) -> Result<VerifiedEvidence, Error> {
+    pub fn verify(
+        &self,
+        evidence: &Evidence<'_>,
+        time: UnixTime,
+    ) -> Result<VerifiedEvidence, Error> {
         // 1.
         let platform = match evidence.platform {
             Some(p) => p,

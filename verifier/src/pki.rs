@@ -54,13 +54,17 @@ impl std::fmt::Debug for Cert {
 /// byte range of its first element, as received.
 fn tbs_range(der: &[u8], what: &'static str) -> Result<(usize, usize), Error> {
     let mut outer = SliceReader::new(der).map_err(|e| Error::malformed(what, e))?;
-    let header = outer
-        .peek_header()
-        .map_err(|e| Error::malformed(what, e))?;
-    let header_len = usize::try_from(header.encoded_len().map_err(|e| Error::malformed(what, e))?)
-        .map_err(|e| Error::malformed(what, e))?;
+    let header = outer.peek_header().map_err(|e| Error::malformed(what, e))?;
+    let header_len = usize::try_from(
+        header
+            .encoded_len()
+            .map_err(|e| Error::malformed(what, e))?,
+    )
+    .map_err(|e| Error::malformed(what, e))?;
     let _ = outer.tlv_bytes().map_err(|e| Error::malformed(what, e))?;
-    let inner = der.get(header_len..).ok_or_else(|| Error::malformed(what, "no body"))?;
+    let inner = der
+        .get(header_len..)
+        .ok_or_else(|| Error::malformed(what, "no body"))?;
     let mut reader = SliceReader::new(inner).map_err(|e| Error::malformed(what, e))?;
     let tbs = reader.tlv_bytes().map_err(|e| Error::malformed(what, e))?;
     Ok((header_len, header_len + tbs.len()))
@@ -229,15 +233,15 @@ impl Cert {
             .signature
             .as_bytes()
             .ok_or_else(|| self.error("signature is not a whole number of bytes"))?;
-        verify_x509_signature(issuer, &self.parsed.signature_algorithm, tbs, sig).map_err(
-            |e| match e {
+        verify_x509_signature(issuer, &self.parsed.signature_algorithm, tbs, sig).map_err(|e| {
+            match e {
                 SigError::Unsupported(reason) => self.error(reason),
                 SigError::Invalid => Error::CertificateSignature {
                     subject: self.subject.clone(),
                     issuer: issuer.subject.clone(),
                 },
-            },
-        )
+            }
+        })
     }
 }
 
@@ -271,15 +275,22 @@ fn pss_algorithm(
     let params: PssParams = params
         .decode_as()
         .map_err(|e| unsupported(&e.to_string()))?;
-    let hash = params.hash.map(|h| h.oid).ok_or_else(|| unsupported("SHA-1"))?;
-    let mgf = params.mask_gen.ok_or_else(|| unsupported("MGF1 with SHA-1"))?;
+    let hash = params
+        .hash
+        .map(|h| h.oid)
+        .ok_or_else(|| unsupported("SHA-1"))?;
+    let mgf = params
+        .mask_gen
+        .ok_or_else(|| unsupported("MGF1 with SHA-1"))?;
     let mgf_hash = mgf
         .parameters
         .as_ref()
         .and_then(|p| p.decode_as::<AlgorithmIdentifierOwned>().ok())
         .map(|a| a.oid);
     if mgf.oid != OID_MGF1 || mgf_hash != Some(hash) {
-        return Err(unsupported("mask generation is not MGF1 with the message hash"));
+        return Err(unsupported(
+            "mask generation is not MGF1 with the message hash",
+        ));
     }
     if params.trailer.unwrap_or(1) != 1 {
         return Err(unsupported("trailer field is not 1"));
@@ -329,8 +340,13 @@ pub fn verify_x509_signature(
         algorithm.oid,
         o if o == rfc5912::ECDSA_WITH_SHA_256 || o == rfc5912::ECDSA_WITH_SHA_384
     );
-    let key_is_rsa =
-        signer.parsed.tbs_certificate.subject_public_key_info.algorithm.oid == rfc5912::RSA_ENCRYPTION;
+    let key_is_rsa = signer
+        .parsed
+        .tbs_certificate
+        .subject_public_key_info
+        .algorithm
+        .oid
+        == rfc5912::RSA_ENCRYPTION;
     if is_rsa_alg != key_is_rsa {
         return Err(SigError::Unsupported(
             "signature algorithm does not match the issuer's key type".into(),
@@ -392,8 +408,7 @@ pub fn parse_pem_certificates(text: &str, what: &'static str) -> Result<Vec<Cert
             .map(|i| end_marker + 9 + i + 5)
             .ok_or_else(|| Error::malformed(what, "unterminated PEM END line"))?;
         let pem_block = block.get(..close).unwrap_or("");
-        let (label, der) =
-            pem_rfc7468_decode(pem_block).map_err(|e| Error::malformed(what, e))?;
+        let (label, der) = pem_rfc7468_decode(pem_block).map_err(|e| Error::malformed(what, e))?;
         if label != "CERTIFICATE" {
             return Err(Error::malformed(
                 what,
@@ -412,7 +427,8 @@ pub fn parse_pem_certificates(text: &str, what: &'static str) -> Result<Vec<Cert
 fn pem_rfc7468_decode(block: &str) -> Result<(String, Vec<u8>), String> {
     // Tolerate CRLF and surrounding blank lines (Azure bundles, PCS responses).
     let normalised: String = block.replace('\r', "");
-    let (label, der) = der::pem::decode_vec(normalised.trim().as_bytes()).map_err(|e| e.to_string())?;
+    let (label, der) =
+        der::pem::decode_vec(normalised.trim().as_bytes()).map_err(|e| e.to_string())?;
     Ok((label.to_owned(), der))
 }
 
@@ -466,7 +482,11 @@ impl Crl {
     /// Verifies the CRL's signature by `issuer` (whose subject must be the CRL's issuer).
     pub fn verify_issued_by(&self, issuer: &Cert) -> Result<(), Error> {
         if self.parsed.tbs_cert_list.issuer != issuer.parsed.tbs_certificate.subject {
-            return Err(Error::mismatch("CRL issuer", issuer.subject(), &self.issuer));
+            return Err(Error::mismatch(
+                "CRL issuer",
+                issuer.subject(),
+                &self.issuer,
+            ));
         }
         let tbs = self
             .der
@@ -574,10 +594,9 @@ pub fn verify_path(
         }
         // (3)
         let mut anchor_error = None;
-        for anchor in anchors
-            .iter()
-            .filter(|a| a.cert.parsed.tbs_certificate.subject == current.parsed.tbs_certificate.issuer)
-        {
+        for anchor in anchors.iter().filter(|a| {
+            a.cert.parsed.tbs_certificate.subject == current.parsed.tbs_certificate.issuer
+        }) {
             match current.verify_issued_by(&anchor.cert) {
                 Ok(()) => {
                     anchor.cert.check_valid_at(time)?;
@@ -613,9 +632,7 @@ pub fn verify_path(
                     current.issuer()
                 ),
             })?;
-        if issuer.is_self_issued()
-            && !anchors.iter().any(|a| a.cert.sha256() == issuer.sha256())
-        {
+        if issuer.is_self_issued() && !anchors.iter().any(|a| a.cert.sha256() == issuer.sha256()) {
             return Err(untrusted_root(issuer));
         }
         current.verify_issued_by(issuer)?;

@@ -17,22 +17,44 @@ fn every_manifest_case_gets_its_verdict() {
             (true, Ok(v)) => {
                 let c = v.claims();
                 assert_eq!(c.platform, loaded.platform, "{}", loaded.case.id);
-                assert!(!c.simulated, "{}: real evidence marked simulated", loaded.case.id);
+                assert!(
+                    !c.simulated,
+                    "{}: real evidence marked simulated",
+                    loaded.case.id
+                );
                 assert_eq!(c.verified_at, loaded.at);
-                assert!(!c.measurements.is_empty(), "{}: no measurements", loaded.case.id);
+                assert!(
+                    !c.measurements.is_empty(),
+                    "{}: no measurements",
+                    loaded.case.id
+                );
             }
-            (true, Err(e)) => failures.push(format!("{}: expected verified, got: {e}", loaded.case.id)),
-            (false, Ok(_)) => failures.push(format!("{}: expected rejected, was verified", loaded.case.id)),
+            (true, Err(e)) => {
+                failures.push(format!("{}: expected verified, got: {e}", loaded.case.id))
+            }
+            (false, Ok(_)) => failures.push(format!(
+                "{}: expected rejected, was verified",
+                loaded.case.id
+            )),
             (false, Err(e)) => {
-                if let Err(p) = std::panic::catch_unwind(|| common::assert_reason(&loaded.case, &e)) {
+                if let Err(p) = std::panic::catch_unwind(|| common::assert_reason(&loaded.case, &e))
+                {
                     failures.push(
-                        p.downcast_ref::<String>().cloned().unwrap_or_else(|| "wrong reason".into()),
+                        p.downcast_ref::<String>()
+                            .cloned()
+                            .unwrap_or_else(|| "wrong reason".into()),
                     );
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -40,8 +62,14 @@ fn the_same_verifier_gives_the_same_verdicts_warm() {
     // Second pass over one verifier: cached chains and collateral must not change a verdict.
     let verifier = Verifier::new(TrustAnchors::vendor());
     let cases = common::load_all();
-    let first: Vec<bool> = cases.iter().map(|l| verifier.verify(&l.evidence(), l.at).is_ok()).collect();
-    let second: Vec<bool> = cases.iter().map(|l| verifier.verify(&l.evidence(), l.at).is_ok()).collect();
+    let first: Vec<bool> = cases
+        .iter()
+        .map(|l| verifier.verify(&l.evidence(), l.at).is_ok())
+        .collect();
+    let second: Vec<bool> = cases
+        .iter()
+        .map(|l| verifier.verify(&l.evidence(), l.at).is_ok())
+        .collect();
     assert_eq!(first, second);
     for (l, ok) in cases.iter().zip(&first) {
         assert_eq!(*ok, l.verified(), "{}", l.case.id);

@@ -1,5 +1,10 @@
 //! Shared test support: the manifest of real vectors in `../shared/vectors`.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::path::PathBuf;
 
@@ -92,7 +97,9 @@ pub fn load(case: &Case) -> Loaded {
                 .chars()
                 .filter(|c| !c.is_whitespace())
                 .collect();
-            base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .unwrap()
         }
         Some(other) => panic!("{}: unknown encoding {other}", case.id),
     };
@@ -119,7 +126,10 @@ pub fn expected_kinds(reason: &str) -> Vec<ErrorKind> {
         ("certificate expired", &[ErrorKind::CertificateValidity]),
         (
             "collateral expired",
-            &[ErrorKind::CollateralValidity, ErrorKind::CertificateValidity],
+            &[
+                ErrorKind::CollateralValidity,
+                ErrorKind::CertificateValidity,
+            ],
         ),
         ("no tcb level", &[ErrorKind::TcbLevelNotFound]),
         ("revoked", &[ErrorKind::Revoked, ErrorKind::TcbRevoked]),

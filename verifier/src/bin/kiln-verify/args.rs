@@ -163,7 +163,11 @@ pub fn parse() -> Result<Config, ExitCode> {
                     PlatformArg::Nitro => Some(Platform::Nitro),
                 },
                 evidence,
-                vek: a.vek.as_ref().map(|p| read(p, "VEK certificate")).transpose()?,
+                vek: a
+                    .vek
+                    .as_ref()
+                    .map(|p| read(p, "VEK certificate"))
+                    .transpose()?,
                 chain: a.chain.as_ref().map(|p| read(p, "chain")).transpose()?,
                 collateral: a
                     .collateral

@@ -32,12 +32,21 @@ pub fn verified(v: &VerifiedEvidence, json: bool, at_is_now: bool) {
     if let Some(rd) = &c.report_data {
         println!("  report_data   {rd}");
     }
-    for (label, value) in [("public_key", &c.public_key), ("user_data", &c.user_data), ("nonce", &c.nonce)] {
+    for (label, value) in [
+        ("public_key", &c.public_key),
+        ("user_data", &c.user_data),
+        ("nonce", &c.nonce),
+    ] {
         if let Some(v) = value {
             println!("  {label:<13} {v}");
         }
     }
-    let versions: Vec<String> = c.tcb.versions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let versions: Vec<String> = c
+        .tcb
+        .versions
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     println!("  tcb status    {}", c.tcb.status);
     if !versions.is_empty() {
         println!("  tcb versions  {}", versions.join(" "));
@@ -56,7 +65,11 @@ pub fn verified(v: &VerifiedEvidence, json: bool, at_is_now: bool) {
     }
     println!(
         "  debug         {}",
-        if c.debug { "YES: the host can read the TEE's memory" } else { "no" }
+        if c.debug {
+            "YES: the host can read the TEE's memory"
+        } else {
+            "no"
+        }
     );
 }
 
@@ -92,10 +105,18 @@ pub fn roots(anchors: &TrustAnchors, json: bool) {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
         return;
     }
     for a in anchors.roots() {
-        println!("{:<8} {:<28} {}", a.platform.as_str(), a.name, hex::encode(a.cert.sha256()));
+        println!(
+            "{:<8} {:<28} {}",
+            a.platform.as_str(),
+            a.name,
+            hex::encode(a.cert.sha256())
+        );
     }
 }
