@@ -198,24 +198,39 @@ mod tests {
         let mut r = &buf[..];
         assert_eq!(read_frame(&mut r, MAX_FRAME).unwrap(), b"hello");
         assert_eq!(read_frame(&mut r, MAX_FRAME).unwrap(), b"");
-        assert!(matches!(read_frame(&mut r, MAX_FRAME), Err(FrameError::Closed)));
+        assert!(matches!(
+            read_frame(&mut r, MAX_FRAME),
+            Err(FrameError::Closed)
+        ));
 
         // A frame larger than the reader's bound is refused before allocating.
         let mut r = &buf[..];
-        assert!(matches!(read_frame(&mut r, 4), Err(FrameError::TooLarge { len: 5, max: 4 })));
+        assert!(matches!(
+            read_frame(&mut r, 4),
+            Err(FrameError::TooLarge { len: 5, max: 4 })
+        ));
 
         // A huge announced length is refused.
         let huge = [0xff, 0xff, 0xff, 0xff, 1, 2];
-        assert!(matches!(read_frame(&mut &huge[..], MAX_FRAME), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            read_frame(&mut &huge[..], MAX_FRAME),
+            Err(FrameError::TooLarge { .. })
+        ));
 
         // Truncated header and payload.
         assert!(matches!(
             read_frame(&mut &buf[..2], MAX_FRAME),
-            Err(FrameError::Truncated { expected: 4, got: 2 })
+            Err(FrameError::Truncated {
+                expected: 4,
+                got: 2
+            })
         ));
         assert!(matches!(
             read_frame(&mut &buf[..7], MAX_FRAME),
-            Err(FrameError::Truncated { expected: 9, got: 7 })
+            Err(FrameError::Truncated {
+                expected: 9,
+                got: 7
+            })
         ));
         assert!(write_frame(&mut Vec::new(), &vec![0u8; MAX_FRAME + 1]).is_err());
     }
@@ -227,8 +242,14 @@ mod tests {
         let writer = tokio::spawn(async move {
             write_frame_async(&mut a, &[7u8; 1000]).await.unwrap();
         });
-        assert_eq!(read_frame_async(&mut b, MAX_FRAME).await.unwrap(), vec![7u8; 1000]);
+        assert_eq!(
+            read_frame_async(&mut b, MAX_FRAME).await.unwrap(),
+            vec![7u8; 1000]
+        );
         writer.await.unwrap();
-        assert!(matches!(read_frame_async(&mut b, MAX_FRAME).await, Err(FrameError::Closed)));
+        assert!(matches!(
+            read_frame_async(&mut b, MAX_FRAME).await,
+            Err(FrameError::Closed)
+        ));
     }
 }

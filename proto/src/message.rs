@@ -237,7 +237,9 @@ mod tests {
                 request: b"{}".to_vec(),
                 sealed_key: None,
             },
-            Message::SourceChunk { data: vec![0; 1000] },
+            Message::SourceChunk {
+                data: vec![0; 1000],
+            },
             Message::SourceEnd,
             Message::Log {
                 stream: Stream::Stderr,
@@ -271,7 +273,10 @@ mod tests {
     #[test]
     fn bytes_are_cbor_byte_strings() {
         // 1000 data bytes must cost ~1000 bytes on the wire, not an array of integers.
-        let enc = encode(&Message::SourceChunk { data: vec![0xff; 1000] }).unwrap();
+        let enc = encode(&Message::SourceChunk {
+            data: vec![0xff; 1000],
+        })
+        .unwrap();
         assert!(enc.len() < 1040, "{}", enc.len());
     }
 
