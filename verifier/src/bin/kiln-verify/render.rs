@@ -1,6 +1,6 @@
 //! Human and JSON output.
 
-use kiln_verifier::{Error, TrustAnchors, UnixTime, VerifiedEvidence};
+use kiln_verifier::{Error, TcbStatus, TrustAnchors, UnixTime, VerifiedEvidence};
 
 /// Prints verified claims.
 pub fn verified(v: &VerifiedEvidence, json: bool, at_is_now: bool) {
@@ -47,7 +47,12 @@ pub fn verified(v: &VerifiedEvidence, json: bool, at_is_now: bool) {
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    println!("  tcb status    {}", c.tcb.status);
+    match c.tcb.status {
+        TcbStatus::Unknown => println!(
+            "  tcb status    Unknown: no collateral was given, so the TCB level was NOT evaluated"
+        ),
+        status => println!("  tcb status    {status}"),
+    }
     if !versions.is_empty() {
         println!("  tcb versions  {}", versions.join(" "));
     }
