@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anchors;
+pub mod build;
 pub mod cache;
 pub mod claims;
 pub mod cursor;

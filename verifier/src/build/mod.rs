@@ -1,0 +1,44 @@
+//! Attested builds: the documents kiln produces (build request, in-toto Statement v1 with a
+//! SLSA Provenance v1 predicate, DSSE envelope, Sigstore bundle v0.3) and the verification of
+//! a build's output folder, link by link.
+//!
+//! The chain a consumer checks: hardware evidence → REPORT_DATA binds the signing key and the
+//! build request → the DSSE signature over the statement → every subject digest matches its
+//! artifact → expected measurement, builder, source and nonce.
+
+pub mod bundle;
+pub mod dsse;
+pub mod request;
+pub mod statement;
+
+pub use bundle::SigstoreBundle;
+pub use dsse::{pae, Envelope, Signature as DsseSignature, PAYLOAD_TYPE_IN_TOTO};
+pub use request::{BuildRequest, Limits, Recipe, SourceRef, Tool, REQUEST_KIND};
+pub use statement::{
+    BuildDefinition, Builder, Metadata, Provenance, ResourceDescriptor, RunDetails, Statement,
+    Subject, BUILD_TYPE, PREDICATE_TYPE_SLSA_V1, STATEMENT_TYPE_V1,
+};
+
+use sha2::{Digest, Sha256};
+
+/// SHA-256 as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The 64 bytes of REPORT_DATA a kiln build binds into its evidence:
+/// `SHA-256(SubjectPublicKeyInfo DER of the signing key) || SHA-256(build request bytes)`.
+/// On Nitro the same 64 bytes are the document's `user_data`, and `public_key` carries the
+/// SubjectPublicKeyInfo itself.
+pub fn report_data(spki_der: &[u8], request_bytes: &[u8]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    let (key, req) = out.split_at_mut(32);
+    key.copy_from_slice(&Sha256::digest(spki_der));
+    req.copy_from_slice(&Sha256::digest(request_bytes));
+    out
+}
+
+/// The DSSE `keyid` kiln uses: lowercase hex SHA-256 of the key's SubjectPublicKeyInfo DER.
+pub fn key_id(spki_der: &[u8]) -> String {
+    sha256_hex(spki_der)
+}
