@@ -73,7 +73,10 @@ mod tests {
 
     #[test]
     fn both_base64_alphabets_decode() {
-        assert_eq!(decode_base64("+/+/").unwrap(), decode_base64("-_-_").unwrap());
+        assert_eq!(
+            decode_base64("+/+/").unwrap(),
+            decode_base64("-_-_").unwrap()
+        );
         assert_eq!(decode_base64("aGk").unwrap(), b"hi");
         assert!(decode_base64("not base64!").is_none());
     }

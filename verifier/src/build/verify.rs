@@ -1,0 +1,581 @@
+//! `kiln verify OUT_DIR`: verification of a build's output, link by link. No I/O here: the
+//! caller loads the output ([`super::load::load_output_dir`]) and passes the time.
+
+use std::collections::BTreeMap;
+
+use der::Decode;
+use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
+use spki::SubjectPublicKeyInfoRef;
+
+use crate::anchors::TrustAnchors;
+use crate::build::dsse::{decode_base64, pae, PAYLOAD_TYPE_IN_TOTO};
+use crate::build::error::BuildError;
+use crate::build::media;
+use crate::build::request::BuildRequest;
+use crate::build::statement::{Statement, BUILD_TYPE, PREDICATE_TYPE_SLSA_V1, STATEMENT_TYPE_V1};
+use crate::build::{bundle, key_id, report_data};
+use crate::claims::{Claims, Platform};
+use crate::time::UnixTime;
+use crate::{Evidence, Verifier};
+
+const OID_EC_PUBLIC_KEY: const_oid::ObjectIdentifier =
+    const_oid::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_P256: const_oid::ObjectIdentifier =
+    const_oid::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+
+/// A build output folder, loaded into memory.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOutput {
+    /// `provenance.sigstore.json`.
+    pub bundle_json: Vec<u8>,
+    /// `public-key.pem`.
+    pub public_key_pem: String,
+    /// The files of `evidence/`, by name.
+    pub evidence_files: BTreeMap<String, Vec<u8>>,
+    /// SHA-256 of each file under `artifacts/`, by `/`-separated path relative to it.
+    pub artifacts: BTreeMap<String, [u8; 32]>,
+}
+
+/// Whether evidence from the simulator is acceptable. Spelled out so that no call site can
+/// pass a bare `true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AllowSimulated {
+    /// Only hardware evidence chaining to a pinned vendor root is accepted.
+    #[default]
+    No,
+    /// Evidence chaining to the simulated root shipped in `evidence/simulated-root.der` is
+    /// accepted and reported as SIMULATED. It proves nothing about hardware.
+    Yes,
+}
+
+/// What the caller expects of the build, beyond a valid chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expectations {
+    /// The platform's primary measurement (SEV-SNP `measurement`, TDX `mrtd`, Nitro `pcr0`).
+    pub measurement: Option<Vec<u8>>,
+    /// Further measurements by claim name (`rtmr0`, `pcr1`, ...).
+    pub measurements: BTreeMap<String, Vec<u8>>,
+    /// `builder.id`.
+    pub builder_id: Option<String>,
+    /// SHA-256 (hex) of the source archive.
+    pub source_sha256: Option<String>,
+    /// The git commit of the source.
+    pub source_commit: Option<String>,
+    /// The nonce the caller gave `kiln build` (hex).
+    pub nonce: Option<String>,
+}
+
+/// A build output that passed every check. Only [`verify`] makes one.
+#[derive(Debug, Clone)]
+pub struct VerifiedBuild {
+    claims: Claims,
+    statement: Statement,
+    request: BuildRequest,
+    key_id: String,
+}
+
+impl VerifiedBuild {
+    /// The verified evidence claims.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+    /// The signed statement.
+    pub fn statement(&self) -> &Statement {
+        &self.statement
+    }
+    /// The build request the evidence binds.
+    pub fn request(&self) -> &BuildRequest {
+        &self.request
+    }
+    /// The signing key's id (hex SHA-256 of its SPKI).
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+    /// Whether it rests on simulated evidence.
+    pub fn is_simulated(&self) -> bool {
+        self.claims.simulated
+    }
+}
+
+/// The claim name of each platform's primary measurement.
+pub fn primary_measurement(platform: Platform) -> &'static str {
+    match platform {
+        Platform::SevSnp => "measurement",
+        Platform::Tdx => "mrtd",
+        Platform::Nitro => "pcr0",
+    }
+}
+
+/// Verifies a build output at `time`.
+///
+/// 1. The bundle is a Sigstore bundle v0.3 carrying one DSSE envelope.
+/// 2. The public key is an ECDSA P-256 SubjectPublicKeyInfo; the bundle's hint and the
+///    signature's keyid name it.
+/// 3. The DSSE signature verifies over PAE(payloadType, payload) with that key.
+/// 4. The payload is an in-toto Statement v1 with a SLSA Provenance v1 predicate of kiln's
+///    build type.
+/// 5. The build request is carried (signed) as a byproduct and parses.
+/// 6. The evidence files are the signed byproducts, byte for byte, and `evidence/` holds no
+///    others.
+/// 7. The hardware evidence verifies against `anchors` (plus the shipped simulated root only
+///    when `allow_simulated` is [`AllowSimulated::Yes`]).
+/// 8. The evidence binds the key and the request: REPORT_DATA (Nitro: `user_data`) equals
+///    SHA-256(SPKI) || SHA-256(request); on Nitro `public_key` is the SPKI and `nonce` the
+///    request's nonce.
+/// 9. The statement agrees with the request (source digest, invocation id, builder, platform).
+/// 10. Every subject has its file with the signed digest, and every file is a subject.
+/// 11. The caller's expectations hold (measurement, builder id, source, commit, nonce).
+pub fn verify(
+    output: &BuildOutput,
+    expect: &Expectations,
+    anchors: &TrustAnchors,
+    allow_simulated: AllowSimulated,
+    time: UnixTime,
+) -> Result<VerifiedBuild, BuildError> {
+    // 1.
+    let bundle: bundle::SigstoreBundle =
+        serde_json::from_slice(&output.bundle_json).map_err(|e| BuildError::Bundle {
+            reason: e.to_string(),
+        })?;
+    if bundle.media_type != bundle::MEDIA_TYPE_V03 {
+        return Err(BuildError::Bundle {
+            reason: format!(
+                "media type {:?} is not {}",
+                bundle.media_type,
+                bundle::MEDIA_TYPE_V03
+            ),
+        });
+    }
+    let envelope = &bundle.dsse_envelope;
+    let [signature] = envelope.signatures.as_slice() else {
+        return Err(BuildError::Bundle {
+            reason: format!(
+                "the envelope carries {} signatures; kiln signs with exactly one key",
+                envelope.signatures.len()
+            ),
+        });
+    };
+    // 2.
+    let (spki_der, point) = parse_public_key(&output.public_key_pem)?;
+    let id = key_id(&spki_der);
+    if bundle.verification_material.public_key.hint != id {
+        return Err(BuildError::KeyId {
+            field: "the bundle's publicKey.hint",
+            expected: id,
+            found: bundle.verification_material.public_key.hint.clone(),
+        });
+    }
+    if signature.keyid != id {
+        return Err(BuildError::KeyId {
+            field: "the DSSE signature's keyid",
+            expected: id,
+            found: signature.keyid.clone(),
+        });
+    }
+    // 3.
+    let payload = decode_base64(&envelope.payload).ok_or_else(|| BuildError::Bundle {
+        reason: "the DSSE payload is not base64".into(),
+    })?;
+    let sig = decode_base64(&signature.sig).ok_or_else(|| BuildError::Bundle {
+        reason: "the DSSE signature is not base64".into(),
+    })?;
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &point)
+        .verify(&pae(&envelope.payload_type, &payload), &sig)
+        .map_err(|_| BuildError::Signature)?;
+    // 4.
+    if envelope.payload_type != PAYLOAD_TYPE_IN_TOTO {
+        return Err(BuildError::Statement {
+            reason: format!(
+                "payload type {:?} is not {PAYLOAD_TYPE_IN_TOTO}",
+                envelope.payload_type
+            ),
+        });
+    }
+    let statement: Statement =
+        serde_json::from_slice(&payload).map_err(|e| BuildError::Statement {
+            reason: e.to_string(),
+        })?;
+    check_statement_kind(&statement)?;
+    // 5.
+    let byproducts = byproducts(&statement)?;
+    let request_bytes = byproducts
+        .get(media::REQUEST_NAME)
+        .ok_or_else(|| BuildError::Request {
+            reason: format!("no {} byproduct in the provenance", media::REQUEST_NAME),
+        })?;
+    let request =
+        BuildRequest::parse(request_bytes).map_err(|reason| BuildError::Request { reason })?;
+    let platform = Platform::parse(&request.platform).ok_or_else(|| BuildError::Request {
+        reason: format!("unknown platform {:?}", request.platform),
+    })?;
+    // 6.
+    let evidence_files = check_evidence_files(output, &byproducts)?;
+    // 7.
+    let claims = verify_evidence(platform, &evidence_files, anchors, allow_simulated, time)?;
+    // 8.
+    check_binding(&claims, &spki_der, request_bytes, &request)?;
+    // 9.
+    check_consistency(&statement, &request)?;
+    // 10.
+    check_artifacts(&statement, &output.artifacts)?;
+    // 11.
+    check_expectations(expect, &claims, &request)?;
+    Ok(VerifiedBuild {
+        claims,
+        statement,
+        request,
+        key_id: id,
+    })
+}
+
+/// Parses a PEM `PUBLIC KEY` and returns (SPKI DER, uncompressed P-256 point).
+pub fn parse_public_key(pem: &str) -> Result<(Vec<u8>, Vec<u8>), BuildError> {
+    let bad = |reason: String| BuildError::PublicKey { reason };
+    let (label, der) =
+        der::pem::decode_vec(pem.trim().as_bytes()).map_err(|e| bad(format!("not PEM: {e}")))?;
+    if label != "PUBLIC KEY" {
+        return Err(bad(format!("PEM label {label:?} is not PUBLIC KEY")));
+    }
+    let spki = SubjectPublicKeyInfoRef::from_der(&der)
+        .map_err(|e| bad(format!("not a SubjectPublicKeyInfo: {e}")))?;
+    let curve = spki
+        .algorithm
+        .parameters
+        .and_then(|p| p.decode_as::<const_oid::ObjectIdentifier>().ok());
+    if spki.algorithm.oid != OID_EC_PUBLIC_KEY || curve != Some(OID_P256) {
+        return Err(bad("not an ECDSA P-256 key".into()));
+    }
+    let point = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| bad("the key is not whole bytes".into()))?
+        .to_vec();
+    Ok((der, point))
+}
+
+fn check_statement_kind(statement: &Statement) -> Result<(), BuildError> {
+    let wrong = |field: &str, found: &str, want: &str| BuildError::Statement {
+        reason: format!("{field} is {found:?}, not {want:?}"),
+    };
+    if statement.type_ != STATEMENT_TYPE_V1 {
+        return Err(wrong("_type", &statement.type_, STATEMENT_TYPE_V1));
+    }
+    if statement.predicate_type != PREDICATE_TYPE_SLSA_V1 {
+        return Err(wrong(
+            "predicateType",
+            &statement.predicate_type,
+            PREDICATE_TYPE_SLSA_V1,
+        ));
+    }
+    let build_type = &statement.predicate.build_definition.build_type;
+    if build_type != BUILD_TYPE {
+        return Err(wrong("buildType", build_type, BUILD_TYPE));
+    }
+    Ok(())
+}
+
+/// The byproducts with inline content, decoded, by name (names must be unique).
+fn byproducts(statement: &Statement) -> Result<BTreeMap<String, Vec<u8>>, BuildError> {
+    let mut out = BTreeMap::new();
+    for item in &statement.predicate.run_details.byproducts {
+        let (Some(name), Some(content)) = (&item.name, &item.content) else {
+            continue;
+        };
+        let bytes = decode_base64(content).ok_or_else(|| BuildError::Statement {
+            reason: format!("byproduct {name:?} content is not base64"),
+        })?;
+        if out.insert(name.clone(), bytes).is_some() {
+            return Err(BuildError::Statement {
+                reason: format!("byproduct {name:?} appears twice"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The evidence files the signed byproducts name, each equal to its copy in `evidence/`.
+fn check_evidence_files(
+    output: &BuildOutput,
+    byproducts: &BTreeMap<String, Vec<u8>>,
+) -> Result<BTreeMap<String, Vec<u8>>, BuildError> {
+    let mut files = BTreeMap::new();
+    for name in media::EVIDENCE_FILES {
+        let signed = byproducts.get(*name);
+        let shipped = output.evidence_files.get(*name);
+        match (signed, shipped) {
+            (Some(s), Some(f)) if s == f => {
+                files.insert((*name).to_owned(), s.clone());
+            }
+            (Some(_), Some(_)) => {
+                return Err(BuildError::EvidenceFile {
+                    name: (*name).to_owned(),
+                    reason: "differs from the signed copy in the provenance".into(),
+                })
+            }
+            (Some(_), None) => {
+                return Err(BuildError::EvidenceFile {
+                    name: (*name).to_owned(),
+                    reason: "is in the provenance but missing from evidence/".into(),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(BuildError::EvidenceFile {
+                    name: (*name).to_owned(),
+                    reason: "is in evidence/ but not in the signed provenance".into(),
+                })
+            }
+            (None, None) => {}
+        }
+    }
+    if let Some(extra) = output
+        .evidence_files
+        .keys()
+        .find(|k| !media::EVIDENCE_FILES.contains(&k.as_str()))
+    {
+        return Err(BuildError::EvidenceFile {
+            name: extra.clone(),
+            reason: "is not a file kiln writes".into(),
+        });
+    }
+    if !files.contains_key(media::EVIDENCE_NAME) {
+        return Err(BuildError::EvidenceFile {
+            name: media::EVIDENCE_NAME.to_owned(),
+            reason: "missing: the provenance carries no evidence".into(),
+        });
+    }
+    Ok(files)
+}
+
+fn verify_evidence(
+    platform: Platform,
+    files: &BTreeMap<String, Vec<u8>>,
+    anchors: &TrustAnchors,
+    allow_simulated: AllowSimulated,
+    time: UnixTime,
+) -> Result<Claims, BuildError> {
+    let mut anchors = anchors.clone();
+    if let (AllowSimulated::Yes, Some(root)) =
+        (allow_simulated, files.get(media::SIMULATED_ROOT_NAME))
+    {
+        let cert = crate::pki::Cert::from_der(root)?;
+        if !cert.subject().to_ascii_uppercase().contains("SIMULATED") {
+            return Err(BuildError::EvidenceFile {
+                name: media::SIMULATED_ROOT_NAME.to_owned(),
+                reason: format!(
+                    "{:?} does not say SIMULATED: only a simulated root may be accepted from the output",
+                    cert.subject()
+                ),
+            });
+        }
+        anchors.allow_simulated(platform, "kiln simulated root (from the output)", root)?;
+    }
+    let get = |name: &str| files.get(name).map(Vec::as_slice);
+    let evidence = Evidence {
+        platform: Some(platform),
+        bytes: get(media::EVIDENCE_NAME).unwrap_or_default(),
+        vek: get(media::VEK_NAME),
+        chain: get(media::CHAIN_NAME),
+        collateral: get(media::COLLATERAL_NAME),
+    };
+    let verified = Verifier::new(anchors).verify(&evidence, time)?;
+    Ok(verified.claims().clone())
+}
+
+fn check_binding(
+    claims: &Claims,
+    spki_der: &[u8],
+    request_bytes: &[u8],
+    request: &BuildRequest,
+) -> Result<(), BuildError> {
+    let expected = report_data(spki_der, request_bytes);
+    let (bound, field) = match claims.platform {
+        Platform::Nitro => (claims.user_data.as_ref(), "user_data"),
+        _ => (claims.report_data.as_ref(), "REPORT_DATA"),
+    };
+    let bound = bound.map(|h| h.as_bytes()).unwrap_or_default();
+    let (key_part, request_part) = expected.split_at(32);
+    if bound.get(..32) != Some(key_part) {
+        return Err(BuildError::KeyBinding {
+            expected: hex::encode(key_part),
+            found: hex::encode(bound.get(..32).unwrap_or(bound)),
+        });
+    }
+    if bound.get(32..) != Some(request_part) {
+        return Err(BuildError::RequestBinding {
+            field,
+            expected: hex::encode(request_part),
+            found: hex::encode(bound.get(32..).unwrap_or_default()),
+        });
+    }
+    if claims.platform == Platform::Nitro {
+        let pk = claims.public_key.as_ref().map(|h| h.as_bytes());
+        if pk != Some(spki_der) {
+            return Err(BuildError::KeyBinding {
+                expected: hex::encode(spki_der),
+                found: pk.map(hex::encode).unwrap_or_else(|| "(none)".into()),
+            });
+        }
+        let nonce = hex::decode(&request.nonce).map_err(|e| BuildError::Request {
+            reason: format!("nonce is not hex: {e}"),
+        })?;
+        let found = claims.nonce.as_ref().map(|h| h.as_bytes());
+        if found != Some(nonce.as_slice()) {
+            return Err(BuildError::RequestBinding {
+                field: "nonce",
+                expected: request.nonce.clone(),
+                found: found.map(hex::encode).unwrap_or_else(|| "(none)".into()),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_consistency(statement: &Statement, request: &BuildRequest) -> Result<(), BuildError> {
+    let p = &statement.predicate;
+    let ext = &p.build_definition.external_parameters;
+    let pairs: [(&'static str, &str, Option<&str>); 5] = [
+        (
+            "source digest",
+            &request.source.sha256,
+            ext["source"]["sha256"].as_str(),
+        ),
+        ("nonce", &request.nonce, ext["nonce"].as_str()),
+        (
+            "invocation id",
+            &request.invocation_id,
+            Some(p.run_details.metadata.invocation_id.as_str()),
+        ),
+        (
+            "builder id",
+            &request.builder_id,
+            Some(p.run_details.builder.id.as_str()),
+        ),
+        (
+            "platform",
+            &request.platform,
+            p.build_definition.internal_parameters["platform"].as_str(),
+        ),
+    ];
+    for (field, req, stmt) in pairs {
+        if stmt != Some(req) {
+            return Err(BuildError::Inconsistent {
+                field,
+                request: req.to_owned(),
+                statement: stmt.unwrap_or("(absent)").to_owned(),
+            });
+        }
+    }
+    let commit = ext["source"]["commit"].as_str();
+    if commit != request.source.commit.as_deref() {
+        return Err(BuildError::Inconsistent {
+            field: "source commit",
+            request: request
+                .source
+                .commit
+                .clone()
+                .unwrap_or_else(|| "(none)".into()),
+            statement: commit.unwrap_or("(none)").to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn check_artifacts(
+    statement: &Statement,
+    artifacts: &BTreeMap<String, [u8; 32]>,
+) -> Result<(), BuildError> {
+    let mut seen = std::collections::BTreeSet::new();
+    if statement.subject.is_empty() {
+        return Err(BuildError::Statement {
+            reason: "no subjects".into(),
+        });
+    }
+    for subject in &statement.subject {
+        if !seen.insert(subject.name.as_str()) {
+            return Err(BuildError::Statement {
+                reason: format!("subject {:?} appears twice", subject.name),
+            });
+        }
+        let expected = subject
+            .digest
+            .get("sha256")
+            .ok_or_else(|| BuildError::Statement {
+                reason: format!("subject {:?} has no sha256 digest", subject.name),
+            })?;
+        let found = artifacts
+            .get(&subject.name)
+            .ok_or_else(|| BuildError::MissingArtifact {
+                name: subject.name.clone(),
+            })?;
+        let found = hex::encode(found);
+        if !expected.eq_ignore_ascii_case(&found) {
+            return Err(BuildError::ArtifactDigest {
+                name: subject.name.clone(),
+                expected: expected.clone(),
+                found,
+            });
+        }
+    }
+    if let Some(extra) = artifacts.keys().find(|k| !seen.contains(k.as_str())) {
+        return Err(BuildError::UnexpectedArtifact {
+            name: extra.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn check_expectations(
+    expect: &Expectations,
+    claims: &Claims,
+    request: &BuildRequest,
+) -> Result<(), BuildError> {
+    let mut wanted: Vec<(String, &[u8])> = expect
+        .measurements
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_slice()))
+        .collect();
+    if let Some(m) = &expect.measurement {
+        wanted.push((
+            primary_measurement(claims.platform).to_owned(),
+            m.as_slice(),
+        ));
+    }
+    for (name, value) in wanted {
+        let found = claims.measurements.get(&name);
+        if found.map(|h| h.as_bytes()) != Some(value) {
+            return Err(BuildError::Expectation {
+                what: format!("measurement {name}"),
+                expected: hex::encode(value),
+                found: found
+                    .map(|h| h.to_string())
+                    .unwrap_or_else(|| "(absent)".into()),
+            });
+        }
+    }
+    let strings = [
+        ("builder id", &expect.builder_id, Some(&request.builder_id)),
+        (
+            "source digest",
+            &expect.source_sha256,
+            Some(&request.source.sha256),
+        ),
+        (
+            "source commit",
+            &expect.source_commit,
+            request.source.commit.as_ref(),
+        ),
+        ("nonce", &expect.nonce, Some(&request.nonce)),
+    ];
+    for (what, want, found) in strings {
+        if let Some(want) = want {
+            if found.map(|f| f.eq_ignore_ascii_case(want)) != Some(true) {
+                return Err(BuildError::Expectation {
+                    what: what.to_owned(),
+                    expected: want.clone(),
+                    found: found.cloned().unwrap_or_else(|| "(none)".into()),
+                });
+            }
+        }
+    }
+    Ok(())
+}
