@@ -437,9 +437,13 @@ fn check_consistency(statement: &Statement, request: &BuildRequest) -> Result<()
         (
             "source digest",
             &request.source.sha256,
-            ext["source"]["sha256"].as_str(),
+            ext.pointer("/source/sha256").and_then(|v| v.as_str()),
         ),
-        ("nonce", &request.nonce, ext["nonce"].as_str()),
+        (
+            "nonce",
+            &request.nonce,
+            ext.get("nonce").and_then(|v| v.as_str()),
+        ),
         (
             "invocation id",
             &request.invocation_id,
@@ -453,7 +457,10 @@ fn check_consistency(statement: &Statement, request: &BuildRequest) -> Result<()
         (
             "platform",
             &request.platform,
-            p.build_definition.internal_parameters["platform"].as_str(),
+            p.build_definition
+                .internal_parameters
+                .get("platform")
+                .and_then(|v| v.as_str()),
         ),
     ];
     for (field, req, stmt) in pairs {
@@ -465,7 +472,7 @@ fn check_consistency(statement: &Statement, request: &BuildRequest) -> Result<()
             });
         }
     }
-    let commit = ext["source"]["commit"].as_str();
+    let commit = ext.pointer("/source/commit").and_then(|v| v.as_str());
     if commit != request.source.commit.as_deref() {
         return Err(BuildError::Inconsistent {
             field: "source commit",

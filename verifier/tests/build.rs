@@ -1,0 +1,502 @@
+//! The build-output verification (`kiln verify`), link by link, on outputs assembled here from
+//! simulated evidence: a good output verifies; tampering with any one link is rejected for
+//! that link.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+
+use kiln_tee::sim::{FixedClock, SimChip, SimProfile, SimTee};
+use kiln_tee::{process_measurement, Platform as TeePlatform, ReportData, Tee};
+use kiln_verifier::build::dsse::encode_base64;
+use kiln_verifier::build::{
+    self, media, AllowSimulated, BuildDefinition, BuildError, BuildOutput, BuildRequest, Builder,
+    Envelope, Expectations, Limits, Metadata, Provenance, Recipe, ResourceDescriptor, RunDetails,
+    SigstoreBundle, SourceRef, Statement, Subject,
+};
+use kiln_verifier::{ErrorKind, Platform, TrustAnchors, UnixTime};
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+use sha2::{Digest, Sha256};
+
+const MILLIS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+const NONCE: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn at() -> UnixTime {
+    UnixTime::from_secs(1_767_225_600 + 60)
+}
+
+fn tee_platform(p: Platform) -> TeePlatform {
+    match p {
+        Platform::SevSnp => TeePlatform::SevSnp,
+        Platform::Tdx => TeePlatform::Tdx,
+        Platform::Nitro => TeePlatform::Nitro,
+    }
+}
+
+struct Key {
+    pair: EcdsaKeyPair,
+    spki: Vec<u8>,
+}
+
+fn key() -> Key {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    // SubjectPublicKeyInfo for P-256: fixed 26-byte prefix, then the uncompressed point.
+    let mut spki = hex::decode("3059301306072a8648ce3d020106082a8648ce3d030107034200").unwrap();
+    spki.extend_from_slice(pair.public_key().as_ref());
+    Key { pair, spki }
+}
+
+fn pem(spki: &[u8]) -> String {
+    let b64 = encode_base64(spki);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+fn request(platform: Platform) -> BuildRequest {
+    BuildRequest {
+        kind: build::REQUEST_KIND.into(),
+        invocation_id: "0f0e0d0c".into(),
+        nonce: NONCE.into(),
+        source: SourceRef {
+            sha256: "ab".repeat(32),
+            size: 10240,
+            commit: Some("c0ffee".into()),
+            repository: None,
+            source_date_epoch: 1_700_000_000,
+        },
+        recipe: Recipe {
+            command: "make".into(),
+            outputs: vec!["hello".into()],
+            env: vec![],
+            env_set: BTreeMap::new(),
+            toolchain: vec![],
+            limits: Limits {
+                time_secs: 600,
+                output_bytes: 1 << 30,
+            },
+        },
+        builder_id: "https://kiln.dev/builders/sim@v1".into(),
+        backend: "sim".into(),
+        platform: platform.as_str().into(),
+    }
+}
+
+/// The knobs a test turns to break one link while keeping every other one intact.
+#[derive(Default, Clone)]
+struct Fault {
+    /// Bind this instead of the request's bytes.
+    bind_other_request: bool,
+    /// Bind another key's SPKI.
+    bind_other_key: bool,
+    /// Nitro: put this nonce in the document instead of the request's.
+    nitro_nonce: Option<Vec<u8>>,
+    /// Ship (and sign) this certificate as `simulated-root.der`.
+    shipped_root: Option<Vec<u8>>,
+}
+
+fn sim_tee(platform: Platform) -> SimTee {
+    let chip = SimChip::from_seed(&[7; 32]);
+    let profile = SimProfile::default_for(tee_platform(platform));
+    let measurement = process_measurement(tee_platform(platform), b"enclave", b"params");
+    SimTee::launch(
+        chip,
+        profile,
+        measurement,
+        profile.default_policy(),
+        FixedClock::new(MILLIS),
+    )
+    .unwrap()
+}
+
+fn assemble(platform: Platform, fault: &Fault) -> (BuildOutput, Key) {
+    let key = key();
+    let req = request(platform);
+    let req_bytes = req.to_bytes();
+    let bound_spki = if fault.bind_other_key {
+        key_spki_other()
+    } else {
+        key.spki.clone()
+    };
+    let bound_req = if fault.bind_other_request {
+        b"another request".to_vec()
+    } else {
+        req_bytes.clone()
+    };
+    let mut rd = ReportData::new(build::report_data(&bound_spki, &bound_req));
+    if platform == Platform::Nitro {
+        rd = rd.with_nitro_public_key(bound_spki.clone()).with_nonce(
+            fault
+                .nitro_nonce
+                .clone()
+                .unwrap_or_else(|| hex::decode(NONCE).unwrap()),
+        );
+    }
+    let ev = sim_tee(platform).evidence(&rd).unwrap();
+    let mut evidence_files = BTreeMap::new();
+    evidence_files.insert(media::EVIDENCE_NAME.to_owned(), ev.evidence.clone());
+    if let Some(v) = &ev.vek_der {
+        evidence_files.insert(media::VEK_NAME.to_owned(), v.clone());
+    }
+    if let Some(c) = &ev.chain_pem {
+        evidence_files.insert(media::CHAIN_NAME.to_owned(), c.as_bytes().to_vec());
+    }
+    if let Some(c) = &ev.collateral_json {
+        evidence_files.insert(media::COLLATERAL_NAME.to_owned(), c.clone());
+    }
+    if let Some(r) = fault
+        .shipped_root
+        .as_ref()
+        .or(ev.simulated_root_der.as_ref())
+    {
+        evidence_files.insert(media::SIMULATED_ROOT_NAME.to_owned(), r.clone());
+    }
+    let artifact = b"\x7fELF pretend binary".to_vec();
+    let mut byproducts = vec![ResourceDescriptor {
+        name: Some(media::REQUEST_NAME.into()),
+        media_type: Some(media::REQUEST_MEDIA_TYPE.into()),
+        content: Some(encode_base64(&req_bytes)),
+        ..Default::default()
+    }];
+    for (name, bytes) in &evidence_files {
+        byproducts.push(ResourceDescriptor {
+            name: Some(name.clone()),
+            media_type: Some(media::media_type(name, platform).into()),
+            content: Some(encode_base64(bytes)),
+            ..Default::default()
+        });
+    }
+    let statement = Statement {
+        type_: build::STATEMENT_TYPE_V1.into(),
+        subject: vec![Subject {
+            name: "hello".into(),
+            digest: [("sha256".to_owned(), hex::encode(Sha256::digest(&artifact)))].into(),
+        }],
+        predicate_type: build::PREDICATE_TYPE_SLSA_V1.into(),
+        predicate: Provenance {
+            build_definition: BuildDefinition {
+                build_type: build::BUILD_TYPE.into(),
+                external_parameters: serde_json::json!({
+                    "source": {"sha256": req.source.sha256, "commit": req.source.commit},
+                    "recipe": req.recipe,
+                    "nonce": req.nonce,
+                }),
+                internal_parameters: serde_json::json!({"platform": req.platform, "backend": "sim"}),
+                resolved_dependencies: vec![],
+            },
+            run_details: RunDetails {
+                builder: Builder {
+                    id: req.builder_id.clone(),
+                    builder_dependencies: vec![],
+                    version: BTreeMap::new(),
+                },
+                metadata: Metadata {
+                    invocation_id: req.invocation_id.clone(),
+                    started_on: "2026-01-01T00:00:00Z".into(),
+                    finished_on: "2026-01-01T00:00:01Z".into(),
+                },
+                byproducts,
+            },
+        },
+    };
+    let output = sign(
+        &key,
+        &serde_json::to_vec(&statement).unwrap(),
+        evidence_files,
+        artifact,
+    );
+    (output, key)
+}
+
+fn key_spki_other() -> Vec<u8> {
+    key().spki
+}
+
+fn sign(
+    key: &Key,
+    payload: &[u8],
+    evidence_files: BTreeMap<String, Vec<u8>>,
+    artifact: Vec<u8>,
+) -> BuildOutput {
+    let rng = SystemRandom::new();
+    let sig = key
+        .pair
+        .sign(&rng, &build::pae(build::PAYLOAD_TYPE_IN_TOTO, payload))
+        .unwrap();
+    let id = build::key_id(&key.spki);
+    let envelope = Envelope {
+        payload: encode_base64(payload),
+        payload_type: build::PAYLOAD_TYPE_IN_TOTO.into(),
+        signatures: vec![build::DsseSignature {
+            keyid: id.clone(),
+            sig: encode_base64(sig.as_ref()),
+        }],
+    };
+    BuildOutput {
+        bundle_json: serde_json::to_vec(&SigstoreBundle::new(envelope, &id)).unwrap(),
+        public_key_pem: pem(&key.spki),
+        evidence_files,
+        artifacts: [("hello".to_owned(), Sha256::digest(&artifact).into())].into(),
+    }
+}
+
+fn check(output: &BuildOutput, expect: &Expectations) -> Result<build::VerifiedBuild, BuildError> {
+    build::verify(
+        output,
+        expect,
+        &TrustAnchors::vendor(),
+        AllowSimulated::Yes,
+        at(),
+    )
+}
+
+const PLATFORMS: [Platform; 3] = [Platform::SevSnp, Platform::Tdx, Platform::Nitro];
+
+#[test]
+fn a_good_output_verifies_on_every_platform_and_says_simulated() {
+    for p in PLATFORMS {
+        let (out, key) = assemble(p, &Fault::default());
+        let v = check(&out, &Expectations::default()).unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert!(v.is_simulated());
+        assert_eq!(v.claims().platform, p);
+        assert_eq!(v.key_id(), build::key_id(&key.spki));
+        assert_eq!(v.request().nonce, NONCE);
+        // Without the opt-in, the same output is refused as simulated.
+        let err = build::verify(
+            &out,
+            &Expectations::default(),
+            &TrustAnchors::vendor(),
+            AllowSimulated::No,
+            at(),
+        )
+        .unwrap_err();
+        match err {
+            BuildError::Evidence(e) => assert_eq!(e.kind(), ErrorKind::Simulated, "{p}: {e}"),
+            other => panic!("{p}: {other}"),
+        }
+    }
+}
+
+#[test]
+fn each_broken_link_is_named() {
+    for p in PLATFORMS {
+        let (good, _) = assemble(p, &Fault::default());
+        let none = Expectations::default();
+
+        // An artifact byte.
+        let mut out = good.clone();
+        out.artifacts.get_mut("hello").unwrap()[0] ^= 1;
+        assert!(
+            matches!(check(&out, &none), Err(BuildError::ArtifactDigest { .. })),
+            "{p}"
+        );
+        // An extra file, a missing file.
+        let mut out = good.clone();
+        out.artifacts.insert("extra".into(), [0; 32]);
+        assert!(
+            matches!(
+                check(&out, &none),
+                Err(BuildError::UnexpectedArtifact { .. })
+            ),
+            "{p}"
+        );
+        let mut out = good.clone();
+        out.artifacts.clear();
+        assert!(
+            matches!(check(&out, &none), Err(BuildError::MissingArtifact { .. })),
+            "{p}"
+        );
+
+        // The payload (one character of the base64) and the signature.
+        let mut bundle: serde_json::Value = serde_json::from_slice(&good.bundle_json).unwrap();
+        let payload = bundle["dsseEnvelope"]["payload"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let flipped = if payload.starts_with('e') {
+            payload.replacen('e', "f", 1)
+        } else {
+            payload.replacen(|_| true, "e", 1)
+        };
+        bundle["dsseEnvelope"]["payload"] = flipped.into();
+        let mut out = good.clone();
+        out.bundle_json = serde_json::to_vec(&bundle).unwrap();
+        assert!(
+            matches!(
+                check(&out, &none),
+                Err(BuildError::Signature | BuildError::Bundle { .. })
+            ),
+            "{p}"
+        );
+        let mut bundle: serde_json::Value = serde_json::from_slice(&good.bundle_json).unwrap();
+        let sig = kiln_verifier::build::dsse::decode_base64(
+            bundle["dsseEnvelope"]["signatures"][0]["sig"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        let mut sig = sig.clone();
+        let last = sig.len() - 1;
+        sig[last] ^= 1;
+        bundle["dsseEnvelope"]["signatures"][0]["sig"] = encode_base64(&sig).into();
+        let mut out = good.clone();
+        out.bundle_json = serde_json::to_vec(&bundle).unwrap();
+        assert!(
+            matches!(check(&out, &none), Err(BuildError::Signature)),
+            "{p}"
+        );
+
+        // The key: another public key file.
+        let mut out = good.clone();
+        out.public_key_pem = pem(&key().spki);
+        assert!(
+            matches!(check(&out, &none), Err(BuildError::KeyId { .. })),
+            "{p}"
+        );
+
+        // The evidence file on disk differs from its signed copy.
+        let mut out = good.clone();
+        out.evidence_files.get_mut(media::EVIDENCE_NAME).unwrap()[100] ^= 1;
+        assert!(
+            matches!(check(&out, &none), Err(BuildError::EvidenceFile { .. })),
+            "{p}"
+        );
+        // An unsigned extra file in evidence/.
+        let mut out = good.clone();
+        out.evidence_files
+            .insert("notes.txt".into(), b"hi".to_vec());
+        assert!(
+            matches!(check(&out, &none), Err(BuildError::EvidenceFile { .. })),
+            "{p}"
+        );
+
+        // Evidence that binds another key, or another request (all else signed and valid).
+        let (out, _) = assemble(
+            p,
+            &Fault {
+                bind_other_key: true,
+                ..Fault::default()
+            },
+        );
+        assert!(
+            matches!(check(&out, &none), Err(BuildError::KeyBinding { .. })),
+            "{p}"
+        );
+        let (out, _) = assemble(
+            p,
+            &Fault {
+                bind_other_request: true,
+                ..Fault::default()
+            },
+        );
+        assert!(
+            matches!(check(&out, &none), Err(BuildError::RequestBinding { .. })),
+            "{p}"
+        );
+
+        // Expectations: measurement, nonce, source, builder.
+        let wrong =
+            |e: Expectations| matches!(check(&good, &e), Err(BuildError::Expectation { .. }));
+        assert!(
+            wrong(Expectations {
+                measurement: Some(vec![0; 48]),
+                ..Default::default()
+            }),
+            "{p}"
+        );
+        assert!(
+            wrong(Expectations {
+                nonce: Some("00".repeat(32)),
+                ..Default::default()
+            }),
+            "{p}"
+        );
+        assert!(
+            wrong(Expectations {
+                source_sha256: Some("cd".repeat(32)),
+                ..Default::default()
+            }),
+            "{p}"
+        );
+        assert!(
+            wrong(Expectations {
+                source_commit: Some("deadbeef".into()),
+                ..Default::default()
+            }),
+            "{p}"
+        );
+        assert!(
+            wrong(Expectations {
+                builder_id: Some("https://evil.example/builder".into()),
+                ..Default::default()
+            }),
+            "{p}"
+        );
+        // The right expectations pass.
+        let v = check(&good, &Expectations::default()).unwrap();
+        let primary = build::primary_measurement(p);
+        let right = Expectations {
+            measurement: Some(v.claims().measurements[primary].as_bytes().to_vec()),
+            nonce: Some(NONCE.into()),
+            source_sha256: Some("ab".repeat(32)),
+            source_commit: Some("c0ffee".into()),
+            builder_id: Some("https://kiln.dev/builders/sim@v1".into()),
+            ..Default::default()
+        };
+        check(&good, &right).unwrap_or_else(|e| panic!("{p}: {e}"));
+
+        // Verifying long after the evidence: the simulated collateral/certificates expire.
+        let late = UnixTime::from_secs(4_102_444_800); // 2100
+        let err = build::verify(
+            &good,
+            &none,
+            &TrustAnchors::vendor(),
+            AllowSimulated::Yes,
+            late,
+        );
+        assert!(matches!(err, Err(BuildError::Evidence(_))), "{p}: {err:?}");
+    }
+}
+
+#[test]
+fn nitro_nonce_and_public_key_are_bound() {
+    let (out, _) = assemble(
+        Platform::Nitro,
+        &Fault {
+            nitro_nonce: Some(vec![1, 2, 3]),
+            ..Fault::default()
+        },
+    );
+    match check(&out, &Expectations::default()) {
+        Err(BuildError::RequestBinding { field: "nonce", .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_shipped_root_that_does_not_say_simulated_is_refused() {
+    // A real vendor root, shipped and signed as `simulated-root.der`, must not become an
+    // anchor through the simulated opt-in.
+    let real = concat!(env!("CARGO_MANIFEST_DIR"), "/roots/amd_ark_milan.der");
+    let fault = Fault {
+        shipped_root: Some(std::fs::read(real).unwrap()),
+        ..Fault::default()
+    };
+    let (out, _) = assemble(Platform::SevSnp, &fault);
+    match check(&out, &Expectations::default()) {
+        Err(BuildError::EvidenceFile { name, reason }) => {
+            assert_eq!(name, media::SIMULATED_ROOT_NAME);
+            assert!(reason.contains("does not say SIMULATED"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
