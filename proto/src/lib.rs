@@ -13,8 +13,8 @@ pub mod message;
 
 pub use frame::{read_frame, write_frame, FrameError, MAX_FRAME};
 pub use message::{
-    decode, encode, read_message, write_message, Message, NamedBlob, Phase, Role, Stream,
-    PROTOCOL_VERSION,
+    decode, encode, read_message, write_message, MeasuredComponent, Message, NamedBlob, Phase,
+    Role, Stream, PROTOCOL_VERSION,
 };
 
 #[cfg(feature = "tokio")]

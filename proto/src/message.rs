@@ -11,7 +11,8 @@
 //! ```
 //!
 //! The simulated security processor speaks the same framing on its own channel:
-//! `EvidenceRequest` → `EvidenceResponse`, `SealingKeyRequest` → `SealingKeyResponse`.
+//! `MeasurementRequest` → `MeasurementResponse`, `EvidenceRequest` → `EvidenceResponse`,
+//! `SealingKeyRequest` → `SealingKeyResponse`.
 
 use serde::{Deserialize, Serialize};
 
@@ -135,9 +136,15 @@ pub enum Message {
     },
     /// Security processor: evidence binding these 64 bytes.
     EvidenceRequest {
-        /// REPORT_DATA.
+        /// REPORT_DATA (Nitro: `user_data`).
         #[serde(with = "serde_bytes")]
         report_data: Vec<u8>,
+        /// Nitro only: the document's `public_key`.
+        #[serde(with = "serde_option_bytes", default)]
+        nitro_public_key: Option<Vec<u8>>,
+        /// Nitro only: the document's `nonce`.
+        #[serde(with = "serde_option_bytes", default)]
+        nonce: Option<Vec<u8>>,
     },
     /// Security processor: the evidence and what a verifier needs with it.
     EvidenceResponse {
@@ -156,6 +163,35 @@ pub enum Message {
         #[serde(with = "serde_bytes")]
         key: Vec<u8>,
     },
+    /// Security processor: what was launched (the launcher measured it, not the guest).
+    MeasurementRequest,
+    /// Security processor: the launch measurement and what it was computed from.
+    MeasurementResponse {
+        /// The measurement: a platform tag byte (1 SEV-SNP, 2 TDX, 3 Nitro) then the
+        /// 48-byte registers in order (`kiln_tee::Measurement::canonical_bytes`).
+        #[serde(with = "serde_bytes")]
+        measurement: Vec<u8>,
+        /// The measured components, in the order they were measured.
+        components: Vec<MeasuredComponent>,
+    },
+}
+
+/// One input of a launch measurement (an enclave binary, launch parameters, a kernel...),
+/// shaped as an in-toto ResourceDescriptor so it lands in `builderDependencies` as is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasuredComponent {
+    /// What it is (for example `kiln-enclave`, `launch-parameters`).
+    pub name: String,
+    /// Where it came from (for example `file:///usr/libexec/kiln-enclave`), if anywhere.
+    #[serde(default)]
+    pub uri: Option<String>,
+    /// Digests by algorithm name (`sha256`, `sha384`), lowercase hex.
+    pub digest: std::collections::BTreeMap<String, String>,
+    /// The bytes themselves when they are small (launch parameters), so that a consumer can
+    /// recompute the measurement.
+    #[serde(with = "serde_option_bytes", default)]
+    pub content: Option<Vec<u8>>,
 }
 
 /// A named byte string.
@@ -241,6 +277,23 @@ mod tests {
                 data: vec![0; 1000],
             },
             Message::SourceEnd,
+            Message::EvidenceRequest {
+                report_data: vec![7; 64],
+                nitro_public_key: Some(vec![1; 91]),
+                nonce: None,
+            },
+            Message::MeasurementRequest,
+            Message::MeasurementResponse {
+                measurement: vec![1; 49],
+                components: vec![MeasuredComponent {
+                    name: "kiln-enclave".into(),
+                    uri: Some("file:///kiln-enclave".into()),
+                    digest: [("sha256".to_owned(), "00".repeat(32))]
+                        .into_iter()
+                        .collect(),
+                    content: None,
+                }],
+            },
             Message::Log {
                 stream: Stream::Stderr,
                 line: "warning: x".into(),

@@ -1,5 +1,6 @@
 //! A verifier object's memo of work already done: verified certificate paths and collateral
-//! signatures, keyed by the SHA-256 of everything the result depends on.
+//! signatures, keyed by the SHA-256 of everything the result depends on, or (for large inputs)
+//! by a [`sampled_key`] with the exact inputs stored in the entry and compared on every hit.
 //!
 //! A cached entry never skips a time check: each records the window in which it holds, and
 //! callers check the verification time against it on every use. Outside the window the full
@@ -41,6 +42,40 @@ pub fn key(domain: &str, parts: &[&[u8]]) -> [u8; 32] {
     for p in parts {
         h.update((p.len() as u64).to_le_bytes());
         h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// Bytes of each part that [`sampled_key`] reads: this many windows of [`SAMPLE_WINDOW`] bytes
+/// spread over the part (all of a part shorter than that).
+const SAMPLE_WINDOWS: usize = 16;
+/// Width of one window of [`sampled_key`].
+const SAMPLE_WINDOW: usize = 64;
+
+/// A cheap key for large inputs: the domain, each part's length and [`SAMPLE_WINDOWS`] windows
+/// of its bytes spread evenly (the whole part when it is short). Unlike [`key`] it does not
+/// identify the inputs: an entry stored under a sampled key must carry the exact inputs it
+/// was computed from, and a lookup uses it only when they are byte-for-byte those of the
+/// current call (two different inputs with the same samples only displace each other).
+pub fn sampled_key(domain: &str, parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"sampled");
+    h.update((domain.len() as u64).to_le_bytes());
+    h.update(domain.as_bytes());
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        if p.len() <= SAMPLE_WINDOWS * SAMPLE_WINDOW {
+            h.update(p);
+            continue;
+        }
+        // Windows start at 0, step, 2 * step, ... and the last one ends with the part.
+        let last = p.len().saturating_sub(SAMPLE_WINDOW);
+        let step = last / (SAMPLE_WINDOWS - 1);
+        for i in 0..SAMPLE_WINDOWS - 1 {
+            let start = step.saturating_mul(i);
+            h.update(p.get(start..start.saturating_add(SAMPLE_WINDOW)).unwrap_or_default());
+        }
+        h.update(p.get(last..).unwrap_or_default());
     }
     h.finalize().into()
 }
@@ -116,5 +151,25 @@ mod tests {
             key("t", &[b"a", b"b"]),
             "parts are framed"
         );
+    }
+
+    #[test]
+    fn sampled_keys_see_lengths_ends_and_short_inputs_whole() {
+        assert_ne!(sampled_key("t", &[b"ab"]), sampled_key("t", &[b"a", b"b"]));
+        assert_ne!(sampled_key("t", &[b"ab"]), key("t", &[b"ab"]));
+        let long = vec![7u8; 10_000];
+        let mut last = long.clone();
+        if let Some(b) = last.last_mut() {
+            *b = 8;
+        }
+        let mut first = long.clone();
+        if let Some(b) = first.first_mut() {
+            *b = 8;
+        }
+        let k = sampled_key("t", &[&long]);
+        assert_ne!(k, sampled_key("t", &[&last]));
+        assert_ne!(k, sampled_key("t", &[&first]));
+        assert_ne!(k, sampled_key("t", &[&long[1..]]));
+        assert_eq!(k, sampled_key("t", &[&long.clone()]));
     }
 }

@@ -24,6 +24,7 @@ pub mod cursor;
 pub mod error;
 pub mod nitro;
 pub mod pki;
+pub mod policy;
 pub mod snp;
 pub mod tdx;
 pub mod time;

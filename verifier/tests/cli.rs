@@ -149,3 +149,91 @@ fn roots_are_listed_with_their_digests() {
     assert!(digests.contains(&"641a0321a3e244efe456463195d606317ed7cdcc3c1756e09893f3c68f79bb5b"));
     assert!(digests.contains(&"69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd"));
 }
+
+#[test]
+fn simulate_writes_evidence_that_verifies_only_with_the_simulated_root() {
+    let dir = std::env::temp_dir().join(format!("kiln-cli-sim-{}", std::process::id()));
+    for platform in ["sev-snp", "tdx", "nitro"] {
+        let out = dir.join(platform);
+        let status = kiln_verify()
+            .args([
+                "simulate",
+                "--platform",
+                platform,
+                "--report-data",
+                "c0ffee",
+            ])
+            .args([
+                "--seed",
+                &"42".repeat(32),
+                "--at",
+                "2026-01-01T00:00:00Z",
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(
+            status.status.code(),
+            Some(0),
+            "{platform}: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        assert!(String::from_utf8_lossy(&status.stdout).starts_with("SIMULATED"));
+        let mut verify = kiln_verify();
+        verify
+            .arg("evidence")
+            .arg(out.join("evidence.bin"))
+            .args(["--at", "2026-01-01T00:01:00Z"]);
+        if platform == "sev-snp" {
+            verify
+                .arg("--vek")
+                .arg(out.join("vek.der"))
+                .arg("--chain")
+                .arg(out.join("chain.pem"));
+        }
+        if platform == "tdx" {
+            verify.arg("--collateral").arg(out.join("collateral.json"));
+        }
+        // Without the opt-in: rejected, and the error says it is simulated.
+        let rejected = verify.output().unwrap();
+        assert_eq!(rejected.status.code(), Some(1), "{platform}");
+        assert!(
+            String::from_utf8_lossy(&rejected.stderr).contains("SIMULATED"),
+            "{platform}"
+        );
+        // With the simulated root named: verified, and the first line says SIMULATED.
+        let accepted = verify
+            .arg("--allow-simulated")
+            .arg(out.join("root.der"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            accepted.status.code(),
+            Some(0),
+            "{platform}: {}",
+            String::from_utf8_lossy(&accepted.stderr)
+        );
+        let first = String::from_utf8_lossy(&accepted.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        assert!(first.starts_with("SIMULATED"), "{platform}: {first}");
+        assert!(
+            String::from_utf8_lossy(&accepted.stdout).contains("c0ffee"),
+            "{platform}"
+        );
+    }
+    // A real root cannot be passed off as the simulated one.
+    let real = concat!(env!("CARGO_MANIFEST_DIR"), "/roots/aws_nitro_root_g1.der");
+    let out = kiln_verify()
+        .arg("evidence")
+        .arg(dir.join("nitro/evidence.bin"))
+        .args(["--allow-simulated", real])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a simulated root"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -156,16 +156,19 @@ fn verified_leaf(
     if let Some(hit) = v.cache().get::<VerifiedLeaf>(&key, t) {
         return Ok((hit.value.clone(), None));
     }
-    // 4a.
-    let leaf = Cert::from_der(&doc.certificate)?;
+    // 4a. A certificate whose DER is identical to a pinned anchor's (the root copy,
+    // `cabundle[0]`) is the anchor's parsed certificate (not parsed again; still only a
+    // pinned anchor ends the path, in 4b).
+    let anchors = v.anchors().roots_for(Platform::Nitro);
+    let mut memo = pki::Memo::default();
+    let leaf = memo.cert(&doc.certificate, &anchors)?;
     let bundle = doc
         .cabundle
         .iter()
-        .map(|der| Cert::from_der(der))
+        .map(|der| memo.cert(der, &anchors))
         .collect::<Result<Vec<_>, _>>()?;
     // 4b.
-    let anchors = v.anchors().roots_for(Platform::Nitro);
-    let path = pki::verify_path(&leaf, &bundle, &anchors, t)?;
+    let path = pki::verify_path_memo(&leaf, &bundle, &anchors, t, &mut memo)?;
     // 4c.
     check_bundle_order(&path, &bundle)?;
     // 4d.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer};
 use super::pck::{require_cn, PCK_CA_CNS};
 use crate::anchors::TrustAnchor;
 use crate::error::Error;
-use crate::pki::{self, Cert, Crl, VerifiedPath};
+use crate::pki::{self, Cert, Crl, Memo, VerifiedPath};
 use crate::time::UnixTime;
 
 /// Common name of the certificate that signs TCB info and QE identities.
@@ -290,8 +290,48 @@ fn decode_crl(text: &str, what: &'static str) -> Result<Crl, Error> {
     if trimmed.starts_with("-----BEGIN") {
         return Crl::parse(trimmed.as_bytes(), what);
     }
-    let der = hex::decode(trimmed).map_err(|e| Error::malformed(what, format!("not hex: {e}")))?;
-    Crl::parse(&der, what)
+    let der = decode_hex(trimmed).map_err(|e| Error::malformed(what, format!("not hex: {e}")))?;
+    Crl::from_der_vec(der, what)
+}
+
+/// Value of an ASCII hex digit (either case), or 0xFF.
+const fn hex_value(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => 0xFF,
+    }
+}
+
+/// Decodes hex (either case) as `hex::decode` does, without its per-digit iterator overhead
+/// (the CRLs are kilobytes of hex).
+fn decode_hex(text: &str) -> Result<Vec<u8>, hex::FromHexError> {
+    let bytes = text.as_bytes();
+    if bytes.len() % 2 != 0 {
+        return Err(hex::FromHexError::OddLength);
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 2);
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let (hi, lo) = match pair {
+            [h, l] => (*h, *l),
+            _ => return Err(hex::FromHexError::OddLength),
+        };
+        let (vh, vl) = (hex_value(hi), hex_value(lo));
+        if (vh | vl) & 0xF0 != 0 {
+            let (index, c) = if vh & 0xF0 != 0 {
+                (2 * i, hi)
+            } else {
+                (2 * i + 1, lo)
+            };
+            return Err(hex::FromHexError::InvalidHexCharacter {
+                c: char::from(c),
+                index,
+            });
+        }
+        out.push((vh << 4) | vl);
+    }
+    Ok(out)
 }
 
 fn decode_signature(text: &str, what: &'static str) -> Result<[u8; 64], Error> {
@@ -325,12 +365,13 @@ fn verify_signer_chain(
     cns: &[&str],
     anchors: &[Arc<TrustAnchor>],
     time: UnixTime,
+    memo: &mut Memo,
 ) -> Result<(Cert, VerifiedPath), Error> {
-    let certs = pki::parse_pem_certificates(pem, what)?;
+    let certs = memo.pem_certificates(pem, what, anchors)?;
     let (leaf, pool) = certs
         .split_first()
         .ok_or_else(|| Error::malformed(what, "no certificate"))?;
-    let path = pki::verify_path(leaf, pool, anchors, time)?;
+    let path = pki::verify_path_memo(leaf, pool, anchors, time, memo)?;
     let [signer] = path.path.as_slice() else {
         return Err(Error::Certificate {
             what: leaf.subject().to_owned(),
@@ -467,6 +508,19 @@ pub fn verify(
     anchors: &[Arc<TrustAnchor>],
     time: UnixTime,
 ) -> Result<VerifiedCollateral, Error> {
+    verify_memo(bytes, anchors, time, &mut Memo::default())
+}
+
+/// [`verify`] with the verification call's [`Memo`]: a certificate or signature link that
+/// repeats (the Intel root in every chain, the TCB signing chain given twice, the PCK CA of
+/// `pck_crl_issuer_chain` again in the quote) is parsed and verified once per call. Every
+/// step listed for [`verify`] still runs on every chain.
+pub fn verify_memo(
+    bytes: &[u8],
+    anchors: &[Arc<TrustAnchor>],
+    time: UnixTime,
+    memo: &mut Memo,
+) -> Result<VerifiedCollateral, Error> {
     // (a)
     let json: CollateralJson = serde_json::from_slice(bytes)
         .map_err(json_error("TDX collateral (QuoteCollateralV3 JSON)"))?;
@@ -481,17 +535,24 @@ pub fn verify(
         &[TCB_SIGNING_CN],
         anchors,
         time,
+        memo,
     )?;
     // (c)
     verify_json_signature(&tcb_signer, &json.tcb_info, &tcb_sig, "TCB info")?;
-    // (d)
-    let (qe_signer, qe_path) = verify_signer_chain(
-        &json.qe_identity_issuer_chain,
-        "QE identity issuer chain",
-        &[TCB_SIGNING_CN],
-        anchors,
-        time,
-    )?;
+    // (d) The same function of the same text, anchors and time as (b) when the two chains
+    // are byte-identical (as Intel serves them): that result is this one.
+    let (qe_signer, qe_path) = if json.qe_identity_issuer_chain == json.tcb_info_issuer_chain {
+        (tcb_signer.clone(), tcb_path.clone())
+    } else {
+        verify_signer_chain(
+            &json.qe_identity_issuer_chain,
+            "QE identity issuer chain",
+            &[TCB_SIGNING_CN],
+            anchors,
+            time,
+            memo,
+        )?
+    };
     // (e)
     verify_json_signature(&qe_signer, &json.qe_identity, &qe_sig, "QE identity")?;
     // (f)
@@ -509,7 +570,7 @@ pub fn verify(
     let anchor = Arc::clone(&tcb_path.anchor);
     root_crl.verify_issued_by(&anchor.cert)?;
     root_crl.check_valid_at(time)?;
-    let root_crl_window = crl_window(&root_crl)?;
+    let root_crl_window = root_crl.window()?;
     root_crl.check_not_revoked(&tcb_signer)?;
     root_crl.check_not_revoked(&qe_signer)?;
     // (i)
@@ -519,11 +580,12 @@ pub fn verify(
         &PCK_CA_CNS,
         anchors,
         time,
+        memo,
     )?;
     root_crl.check_not_revoked(&pck_ca)?;
     pck_crl.verify_issued_by(&pck_ca)?;
     pck_crl.check_valid_at(time)?;
-    let pck_crl_window = crl_window(&pck_crl)?;
+    let pck_crl_window = pck_crl.window()?;
     // (j)
     same_anchor(&tcb_path, &qe_path, "QE identity issuer chain root")?;
     same_anchor(&tcb_path, &pck_ca_path, "PCK CRL issuer chain root")?;
@@ -547,18 +609,4 @@ pub fn verify(
         anchor,
         window,
     })
-}
-
-/// `thisUpdate..nextUpdate` of a CRL (`pki::Crl` checks the window but does not expose it).
-fn crl_window(crl: &Crl) -> Result<(UnixTime, UnixTime), Error> {
-    use der::Decode;
-    let parsed = x509_cert::crl::CertificateList::from_der(crl.der())
-        .map_err(|e| Error::malformed("CRL", e))?;
-    let list = parsed.tbs_cert_list;
-    let this = UnixTime::from_der(list.this_update.to_date_time());
-    let next = list
-        .next_update
-        .map(|t| UnixTime::from_der(t.to_date_time()))
-        .ok_or_else(|| Error::malformed("CRL", "no nextUpdate"))?;
-    Ok((this, next))
 }

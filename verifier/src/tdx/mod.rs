@@ -222,27 +222,51 @@ pub struct TdxDetails {
     pub collateral: Option<Box<CollateralDetails>>,
 }
 
+/// A verified collateral in the cache, with the exact bytes it was verified from (its key is
+/// a [`cache::sampled_key`]: a hit counts only if the bytes are identical).
+#[derive(Debug)]
+struct CachedCollateral {
+    bytes: Vec<u8>,
+    verified: Arc<VerifiedCollateral>,
+}
+
 /// The verified collateral, from the cache or verified now (then cached for its window).
 fn collateral_for(
     v: &Verifier,
     bytes: &[u8],
     anchors: &[Arc<TrustAnchor>],
     time: UnixTime,
+    memo: &mut pki::Memo,
 ) -> Result<Arc<VerifiedCollateral>, Error> {
-    let key = cache::key("tdx-collateral", &[bytes]);
-    if let Some(hit) = v.cache().get::<Arc<VerifiedCollateral>>(&key, time) {
-        return Ok(Arc::clone(&hit.value));
+    let key = cache::sampled_key("tdx-collateral", &[bytes]);
+    if let Some(hit) = v.cache().get::<CachedCollateral>(&key, time) {
+        if hit.value.bytes == bytes {
+            return Ok(Arc::clone(&hit.value.verified));
+        }
     }
-    let verified = Arc::new(collateral::verify(bytes, anchors, time)?);
+    let verified = Arc::new(collateral::verify_memo(bytes, anchors, time, memo)?);
     v.cache().insert(
         key,
         Entry {
             not_before: verified.window.0,
             not_after: verified.window.1,
-            value: Arc::clone(&verified),
+            value: CachedCollateral {
+                bytes: bytes.to_vec(),
+                verified: Arc::clone(&verified),
+            },
         },
     );
     Ok(verified)
+}
+
+/// A verified PCK chain in the cache, with the exact PEM it was verified from and the
+/// collateral whose CRLs it was checked against (the same verified collateral object: a hit
+/// counts only for identical PEM bytes and that very collateral, which the entry keeps alive).
+#[derive(Debug)]
+struct CachedPck {
+    pem: Vec<u8>,
+    collateral: Option<Arc<VerifiedCollateral>>,
+    verified: Arc<VerifiedPck>,
 }
 
 /// The verified PCK chain (with its CRL checks when there is collateral), from the cache or
@@ -250,29 +274,43 @@ fn collateral_for(
 fn pck_for(
     v: &Verifier,
     pem: &[u8],
-    collateral: Option<&VerifiedCollateral>,
+    collateral: Option<&Arc<VerifiedCollateral>>,
     anchors: &[Arc<TrustAnchor>],
     time: UnixTime,
+    memo: &mut pki::Memo,
 ) -> Result<Arc<VerifiedPck>, Error> {
-    let key = match collateral {
-        Some(c) => cache::key("tdx-pck", &[pem, c.root_crl.der(), c.pck_crl.der()]),
-        None => cache::key("tdx-pck", &[pem]),
+    let domain = if collateral.is_some() {
+        "tdx-pck-crls"
+    } else {
+        "tdx-pck"
     };
-    if let Some(hit) = v.cache().get::<Arc<VerifiedPck>>(&key, time) {
-        return Ok(Arc::clone(&hit.value));
+    let key = cache::sampled_key(domain, &[pem]);
+    if let Some(hit) = v.cache().get::<CachedPck>(&key, time) {
+        let same_collateral = match (&hit.value.collateral, collateral) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if same_collateral && hit.value.pem == pem {
+            return Ok(Arc::clone(&hit.value.verified));
+        }
     }
     let crls = collateral.map(|c| Crls {
         root: &c.root_crl,
         pck: &c.pck_crl,
         window: c.crl_window,
     });
-    let verified = Arc::new(pck::verify(pem, anchors, crls, time)?);
+    let verified = Arc::new(pck::verify_memo(pem, anchors, crls, time, memo)?);
     v.cache().insert(
         key,
         Entry {
             not_before: verified.window.0,
             not_after: verified.window.1,
-            value: Arc::clone(&verified),
+            value: CachedPck {
+                pem: pem.to_vec(),
+                collateral: collateral.cloned(),
+                verified: Arc::clone(&verified),
+            },
         },
     );
     Ok(verified)
@@ -291,7 +329,8 @@ fn pck_for(
 ///    TCB info and QE identity signatures over their exact text, CRL signatures, all valid at
 ///    `time`; see [`collateral::verify`]). Cached by the collateral's bytes.
 /// 5. The PCK chain verifies to the pinned root at `time`, and with collateral neither the
-///    PCK nor its CA is revoked (see [`pck::verify`]). Cached by chain and CRL bytes.
+///    PCK nor its CA is revoked (see [`pck::verify`]). Cached by chain bytes and the
+///    verified collateral object.
 /// 6. The QE report signature by the PCK key verifies over the 384 QE report bytes.
 /// 7. With collateral: the PCK's FMSPC and PCE-ID equal the TCB info's, and the PCK chain
 ///    ends in the same anchor as the collateral's chains.
@@ -334,13 +373,15 @@ pub fn verify(v: &Verifier, e: &Evidence<'_>, t: UnixTime) -> Result<Claims, Err
             hex::encode(padding),
         ));
     }
+    // Certificates and signature links already done in this call (not across calls).
+    let mut memo = pki::Memo::default();
     // 4.
     let collateral = e
         .collateral
-        .map(|bytes| collateral_for(v, bytes, &anchors, t))
+        .map(|bytes| collateral_for(v, bytes, &anchors, t, &mut memo))
         .transpose()?;
     // 5.
-    let pck = pck_for(v, q.pck_chain_pem, collateral.as_deref(), &anchors, t)?;
+    let pck = pck_for(v, q.pck_chain_pem, collateral.as_ref(), &anchors, t, &mut memo)?;
     // 6.
     if !pki::verify_ecdsa_fixed(
         &ECDSA_P256_SHA256_FIXED,
@@ -504,7 +545,7 @@ fn claims(
             cpusvn: Hex::from(pck.ext.cpusvn),
             pcesvn: pck.ext.pcesvn,
             sgx_tcb_components: pck.ext.sgx_tcb_components.to_vec(),
-            issuer: pck.pck.issuer(),
+            issuer: pck.issuer.clone(),
             not_after: pck.pck.validity().1,
             revocation_checked: pck.revocation_checked,
         },

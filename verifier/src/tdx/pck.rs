@@ -13,7 +13,7 @@ use der::Decode;
 
 use crate::anchors::TrustAnchor;
 use crate::error::Error;
-use crate::pki::{self, Cert, Crl, VerifiedPath};
+use crate::pki::{self, Cert, Crl, Memo, VerifiedPath};
 use crate::time::UnixTime;
 
 const OID_SGX_EXTENSION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113741.1.13.1");
@@ -230,6 +230,8 @@ pub struct VerifiedPck {
     pub pck: Cert,
     /// Its SGX extension.
     pub ext: SgxExtension,
+    /// The PCK's issuer name (RFC 4514), for the claims.
+    pub issuer: String,
     /// Whether the CRLs were checked.
     pub revocation_checked: bool,
     /// The window in which this result holds.
@@ -250,13 +252,25 @@ pub fn verify(
     crls: Option<Crls<'_>>,
     time: UnixTime,
 ) -> Result<VerifiedPck, Error> {
+    verify_memo(pem, anchors, crls, time, &mut Memo::default())
+}
+
+/// [`verify`] with the verification call's [`Memo`] (certificates and signature links the
+/// collateral's chains already parsed and verified in this call are not redone).
+pub fn verify_memo(
+    pem: &[u8],
+    anchors: &[Arc<TrustAnchor>],
+    crls: Option<Crls<'_>>,
+    time: UnixTime,
+    memo: &mut Memo,
+) -> Result<VerifiedPck, Error> {
     // (a)
-    let certs = pki::parse_certificates(pem, "PCK certificate chain")?;
+    let certs = memo.certificates(pem, "PCK certificate chain", anchors)?;
     let (leaf, pool) = certs
         .split_first()
         .ok_or_else(|| Error::malformed("PCK certificate chain", "no certificate"))?;
     // (b)
-    let path = pki::verify_path(leaf, pool, anchors, time)?;
+    let path = pki::verify_path_memo(leaf, pool, anchors, time, memo)?;
     // (c)
     let [pck, ca] = path.path.as_slice() else {
         return Err(Error::Certificate {
@@ -278,7 +292,7 @@ pub fn verify(
     // (d)
     let mut window = (path.not_before, path.not_after);
     if let Some(crls) = crls {
-        if crls.pck.issuer() != ca.subject() {
+        if !crls.pck.is_issuer_name_of(ca) {
             return Err(Error::mismatch(
                 "PCK CRL issuer",
                 ca.subject(),
@@ -294,6 +308,7 @@ pub fn verify(
     Ok(VerifiedPck {
         pck: pck.clone(),
         ext,
+        issuer: pck.issuer(),
         revocation_checked: crls.is_some(),
         window,
         path,

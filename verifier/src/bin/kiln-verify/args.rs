@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use base64::Engine as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use kiln_tee::bundle::SimulateRequest;
 use kiln_verifier::{Evidence, Platform, TrustAnchors, UnixTime, Verifier};
 
 use crate::render;
@@ -35,6 +36,11 @@ struct Cli {
 enum Command {
     /// Verify one piece of evidence and print its claims.
     Evidence(EvidenceArgs),
+    /// Write one piece of SIMULATED evidence and everything a third-party verifier needs
+    /// (evidence.bin, root.der, and chain.pem + vek.der for SEV-SNP or collateral.json for
+    /// TDX) into a folder. The evidence is signed by a simulated vendor PKI whose root says
+    /// SIMULATED: it proves nothing about hardware.
+    Simulate(SimulateArgs),
     /// List the pinned vendor roots and their SHA-256 digests.
     Roots {
         /// Print JSON instead of text.
@@ -63,9 +69,55 @@ struct EvidenceArgs {
     /// Verify as of this time (RFC 3339, e.g. 2025-09-01T00:00:00Z) instead of now.
     #[arg(long, value_name = "RFC3339")]
     at: Option<String>,
+    /// Accept evidence that chains to this SIMULATED root (DER, e.g. `root.der` written by
+    /// `kiln-verify simulate`). The output then says SIMULATED. Without it, simulated
+    /// evidence is rejected.
+    #[arg(long, value_name = "ROOT.der")]
+    allow_simulated: Option<PathBuf>,
     /// Print the claims as JSON (on success) or the error as JSON (on rejection).
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct SimulateArgs {
+    /// The platform to imitate.
+    #[arg(long, value_enum)]
+    platform: SimPlatformArg,
+    /// The 64 bytes to bind (SEV-SNP/TDX REPORT_DATA, Nitro user_data), hex; shorter values
+    /// are zero-padded on the right.
+    #[arg(long, value_name = "HEX")]
+    report_data: String,
+    /// The simulated chip's seed (32 bytes hex); the same seed gives the same PKI.
+    #[arg(long, value_name = "HEX")]
+    seed: Option<String>,
+    /// SEV-SNP: the product.
+    #[arg(long, value_enum, default_value_t = ProductArg::Milan)]
+    product: ProductArg,
+    /// The report (SEV-SNP: 3 or 5) or quote (TDX: 4 or 5) version; default 5 / 4.
+    #[arg(long)]
+    format_version: Option<u8>,
+    /// The evidence time (RFC 3339) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
+    /// The folder to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SimPlatformArg {
+    #[value(name = "sev-snp")]
+    SevSnp,
+    Tdx,
+    Nitro,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ProductArg {
+    Milan,
+    Genoa,
+    Turin,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +134,8 @@ enum PlatformArg {
 pub enum Config {
     /// Verify evidence.
     Verify(VerifyConfig),
+    /// Write simulated evidence.
+    Simulate(Box<SimulateRequest>, PathBuf),
     /// List roots.
     Roots {
         /// JSON output.
@@ -99,6 +153,7 @@ pub struct VerifyConfig {
     collateral: Option<Vec<u8>>,
     at: UnixTime,
     at_is_now: bool,
+    simulated_root: Option<Vec<u8>>,
     json: bool,
 }
 
@@ -146,6 +201,7 @@ pub fn parse() -> Result<Config, ExitCode> {
     };
     match cli.command {
         Command::Roots { json } => Ok(Config::Roots { json }),
+        Command::Simulate(a) => simulate_config(a),
         Command::Evidence(a) => {
             let (at, at_is_now) = match &a.at {
                 Some(text) => (
@@ -176,6 +232,11 @@ pub fn parse() -> Result<Config, ExitCode> {
                     .transpose()?,
                 at,
                 at_is_now,
+                simulated_root: a
+                    .allow_simulated
+                    .as_ref()
+                    .map(|p| read(p, "simulated root"))
+                    .transpose()?,
                 json: a.json,
             }))
         }
@@ -200,8 +261,27 @@ pub fn run(config: Config) -> ExitCode {
             render::roots(&TrustAnchors::vendor(), json);
             ExitCode::from(EXIT_VERIFIED)
         }
+        Config::Simulate(request, out) => match kiln_tee::bundle::write_bundle(&out, &request) {
+            Ok(paths) => {
+                println!(
+                    "SIMULATED {} evidence written (NOT proof of real hardware):",
+                    request.platform
+                );
+                for p in paths {
+                    println!("  {}", p.display());
+                }
+                ExitCode::from(EXIT_VERIFIED)
+            }
+            Err(e) => usage_error(&format!("cannot simulate: {e}")),
+        },
         Config::Verify(c) => {
-            let verifier = Verifier::new(TrustAnchors::vendor());
+            let mut anchors = TrustAnchors::vendor();
+            if let Some(root) = &c.simulated_root {
+                if let Err(e) = allow_simulated_root(&mut anchors, root, c.platform) {
+                    return usage_error(&e);
+                }
+            }
+            let verifier = Verifier::new(anchors);
             let evidence = Evidence {
                 platform: c.platform,
                 bytes: &c.evidence,
@@ -221,4 +301,90 @@ pub fn run(config: Config) -> ExitCode {
             }
         }
     }
+}
+
+/// Adds a simulated root for every platform (or the one given), refusing a root whose
+/// subject does not say SIMULATED: this flag must never pin a real-looking root.
+fn allow_simulated_root(
+    anchors: &mut TrustAnchors,
+    der: &[u8],
+    platform: Option<Platform>,
+) -> Result<(), String> {
+    let cert =
+        kiln_verifier::pki::Cert::from_der(der).map_err(|e| format!("--allow-simulated: {e}"))?;
+    if !cert.subject().to_ascii_uppercase().contains("SIMULATED") {
+        return Err(format!(
+            "--allow-simulated: {:?} is not a simulated root (its subject does not say SIMULATED)",
+            cert.subject()
+        ));
+    }
+    let platforms = match platform {
+        Some(p) => vec![p],
+        None => vec![Platform::SevSnp, Platform::Tdx, Platform::Nitro],
+    };
+    for p in platforms {
+        anchors
+            .allow_simulated(p, "simulated root (--allow-simulated)", der)
+            .map_err(|e| format!("--allow-simulated: {e}"))?;
+    }
+    Ok(())
+}
+
+fn parse_hex_array<const N: usize>(text: &str, what: &str, pad: bool) -> Result<[u8; N], ExitCode> {
+    let bytes =
+        hex::decode(text.trim()).map_err(|e| usage_error(&format!("{what} is not hex: {e}")))?;
+    if bytes.len() > N || (!pad && bytes.len() != N) {
+        return Err(usage_error(&format!(
+            "{what} must be {} {N} bytes, got {}",
+            if pad { "at most" } else { "exactly" },
+            bytes.len()
+        )));
+    }
+    let mut out = [0u8; N];
+    out.get_mut(..bytes.len())
+        .ok_or_else(|| usage_error(&format!("{what}: too long")))?
+        .copy_from_slice(&bytes);
+    Ok(out)
+}
+
+fn simulate_config(a: SimulateArgs) -> Result<Config, ExitCode> {
+    use kiln_tee::evidence::snp::SnpReportVersion;
+    use kiln_tee::evidence::tdx::TdxQuoteVersion;
+    use kiln_tee::pki::snp::SnpProduct;
+    let platform = match a.platform {
+        SimPlatformArg::SevSnp => kiln_tee::Platform::SevSnp,
+        SimPlatformArg::Tdx => kiln_tee::Platform::Tdx,
+        SimPlatformArg::Nitro => kiln_tee::Platform::Nitro,
+    };
+    let report_data = parse_hex_array::<64>(&a.report_data, "--report-data", true)?;
+    let at = match &a.at {
+        Some(text) => UnixTime::parse_rfc3339(text).map_err(|e| usage_error(&e.to_string()))?,
+        None => now()?,
+    };
+    let millis = u64::try_from(at.as_secs())
+        .ok()
+        .and_then(|s| s.checked_mul(1000))
+        .ok_or_else(|| usage_error("--at must be after 1970"))?;
+    let mut request = SimulateRequest::new(platform, report_data, millis);
+    if let Some(seed) = &a.seed {
+        request.seed = parse_hex_array::<32>(seed, "--seed", false)?;
+    }
+    request.snp_product = match a.product {
+        ProductArg::Milan => SnpProduct::Milan,
+        ProductArg::Genoa => SnpProduct::Genoa,
+        ProductArg::Turin => SnpProduct::Turin,
+    };
+    match (platform, a.format_version) {
+        (_, None) => {}
+        (kiln_tee::Platform::SevSnp, Some(3)) => request.snp_version = SnpReportVersion::V3,
+        (kiln_tee::Platform::SevSnp, Some(5)) => request.snp_version = SnpReportVersion::V5,
+        (kiln_tee::Platform::Tdx, Some(4)) => request.tdx_version = TdxQuoteVersion::V4,
+        (kiln_tee::Platform::Tdx, Some(5)) => request.tdx_version = TdxQuoteVersion::V5,
+        (p, Some(v)) => {
+            return Err(usage_error(&format!(
+                "--format-version {v} is not simulated for {p} (SEV-SNP: 3 or 5; TDX: 4 or 5; Nitro: none)"
+            )))
+        }
+    }
+    Ok(Config::Simulate(Box::new(request), a.out))
 }

@@ -1,0 +1,184 @@
+//! The in-toto Statement v1 / SLSA Provenance v1 the enclave signs, and its DSSE envelope
+//! in a Sigstore bundle.
+
+use kiln_proto::NamedBlob;
+use kiln_verifier::build::media;
+use kiln_verifier::build::{
+    dsse, key_id, pae, BuildDefinition, BuildRequest, Builder, DsseSignature, Envelope, Metadata,
+    Provenance, ResourceDescriptor, RunDetails, SigstoreBundle, Statement, Subject, BUILD_TYPE,
+    PAYLOAD_TYPE_IN_TOTO, PREDICATE_TYPE_SLSA_V1, STATEMENT_TYPE_V1,
+};
+use kiln_verifier::Platform as VerifierPlatform;
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::error::EnclaveError;
+use crate::keys::SigningKey;
+
+/// Whether the signing key outlives the launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLifetime {
+    /// Sealed to the measurement, reused by later launches with the same measurement.
+    Sealed,
+    /// Made for this launch only (the platform has no measurement-bound sealing key).
+    Launch,
+}
+
+impl KeyLifetime {
+    /// The `internalParameters.keyLifetime` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sealed => "sealed",
+            Self::Launch => "launch",
+        }
+    }
+}
+
+/// Everything the statement records.
+#[derive(Debug)]
+pub struct Inputs<'a> {
+    /// The request, parsed.
+    pub request: &'a BuildRequest,
+    /// Its exact bytes.
+    pub request_bytes: &'a [u8],
+    /// The TEE platform.
+    pub platform: kiln_tee::Platform,
+    /// The key's lifetime.
+    pub key_lifetime: KeyLifetime,
+    /// Whether the build had no network.
+    pub network_isolation: bool,
+    /// The outputs.
+    pub subjects: Vec<Subject>,
+    /// Declared tools, resolved.
+    pub tools: Vec<ResourceDescriptor>,
+    /// Locked packages.
+    pub packages: Vec<ResourceDescriptor>,
+    /// What determines the measurement.
+    pub builder_dependencies: Vec<ResourceDescriptor>,
+    /// The evidence files.
+    pub evidence: &'a [NamedBlob],
+    /// When the build started.
+    pub started: OffsetDateTime,
+    /// When it finished.
+    pub finished: OffsetDateTime,
+}
+
+fn rfc3339(t: OffsetDateTime) -> Result<String, EnclaveError> {
+    t.format(&Rfc3339).map_err(|e| EnclaveError::Crypto {
+        op: "format a provenance timestamp",
+        reason: e.to_string(),
+    })
+}
+
+fn verifier_platform(p: kiln_tee::Platform) -> VerifierPlatform {
+    match p {
+        kiln_tee::Platform::SevSnp => VerifierPlatform::SevSnp,
+        kiln_tee::Platform::Tdx => VerifierPlatform::Tdx,
+        kiln_tee::Platform::Nitro => VerifierPlatform::Nitro,
+    }
+}
+
+/// The statement.
+pub fn statement(inputs: Inputs<'_>) -> Result<Statement, EnclaveError> {
+    let req = inputs.request;
+    let mut source = serde_json::Map::new();
+    source.insert("sha256".into(), json!(req.source.sha256));
+    if let Some(c) = &req.source.commit {
+        source.insert("commit".into(), json!(c));
+    }
+    if let Some(r) = &req.source.repository {
+        source.insert("repository".into(), json!(r));
+    }
+    let external = json!({
+        "source": source,
+        "recipe": req.recipe,
+        "nonce": req.nonce,
+    });
+    let internal = json!({
+        "platform": inputs.platform.as_str(),
+        "backend": req.backend,
+        "keyLifetime": inputs.key_lifetime.as_str(),
+        "networkIsolation": inputs.network_isolation,
+        "sourceDateEpoch": req.source.source_date_epoch,
+    });
+    let mut resolved = vec![ResourceDescriptor {
+        uri: Some("kiln:source".into()),
+        digest: [("sha256".to_owned(), req.source.sha256.to_ascii_lowercase())]
+            .into_iter()
+            .collect(),
+        ..ResourceDescriptor::default()
+    }];
+    resolved.extend(inputs.tools);
+    resolved.extend(inputs.packages);
+    let mut byproducts = vec![ResourceDescriptor {
+        name: Some(media::REQUEST_NAME.into()),
+        media_type: Some(media::REQUEST_MEDIA_TYPE.into()),
+        content: Some(dsse::encode_base64(inputs.request_bytes)),
+        ..ResourceDescriptor::default()
+    }];
+    let vp = verifier_platform(inputs.platform);
+    for blob in inputs.evidence {
+        byproducts.push(ResourceDescriptor {
+            name: Some(blob.name.clone()),
+            media_type: Some(media::media_type(&blob.name, vp).into()),
+            content: Some(dsse::encode_base64(&blob.data)),
+            ..ResourceDescriptor::default()
+        });
+    }
+    Ok(Statement {
+        type_: STATEMENT_TYPE_V1.into(),
+        subject: inputs.subjects,
+        predicate_type: PREDICATE_TYPE_SLSA_V1.into(),
+        predicate: Provenance {
+            build_definition: BuildDefinition {
+                build_type: BUILD_TYPE.into(),
+                external_parameters: external,
+                internal_parameters: internal,
+                resolved_dependencies: resolved,
+            },
+            run_details: RunDetails {
+                builder: Builder {
+                    id: req.builder_id.clone(),
+                    builder_dependencies: inputs.builder_dependencies,
+                    version: [(
+                        "kiln-enclave".to_owned(),
+                        env!("CARGO_PKG_VERSION").to_owned(),
+                    )]
+                    .into_iter()
+                    .collect(),
+                },
+                metadata: Metadata {
+                    invocation_id: req.invocation_id.clone(),
+                    started_on: rfc3339(inputs.started)?,
+                    finished_on: rfc3339(inputs.finished)?,
+                },
+                byproducts,
+            },
+        },
+    })
+}
+
+/// Signs the statement's exact JSON bytes and packs the envelope in a Sigstore bundle (JSON).
+pub fn sign_bundle(statement: &Statement, key: &SigningKey) -> Result<Vec<u8>, EnclaveError> {
+    let payload = serde_json::to_vec(statement).map_err(|e| EnclaveError::Crypto {
+        op: "serialise the statement",
+        reason: e.to_string(),
+    })?;
+    let sig = key.sign(&pae(PAYLOAD_TYPE_IN_TOTO, &payload))?;
+    let kid = key_id(&key.spki_der());
+    let envelope = Envelope {
+        payload: dsse::encode_base64(&payload),
+        payload_type: PAYLOAD_TYPE_IN_TOTO.into(),
+        signatures: vec![DsseSignature {
+            keyid: kid.clone(),
+            sig: dsse::encode_base64(&sig),
+        }],
+    };
+    serde_json::to_vec_pretty(&SigstoreBundle::new(envelope, &kid)).map_err(|e| {
+        EnclaveError::Crypto {
+            op: "serialise the bundle",
+            reason: e.to_string(),
+        }
+    })
+}

@@ -1,0 +1,311 @@
+//! One build session with the host, from hello to result.
+//!
+//! ```text
+//! E→H Hello                       H→E Hello
+//!     (open the TEE, leave the network)
+//! H→E BuildRequest                (parsed strictly; platform checked)
+//!     (unseal or make the signing key)
+//! H→E SourceChunk* SourceEnd      (size and SHA-256 checked, then unpacked)
+//! E→H Progress(build) Log*        (the hermetic build, streamed)
+//! E→H Progress(attest)            (evidence binding the key and the request)
+//! E→H Progress(sign) ArtifactChunk*  Result
+//! ```
+//!
+//! Any failure sends one `Error` carrying the whole cause chain, and no `Result`.
+
+use std::time::Duration;
+
+use kiln_proto::{read_message, write_message, Message, Phase, Role, Stream, PROTOCOL_VERSION};
+use kiln_tee::device::{bundle_files, message_kind, Channel};
+use kiln_tee::{Platform, ReportData, Tee};
+use kiln_verifier::build::{report_data, BuildRequest};
+use time::OffsetDateTime;
+
+use crate::backend::{self, Backend};
+use crate::config::Config;
+use crate::error::{report, EnclaveError};
+use crate::keys::{SigningKey, SEALING_CONTEXT};
+use crate::netns::{isolate_network, NetIsolation};
+use crate::provenance::{self, KeyLifetime};
+use crate::{build, outputs, source, toolchain, transport};
+
+/// Connects to the host and runs one session; on failure the host gets an `Error` first.
+pub fn run(config: &Config) -> Result<(), EnclaveError> {
+    let mut control = transport::open(&config.control)?;
+    let outcome = session(&mut *control, config);
+    if let Err(e) = &outcome {
+        // Best effort: the host may be gone, which is what the error may be about.
+        let _ = write_message(&mut control, &Message::Error { message: report(e) });
+    }
+    outcome
+}
+
+/// The control channel with the session's helpers.
+struct Host<'a> {
+    ch: &'a mut dyn Channel,
+}
+
+impl Host<'_> {
+    fn send(&mut self, msg: &Message, op: &'static str) -> Result<(), EnclaveError> {
+        let mut ch = &mut *self.ch;
+        write_message(&mut ch, msg).map_err(EnclaveError::frame(op))
+    }
+
+    fn read(&mut self, op: &'static str) -> Result<Message, EnclaveError> {
+        let mut ch = &mut *self.ch;
+        read_message(&mut ch).map_err(EnclaveError::frame(op))
+    }
+
+    fn progress(&mut self, phase: Phase, message: String) -> Result<(), EnclaveError> {
+        self.send(&Message::Progress { phase, message }, "send progress")
+    }
+
+    fn say(&mut self, line: String) -> Result<(), EnclaveError> {
+        self.send(
+            &Message::Log {
+                stream: Stream::Builder,
+                line,
+            },
+            "send a log line",
+        )
+    }
+}
+
+fn hello(host: &mut Host<'_>) -> Result<(), EnclaveError> {
+    host.send(
+        &Message::Hello {
+            protocol: PROTOCOL_VERSION,
+            role: Role::Enclave,
+            software: concat!("kiln-enclave ", env!("CARGO_PKG_VERSION")).into(),
+        },
+        "send hello",
+    )?;
+    match host.read("read the host's hello")? {
+        Message::Hello {
+            protocol,
+            role: Role::Host,
+            ..
+        } if protocol == PROTOCOL_VERSION => Ok(()),
+        Message::Hello { protocol, role, .. } if protocol == PROTOCOL_VERSION => {
+            Err(EnclaveError::Protocol {
+                expected: "a hello from the host",
+                got: format!("a hello from {role:?}"),
+            })
+        }
+        Message::Hello { protocol, .. } => Err(EnclaveError::Version {
+            ours: PROTOCOL_VERSION,
+            theirs: protocol,
+        }),
+        other => Err(EnclaveError::Protocol {
+            expected: "hello",
+            got: message_kind(&other),
+        }),
+    }
+}
+
+fn check_request(request: &BuildRequest, tee: &dyn Tee) -> Result<Option<Vec<u8>>, EnclaveError> {
+    let bad = |reason: String| EnclaveError::Request { reason };
+    if Platform::parse(&request.platform) != Some(tee.platform()) {
+        return Err(EnclaveError::PlatformMismatch {
+            requested: request.platform.clone(),
+            tee: tee.platform(),
+        });
+    }
+    if request.recipe.limits.time_secs == 0 {
+        return Err(bad("limits.timeSecs is 0".into()));
+    }
+    if request.recipe.outputs.is_empty() {
+        return Err(bad("the recipe names no outputs".into()));
+    }
+    if request.source.sha256.len() != 64 || hex::decode(&request.source.sha256).is_err() {
+        return Err(bad(format!(
+            "source.sha256 {:?} is not a hex SHA-256",
+            request.source.sha256
+        )));
+    }
+    let nonce = hex::decode(&request.nonce)
+        .map_err(|e| bad(format!("the nonce {:?} is not hex: {e}", request.nonce)))?;
+    Ok((!nonce.is_empty()).then_some(nonce))
+}
+
+/// The signing key: unsealed from the host's blob when it opens under this launch's sealing
+/// key, else new (and sealed when the platform can seal). Returns the blob to hand back.
+fn signing_key(
+    host: &mut Host<'_>,
+    backend: &Backend,
+    sealed: Option<Vec<u8>>,
+) -> Result<(SigningKey, Option<Vec<u8>>), EnclaveError> {
+    if backend.key_lifetime == KeyLifetime::Launch {
+        if sealed.is_some() {
+            host.say(format!(
+                "{} has no measurement-bound sealing key: the sealed key from an earlier launch \
+                 is ignored and a new signing key lives for this launch only",
+                backend.tee.platform()
+            ))?;
+        }
+        return Ok((SigningKey::generate()?, None));
+    }
+    let sealing_key = backend
+        .tee
+        .sealing_key(SEALING_CONTEXT)
+        .map_err(EnclaveError::tee("derive the sealing key"))?;
+    if let Some(blob) = sealed {
+        match SigningKey::unseal(&blob, &sealing_key) {
+            Ok(key) => {
+                host.say("unsealed the signing key from an earlier launch".into())?;
+                return Ok((key, Some(blob)));
+            }
+            Err(reason) => host.say(format!(
+                "the sealed signing key was refused: {reason}; made a new signing key"
+            ))?,
+        }
+    } else {
+        host.say("no sealed signing key: made a new one (first launch)".into())?;
+    }
+    let key = SigningKey::generate()?;
+    let blob = key.seal(&sealing_key)?;
+    Ok((key, Some(blob)))
+}
+
+fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveError> {
+    let mut host = Host { ch: control };
+    hello(&mut host)?;
+    let backend = backend::open(config)?;
+    // Every channel is open: leave the network before anything of the request runs.
+    let net = isolate_network();
+    let (request_bytes, sealed) = match host.read("read the build request")? {
+        Message::BuildRequest {
+            request,
+            sealed_key,
+        } => (request, sealed_key),
+        other => {
+            return Err(EnclaveError::Protocol {
+                expected: "the build request",
+                got: message_kind(&other),
+            })
+        }
+    };
+    let request =
+        BuildRequest::parse(&request_bytes).map_err(|reason| EnclaveError::Request { reason })?;
+    let nonce = check_request(&request, &*backend.tee)?;
+    match &net {
+        NetIsolation::Isolated { how } => host.say(format!("network isolated ({how})"))?,
+        NetIsolation::Unavailable { reason } => host.say(format!("WARNING: {reason}"))?,
+    }
+    let (key, sealed_out) = signing_key(&mut host, &backend, sealed)?;
+
+    let work = tempfile::Builder::new()
+        .prefix("kiln-build-")
+        .tempdir_in(&config.work_root)
+        .map_err(|e| EnclaveError::io("create a work directory in", &config.work_root, e))?;
+    let (archive, src, home, tmp) = (
+        work.path().join("source.tar"),
+        work.path().join("src"),
+        work.path().join("home"),
+        work.path().join("tmp"),
+    );
+    for dir in [&src, &home, &tmp] {
+        std::fs::create_dir(dir).map_err(|e| EnclaveError::io("create", dir, e))?;
+    }
+    host.progress(
+        Phase::Transfer,
+        format!(
+            "receiving the source ({} bytes, sha256 {})",
+            request.source.size, request.source.sha256
+        ),
+    )?;
+    source::receive(&mut *host.ch, &request.source, &archive)?;
+    let entries = source::unpack(&archive, &src)?;
+    std::fs::remove_file(&archive).map_err(|e| EnclaveError::io("remove", &archive, e))?;
+    let packages = toolchain::cargo_packages(&src)?;
+    let env = build::hermetic_env(
+        &request.recipe,
+        request.source.source_date_epoch,
+        &home,
+        &tmp,
+        |k| std::env::var(k).ok(),
+    );
+    let tools = toolchain::resolve_tools(&request.recipe.toolchain, &env, &src)?;
+
+    let started = OffsetDateTime::now_utc();
+    host.progress(
+        Phase::Build,
+        format!(
+            "building {entries} source entries: {} (time limit {} s)",
+            request.recipe.command, request.recipe.limits.time_secs
+        ),
+    )?;
+    build::run(
+        &request.recipe.command,
+        &src,
+        &env,
+        Duration::from_secs(request.recipe.limits.time_secs),
+        &mut |stream, line| host.send(&Message::Log { stream, line }, "send a log line"),
+    )?;
+    let found = outputs::collect(
+        &src,
+        &request.recipe.outputs,
+        request.recipe.limits.output_bytes,
+    )?;
+    let finished = OffsetDateTime::now_utc();
+
+    host.progress(
+        Phase::Attest,
+        format!(
+            "{} evidence from {} binding the signing key and the request",
+            backend.tee.platform(),
+            backend.choice.as_str()
+        ),
+    )?;
+    let spki = key.spki_der();
+    let mut rd = ReportData::new(report_data(&spki, &request_bytes));
+    if backend.tee.platform() == Platform::Nitro {
+        rd = rd.with_nitro_public_key(spki.clone());
+        if let Some(n) = nonce {
+            rd = rd.with_nonce(n);
+        }
+    }
+    let evidence = backend
+        .tee
+        .evidence(&rd)
+        .map_err(EnclaveError::tee("produce evidence"))?;
+    let evidence_files = bundle_files(&evidence);
+
+    host.progress(
+        Phase::Sign,
+        format!("hashing {} outputs and signing the provenance", found.len()),
+    )?;
+    let subjects = outputs::stream(&found, &mut |path, data| {
+        host.send(
+            &Message::ArtifactChunk {
+                path: path.to_owned(),
+                data,
+            },
+            "send an artifact",
+        )
+    })?;
+    let statement = provenance::statement(provenance::Inputs {
+        request: &request,
+        request_bytes: &request_bytes,
+        platform: backend.tee.platform(),
+        key_lifetime: backend.key_lifetime,
+        network_isolation: net.is_isolated(),
+        subjects,
+        tools,
+        packages,
+        builder_dependencies: backend.builder_dependencies.clone(),
+        evidence: &evidence_files,
+        started,
+        finished,
+    })?;
+    let bundle = provenance::sign_bundle(&statement, &key)?;
+    host.send(
+        &Message::Result {
+            bundle,
+            public_key_pem: key.public_key_pem(),
+            evidence: evidence_files,
+            sealed_key: sealed_out,
+        },
+        "send the result",
+    )
+}

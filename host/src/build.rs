@@ -1,0 +1,248 @@
+//! `kiln build`: recipe → deterministic source → launch → session → staged output →
+//! self-verification → atomic rename.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kiln_proto::Phase;
+use kiln_tee::Measurement;
+use kiln_verifier::build::{
+    load_output_dir, primary_measurement, verify, AllowSimulated, BuildRequest, Expectations,
+    SourceRef, REQUEST_KIND,
+};
+use kiln_verifier::TrustAnchors;
+use serde_json::json;
+
+use crate::cli::BuildConfig;
+use crate::error::HostError;
+use crate::launcher::{launcher_for, LaunchSpec};
+use crate::output::{check_out, load_sealed_key, sealed_key_path, store_sealed_key, Staging};
+use crate::progress::Progress;
+use crate::session::{self, SessionInput};
+
+/// How long the enclave may take to connect after it is started.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Extra time over the recipe's time limit for the whole session.
+const SESSION_MARGIN_SECS: u64 = 120;
+/// How long the enclave may take to exit after its result.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// What a successful build produced.
+#[derive(Debug, Clone)]
+pub struct BuildSummary {
+    /// The output folder.
+    pub out: PathBuf,
+    /// The machine-readable summary (`--json`).
+    pub json: serde_json::Value,
+}
+
+/// The registers of a measurement by claim name.
+pub fn measurement_map(m: &Measurement) -> BTreeMap<String, String> {
+    m.named()
+        .into_iter()
+        .map(|(name, reg)| (name, hex::encode(reg)))
+        .collect()
+}
+
+/// Runs `kiln build`.
+pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<BuildSummary, HostError> {
+    let simulated = cfg.backend == crate::launcher::Backend::Sim;
+    if simulated {
+        progress.banner(&[
+            "SIMULATED TEE: this build is NOT attested by hardware.",
+            "Its evidence is signed by a simulated vendor key (kept in the state folder) and",
+            "verifies only with `kiln verify --allow-simulated`. Use a hardware backend for releases.",
+        ]);
+    }
+    let launcher = launcher_for(cfg.backend).map_err(HostError::Launch)?;
+    let recipe = crate::recipe::load(&cfg.dir).map_err(HostError::Recipe)?;
+    check_out(&cfg.out, cfg.force)?;
+
+    // Pack.
+    progress.phase(Phase::Pack, &format!("packing {}", cfg.dir.display()));
+    let packed = crate::source::pack(&cfg.dir, Some(&cfg.out)).map_err(HostError::Source)?;
+    if packed.dirty {
+        progress
+            .warn("the working tree has uncommitted changes; building the committed tree at HEAD");
+    }
+    progress.note(&format!(
+        "{} entries, {} bytes, sha256 {}{}",
+        packed.entries,
+        packed.size(),
+        packed.sha256,
+        packed
+            .commit
+            .as_deref()
+            .map(|c| format!(", commit {c}"))
+            .unwrap_or_default()
+    ));
+
+    let invocation_id = crate::random_hex(16).map_err(HostError::io("/dev/urandom", "read"))?;
+    let request = BuildRequest {
+        kind: REQUEST_KIND.to_owned(),
+        invocation_id: invocation_id.clone(),
+        nonce: cfg.nonce.clone(),
+        source: SourceRef {
+            sha256: packed.sha256.clone(),
+            size: packed.size(),
+            commit: packed.commit.clone(),
+            repository: None,
+            source_date_epoch: packed.source_date_epoch,
+        },
+        recipe: recipe.clone(),
+        builder_id: cfg.builder_id.clone(),
+        backend: cfg.backend.as_str().to_owned(),
+        platform: cfg.platform.as_str().to_owned(),
+    };
+    let request_bytes = request.to_bytes();
+
+    let staging = Staging::create(&cfg.out)?;
+    let key_path = sealed_key_path(&cfg.state_dir, cfg.backend.as_str(), cfg.platform.as_str());
+    let sealed_key = load_sealed_key(&key_path)?;
+
+    // Launch.
+    progress.phase(
+        Phase::Launch,
+        &format!(
+            "{} backend, {} evidence",
+            cfg.backend.as_str(),
+            cfg.platform
+        ),
+    );
+    let spec = LaunchSpec {
+        platform: cfg.platform,
+        state_dir: cfg.state_dir.clone(),
+        connect_timeout: CONNECT_TIMEOUT,
+    };
+    let mut guest = launcher.launch(&spec).await.map_err(HostError::Launch)?;
+    let measurement = guest.measurement;
+    progress.note(&format!(
+        "measurement {}",
+        measurement_map(&measurement)
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+
+    // Transfer, build, sign, attest.
+    let limit = cfg
+        .timeout
+        .unwrap_or_else(|| Duration::from_secs(recipe.limits.time_secs + SESSION_MARGIN_SECS));
+    let artifacts_dir = staging.artifacts();
+    let input = SessionInput {
+        request: &request_bytes,
+        sealed_key,
+        archive: &packed.archive,
+        artifacts_dir: &artifacts_dir,
+        max_output_bytes: recipe.limits.output_bytes,
+    };
+    let outcome =
+        tokio::time::timeout(limit, session::run(&mut *guest.control, input, progress)).await;
+    let result = match outcome {
+        Ok(Ok(r)) => {
+            guest.handle.shutdown(EXIT_GRACE).await;
+            r
+        }
+        Ok(Err(e)) => {
+            let how = if e.is_disconnect() {
+                guest.handle.exit_report(Duration::from_secs(2)).await
+            } else {
+                None
+            };
+            guest.handle.shutdown(Duration::ZERO).await;
+            return Err(HostError::Session {
+                source: e,
+                guest: how,
+            });
+        }
+        Err(_) => {
+            guest.handle.shutdown(Duration::ZERO).await;
+            return Err(HostError::Timeout {
+                secs: limit.as_secs(),
+            });
+        }
+    };
+    drop(guest);
+
+    // Write and verify.
+    staging.write_result(&result)?;
+    progress.step("verify", "checking the output with the verifier");
+    let output = load_output_dir(staging.path()).map_err(|source| HostError::Verify {
+        path: staging.path().to_path_buf(),
+        source,
+    })?;
+    let platform =
+        kiln_verifier::Platform::parse(cfg.platform.as_str()).ok_or_else(|| HostError::Usage {
+            message: format!("the verifier does not know platform {}", cfg.platform),
+        })?;
+    let primary = primary_measurement(platform);
+    let mut expect = Expectations {
+        builder_id: Some(cfg.builder_id.clone()),
+        source_sha256: Some(packed.sha256.clone()),
+        source_commit: packed.commit.clone(),
+        nonce: Some(cfg.nonce.clone()),
+        ..Expectations::default()
+    };
+    for (name, reg) in measurement.named() {
+        if name == primary {
+            expect.measurement = Some(reg.to_vec());
+        } else {
+            expect.measurements.insert(name, reg.to_vec());
+        }
+    }
+    let allow = if simulated {
+        AllowSimulated::Yes
+    } else {
+        AllowSimulated::No
+    };
+    let verified = verify(
+        &output,
+        &expect,
+        &TrustAnchors::vendor(),
+        allow,
+        crate::cli::now(),
+    )
+    .map_err(|source| HostError::Verify {
+        path: cfg.out.clone(),
+        source,
+    })?;
+
+    let out = staging.commit()?;
+    if let Some(blob) = &result.sealed_key {
+        store_sealed_key(&key_path, blob)?;
+    }
+    let timings: serde_json::Map<String, serde_json::Value> = progress
+        .finish()
+        .into_iter()
+        .map(|(name, d)| (name.to_owned(), json!(d.as_secs_f64())))
+        .collect();
+    let subjects: Vec<serde_json::Value> = verified
+        .statement()
+        .subject
+        .iter()
+        .map(|s| json!({"name": s.name, "digest": s.digest}))
+        .collect();
+    let json = json!({
+        "out": out.display().to_string(),
+        "subjects": subjects,
+        "measurement": measurement_map(&measurement),
+        "keyId": verified.key_id(),
+        "simulated": verified.is_simulated(),
+        "backend": cfg.backend.as_str(),
+        "platform": cfg.platform.as_str(),
+        "builderId": cfg.builder_id,
+        "invocationId": invocation_id,
+        "nonce": cfg.nonce,
+        "source": {
+            "sha256": packed.sha256,
+            "size": packed.size(),
+            "commit": packed.commit,
+            "sourceDateEpoch": packed.source_date_epoch,
+        },
+        "timings": timings,
+        "totalSeconds": progress.elapsed().as_secs_f64(),
+    });
+    Ok(BuildSummary { out, json })
+}

@@ -1,0 +1,327 @@
+//! The command line, parsed with clap and then validated into [`BuildConfig`] and
+//! [`VerifyConfig`] before anything runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use kiln_tee::Platform;
+use kiln_verifier::UnixTime;
+
+use crate::error::HostError;
+use crate::launcher::Backend;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the build or the verification failed
+  2  usage or I/O error (bad flags, missing recipe, unreadable files, backend not available)";
+
+/// kiln: attested builds in a trusted execution environment.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Build a project (its kiln.toml) inside a TEE and write artifacts, signed SLSA
+    /// provenance and the hardware evidence to the output folder.
+    #[command(after_help = EXIT_CODES)]
+    Build(BuildArgs),
+    /// Verify a build output folder: evidence → key binding → signature → artifacts →
+    /// expectations.
+    #[command(after_help = EXIT_CODES)]
+    Verify(VerifyArgs),
+}
+
+/// `kiln build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The project folder (holding kiln.toml). Inside a git work tree, the committed tree
+    /// at HEAD below it is built; otherwise the folder as it is.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Where the guest runs: sim (a simulated TEE, the default: NOT hardware-attested),
+    /// qemu, snp, tdx, nitro.
+    #[arg(long, default_value = "sim")]
+    pub backend: String,
+    /// The TEE whose evidence is produced: sev-snp, tdx or nitro.
+    #[arg(long, default_value = "sev-snp")]
+    pub platform: String,
+    /// The output folder (default: DIR/kiln-out). Written atomically.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// A nonce (hex) bound into the evidence; default: 32 random bytes.
+    #[arg(long)]
+    pub nonce: Option<String>,
+    /// The builder id written to the provenance
+    /// (default for sim: https://kiln.dev/builders/sim@v1).
+    #[arg(long)]
+    pub builder_id: Option<String>,
+    /// kiln's state folder (simulated chip, sealed keys); default: $KILN_STATE_DIR, else
+    /// $XDG_STATE_HOME/kiln, else ~/.local/state/kiln.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Replace a non-empty output folder (only after the build succeeded).
+    #[arg(long)]
+    pub force: bool,
+    /// Print a JSON summary on stdout at the end.
+    #[arg(long)]
+    pub json: bool,
+    /// Limit of the whole session in seconds (default: the recipe's time limit + 120).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+}
+
+/// `kiln verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The output folder of `kiln build`.
+    pub out_dir: PathBuf,
+    /// Accept evidence from the simulated TEE (its root ships in evidence/). Such evidence
+    /// proves nothing about hardware.
+    #[arg(long)]
+    pub allow_simulated: bool,
+    /// The expected primary measurement, hex (SEV-SNP MEASUREMENT, TDX MRTD, Nitro PCR0).
+    #[arg(long, value_name = "HEX")]
+    pub expect_measurement: Option<String>,
+    /// The expected SHA-256 of the source archive, hex.
+    #[arg(long, value_name = "SHA256")]
+    pub expect_source: Option<String>,
+    /// The expected git commit of the source.
+    #[arg(long, value_name = "SHA")]
+    pub expect_commit: Option<String>,
+    /// The expected builder id.
+    #[arg(long, value_name = "ID")]
+    pub expect_builder: Option<String>,
+    /// The nonce given to `kiln build`, hex.
+    #[arg(long, value_name = "HEX")]
+    pub nonce: Option<String>,
+    /// Verify as of this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The default builder id of the simulator.
+pub const SIM_BUILDER_ID: &str = "https://kiln.dev/builders/sim@v1";
+
+/// A validated `kiln build`.
+#[derive(Debug, Clone)]
+pub struct BuildConfig {
+    /// The project folder.
+    pub dir: PathBuf,
+    /// The backend.
+    pub backend: Backend,
+    /// The platform.
+    pub platform: Platform,
+    /// The output folder.
+    pub out: PathBuf,
+    /// The nonce, lowercase hex.
+    pub nonce: String,
+    /// The builder id.
+    pub builder_id: String,
+    /// The state folder.
+    pub state_dir: PathBuf,
+    /// Replace a non-empty output.
+    pub force: bool,
+    /// JSON summary.
+    pub json: bool,
+    /// Whole-session limit, if given.
+    pub timeout: Option<Duration>,
+}
+
+/// A validated `kiln verify`.
+#[derive(Debug, Clone)]
+pub struct VerifyConfig {
+    /// The output folder.
+    pub out_dir: PathBuf,
+    /// Accept simulated evidence.
+    pub allow_simulated: bool,
+    /// Expected primary measurement.
+    pub measurement: Option<Vec<u8>>,
+    /// Expected source digest, lowercase hex.
+    pub source: Option<String>,
+    /// Expected commit, lowercase hex.
+    pub commit: Option<String>,
+    /// Expected builder id.
+    pub builder: Option<String>,
+    /// Expected nonce, lowercase hex.
+    pub nonce: Option<String>,
+    /// Verification time.
+    pub at: UnixTime,
+    /// JSON output.
+    pub json: bool,
+}
+
+fn usage(message: String) -> HostError {
+    HostError::Usage { message }
+}
+
+/// Validates a hex flag: even length, hex digits; lowercased.
+pub fn parse_hex(flag: &str, text: &str, len: Option<usize>) -> Result<String, HostError> {
+    let t = text.trim().to_ascii_lowercase();
+    let bytes = hex::decode(&t).map_err(|e| usage(format!("{flag} {text:?} is not hex: {e}")))?;
+    if bytes.is_empty() {
+        return Err(usage(format!("{flag} is empty")));
+    }
+    if let Some(n) = len {
+        if bytes.len() != n {
+            return Err(usage(format!(
+                "{flag} must be {n} bytes ({} hex digits), got {}",
+                n * 2,
+                bytes.len()
+            )));
+        }
+    }
+    Ok(t)
+}
+
+/// The default state folder.
+pub fn default_state_dir() -> Result<PathBuf, HostError> {
+    if let Some(d) = std::env::var_os("KILN_STATE_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("kiln"));
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(h) => Ok(PathBuf::from(h).join(".local/state/kiln")),
+        None => Err(usage(
+            "no state folder: set --state-dir, KILN_STATE_DIR, XDG_STATE_HOME or HOME".into(),
+        )),
+    }
+}
+
+impl BuildArgs {
+    /// Validates the flags.
+    pub fn validate(self) -> Result<BuildConfig, HostError> {
+        let backend = Backend::parse(&self.backend).ok_or_else(|| {
+            usage(format!(
+                "--backend {:?} is not one of sim, qemu, snp, tdx, nitro",
+                self.backend
+            ))
+        })?;
+        let platform = Platform::parse(&self.platform).ok_or_else(|| {
+            usage(format!(
+                "--platform {:?} is not one of sev-snp, tdx, nitro",
+                self.platform
+            ))
+        })?;
+        if !self.dir.is_dir() {
+            return Err(usage(format!("{} is not a folder", self.dir.display())));
+        }
+        let nonce = match self.nonce {
+            Some(n) => {
+                let n = parse_hex("--nonce", &n, None)?;
+                if n.len() > 1024 {
+                    return Err(usage("--nonce is longer than 512 bytes".into()));
+                }
+                n
+            }
+            None => crate::random_hex(32).map_err(HostError::io("/dev/urandom", "read"))?,
+        };
+        let builder_id = match self.builder_id {
+            Some(id) if id.contains(':') && !id.chars().any(char::is_whitespace) => id,
+            Some(id) => {
+                return Err(usage(format!(
+                "--builder-id {id:?} is not a URI (for example https://example.com/builders/x@v1)"
+            )))
+            }
+            None => match backend {
+                Backend::Sim => SIM_BUILDER_ID.to_owned(),
+                other => format!("https://kiln.dev/builders/{}@v1", other.as_str()),
+            },
+        };
+        if self.timeout == Some(0) {
+            return Err(usage("--timeout must be at least 1 second".into()));
+        }
+        let out = self.out.unwrap_or_else(|| self.dir.join("kiln-out"));
+        let state_dir = match self.state_dir {
+            Some(d) => d,
+            None => default_state_dir()?,
+        };
+        Ok(BuildConfig {
+            dir: self.dir,
+            backend,
+            platform,
+            out,
+            nonce,
+            builder_id,
+            state_dir,
+            force: self.force,
+            json: self.json,
+            timeout: self.timeout.map(Duration::from_secs),
+        })
+    }
+}
+
+impl VerifyArgs {
+    /// Validates the flags; reads the clock once when `--at` is absent.
+    pub fn validate(self) -> Result<VerifyConfig, HostError> {
+        if !self.out_dir.is_dir() {
+            return Err(usage(format!("{} is not a folder", self.out_dir.display())));
+        }
+        let measurement = match self.expect_measurement {
+            Some(m) => Some(
+                hex::decode(parse_hex("--expect-measurement", &m, Some(48))?)
+                    .map_err(|e| usage(format!("--expect-measurement: {e}")))?,
+            ),
+            None => None,
+        };
+        let source = self
+            .expect_source
+            .map(|s| parse_hex("--expect-source", &s, Some(32)))
+            .transpose()?;
+        let commit = self
+            .expect_commit
+            .map(|s| {
+                let c = parse_hex("--expect-commit", &s, None)?;
+                if c.len() == 40 || c.len() == 64 {
+                    Ok(c)
+                } else {
+                    Err(usage(format!(
+                        "--expect-commit {s:?} is not a full git commit id (40 or 64 hex digits)"
+                    )))
+                }
+            })
+            .transpose()?;
+        let nonce = self
+            .nonce
+            .map(|s| parse_hex("--nonce", &s, None))
+            .transpose()?;
+        let at = match self.at {
+            Some(t) => {
+                UnixTime::parse_rfc3339(&t).map_err(|e| usage(format!("--at {t:?}: {e}")))?
+            }
+            None => now(),
+        };
+        Ok(VerifyConfig {
+            out_dir: self.out_dir,
+            allow_simulated: self.allow_simulated,
+            measurement,
+            source,
+            commit,
+            builder: self.expect_builder,
+            nonce,
+            at,
+            json: self.json,
+        })
+    }
+}
+
+/// The current time (read once per command).
+pub fn now() -> UnixTime {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    UnixTime::from_secs(secs)
+}

@@ -1,0 +1,205 @@
+//! Launching the builder. Each backend implements [`Launcher`]: it starts a guest, measures
+//! what it started (the guest never supplies its own measurement), and hands back the
+//! control channel. The simulator backend ([`crate::sim::SimLauncher`]) runs `kiln-enclave`
+//! as a local process; a QEMU backend slots in behind the same trait.
+
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use kiln_tee::{Measurement, Platform};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A boxed future, for object-safe async trait methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A byte stream to the guest.
+pub trait Channel: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> Channel for T {}
+
+/// The backends `--backend` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The simulated TEE: `kiln-enclave` as a local process.
+    Sim,
+    /// A QEMU guest booted from kiln's image.
+    Qemu,
+    /// An SEV-SNP confidential VM.
+    Snp,
+    /// A TDX trust domain.
+    Tdx,
+    /// An AWS Nitro Enclave.
+    Nitro,
+}
+
+impl Backend {
+    /// The name on the command line and in the request.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sim => "sim",
+            Self::Qemu => "qemu",
+            Self::Snp => "snp",
+            Self::Tdx => "tdx",
+            Self::Nitro => "nitro",
+        }
+    }
+
+    /// Parses a `--backend` value.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "sim" => Some(Self::Sim),
+            "qemu" => Some(Self::Qemu),
+            "snp" | "sev-snp" => Some(Self::Snp),
+            "tdx" => Some(Self::Tdx),
+            "nitro" => Some(Self::Nitro),
+            _ => None,
+        }
+    }
+}
+
+/// What a launch needs.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    /// The platform whose evidence the guest produces.
+    pub platform: Platform,
+    /// kiln's state directory (the simulated chip lives in `<state>/sim-chip`).
+    pub state_dir: PathBuf,
+    /// How long the guest may take to connect.
+    pub connect_timeout: Duration,
+}
+
+/// A launched guest. Dropping it kills the guest and removes its temporary files.
+#[derive(Debug)]
+pub struct Guest {
+    /// The control channel (the build protocol).
+    pub control: Box<dyn Channel>,
+    /// The measurement the launcher computed for what it launched.
+    pub measurement: Measurement,
+    /// Whether the evidence will come from the simulator.
+    pub simulated: bool,
+    /// The guest process or VM; killed on drop.
+    pub handle: Box<dyn GuestHandle>,
+}
+
+/// Control over a running guest.
+pub trait GuestHandle: Send + fmt::Debug {
+    /// Waits up to `timeout` for the guest to exit and describes how it ended (exit status
+    /// and the tail of its diagnostics), or `None` if it is still running.
+    fn exit_report(&mut self, timeout: Duration) -> BoxFuture<'_, Option<String>>;
+
+    /// Stops the guest: waits up to `grace` for it to exit by itself, then kills it and reaps
+    /// it.
+    fn shutdown(&mut self, grace: Duration) -> BoxFuture<'_, ()>;
+}
+
+/// Why a guest could not be launched.
+#[derive(Debug)]
+pub enum LaunchError {
+    /// The backend does not exist on this host (yet).
+    Unavailable {
+        /// The backend.
+        backend: Backend,
+        /// What is missing.
+        missing: String,
+    },
+    /// The `kiln-enclave` binary was not found.
+    EnclaveNotFound {
+        /// Where it was looked for.
+        looked: Vec<PathBuf>,
+    },
+    /// A file operation failed.
+    Io {
+        /// What was being done.
+        op: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The simulated TEE refused to launch.
+    Tee(kiln_tee::TeeError),
+    /// The guest did not connect.
+    NoConnection {
+        /// Why (it exited, or the timeout passed).
+        reason: String,
+    },
+}
+
+impl fmt::Display for LaunchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unavailable { backend, missing } => write!(
+                f,
+                "backend {:?} is not available here: {missing}; use --backend sim (the simulated TEE)",
+                backend.as_str()
+            ),
+            Self::EnclaveNotFound { looked } => {
+                let list: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
+                write!(
+                    f,
+                    "cannot find the kiln-enclave binary (looked at: {}); build it with `cargo build -p kiln-enclave` (it is placed next to `kiln`) or set KILN_ENCLAVE to its path",
+                    list.join(", ")
+                )
+            }
+            Self::Io { op, .. } => write!(f, "cannot {op}"),
+            Self::Tee(_) => f.write_str("the simulated TEE refused the launch"),
+            Self::NoConnection { reason } => {
+                write!(f, "the enclave did not connect to the host: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LaunchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            Self::Tee(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A way to start guests.
+pub trait Launcher: Send + Sync + fmt::Debug {
+    /// The backend.
+    fn backend(&self) -> Backend;
+
+    /// Starts a guest and waits for it to connect its control channel.
+    fn launch<'a>(&'a self, spec: &'a LaunchSpec) -> BoxFuture<'a, Result<Guest, LaunchError>>;
+}
+
+/// The launcher for `backend`, or why there is none on this host.
+pub fn launcher_for(backend: Backend) -> Result<Box<dyn Launcher>, LaunchError> {
+    let missing = match backend {
+        Backend::Sim => return Ok(Box::new(crate::sim::SimLauncher::from_env()?)),
+        Backend::Qemu => {
+            "the QEMU backend (a kiln guest image booted in QEMU) is not implemented yet"
+        }
+        Backend::Snp => {
+            if std::path::Path::new("/dev/sev").exists() {
+                "launching SEV-SNP guests is not implemented yet (this host has /dev/sev)"
+            } else {
+                "this host has no /dev/sev (no AMD SEV-SNP host support), and launching SEV-SNP guests is not implemented yet"
+            }
+        }
+        Backend::Tdx => {
+            if std::path::Path::new("/sys/firmware/tdx").exists() {
+                "launching TDX guests is not implemented yet (this host has TDX firmware)"
+            } else {
+                "this host shows no Intel TDX support (/sys/firmware/tdx), and launching TDX guests is not implemented yet"
+            }
+        }
+        Backend::Nitro => {
+            if std::path::Path::new("/dev/nitro_enclaves").exists() {
+                "launching Nitro Enclaves is not implemented yet (this host has /dev/nitro_enclaves)"
+            } else {
+                "this host has no /dev/nitro_enclaves (not a Nitro-Enclaves-enabled EC2 instance), and launching Nitro Enclaves is not implemented yet"
+            }
+        }
+    };
+    Err(LaunchError::Unavailable {
+        backend,
+        missing: missing.to_owned(),
+    })
+}

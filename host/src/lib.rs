@@ -1,0 +1,40 @@
+//! kiln's host agent: packs the source deterministically, launches the builder in a
+//! (simulated) TEE, speaks the build protocol with it, writes the attested output atomically
+//! and verifies it before handing it over. The `kiln` binary is a thin layer over this
+//! library.
+
+#![forbid(unsafe_code)]
+
+pub mod build;
+pub mod cli;
+pub mod error;
+pub mod launcher;
+pub mod output;
+pub mod progress;
+pub mod recipe;
+pub mod session;
+pub mod sim;
+pub mod source;
+pub mod verify;
+
+pub use error::HostError;
+
+/// `n` random bytes from the OS, as lowercase hex.
+pub fn random_hex(n: usize) -> std::io::Result<String> {
+    let mut bytes = vec![0u8; n];
+    rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut bytes)
+        .map_err(|e| std::io::Error::other(format!("the OS random generator failed: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+/// Prints an error and its whole chain of causes on stderr.
+pub fn report_error(e: &dyn std::error::Error) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: {e}");
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let _ = writeln!(err, "  caused by: {c}");
+        cause = c.source();
+    }
+}

@@ -1,0 +1,99 @@
+//! `kiln`: attested builds in a trusted execution environment. See `kiln --help`.
+
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use kiln_host::cli::{Cli, CliCommand};
+use kiln_host::error::{HostError, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use kiln_host::progress::Progress;
+use kiln_host::report_error;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        CliCommand::Build(args) => match args.validate() {
+            Ok(cfg) => build(&cfg),
+            Err(e) => fail(&e),
+        },
+        CliCommand::Verify(args) => match args.validate() {
+            Ok(cfg) => verify(&cfg),
+            Err(e) => fail(&e),
+        },
+    };
+    ExitCode::from(code)
+}
+
+fn fail(e: &HostError) -> u8 {
+    report_error(e);
+    e.exit_code()
+}
+
+fn print_json(value: &serde_json::Value) {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+}
+
+fn build(cfg: &kiln_host::cli::BuildConfig) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            report_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let mut progress = Progress::new(false);
+    match runtime.block_on(kiln_host::build::run(cfg, &mut progress)) {
+        Ok(summary) => {
+            progress.note(&format!("done: {}", summary.out.display()));
+            if cfg.json {
+                print_json(&summary.json);
+            }
+            EXIT_OK
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn verify(cfg: &kiln_host::cli::VerifyConfig) -> u8 {
+    match kiln_host::verify::run(cfg) {
+        Ok(v) => {
+            if cfg.json {
+                print_json(&kiln_host::verify::json_report(Ok(&v)));
+            } else {
+                let mut out = std::io::stdout().lock();
+                let _ = write!(out, "{}", kiln_host::verify::report_ok(cfg, &v));
+            }
+            EXIT_OK
+        }
+        Err(HostError::Verify { path, source }) => {
+            if cfg.json {
+                print_json(&kiln_host::verify::json_report(Err(&source)));
+            } else {
+                let mut out = std::io::stdout().lock();
+                let _ = write!(out, "{}", kiln_host::verify::report_failure(&source));
+            }
+            let e = HostError::Verify { path, source };
+            report_error(&e);
+            // An unreadable output folder is an I/O error; anything else is a broken link.
+            if matches!(
+                e,
+                HostError::Verify {
+                    source: kiln_verifier::build::BuildError::Io { .. },
+                    ..
+                }
+            ) {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILED
+            }
+        }
+        Err(e) => fail(&e),
+    }
+}

@@ -1,0 +1,390 @@
+//! The simulator backend: `kiln-enclave` as a local process, a simulated TEE on the host.
+//!
+//! A private temporary directory (mode 0700) holds two listening sockets, `control.sock`
+//! (the build protocol) and `device.sock` (the simulated security processor). The launcher
+//! measures the enclave binary and its launch parameters, launches a [`SimTee`] with that
+//! measurement on the chip kept in `<state>/sim-chip`, starts
+//! `kiln-enclave --control unix:control.sock --device unix:device.sock` in that directory,
+//! and serves the device socket from the [`SimTee`]. The guest never supplies its own
+//! measurement.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kiln_proto::MeasuredComponent;
+use kiln_tee::sim::{Clock, SimChip, SimProfile, SimTee};
+use kiln_tee::{process_measurement, Measurement, Platform};
+use sha2::{Digest, Sha256, Sha384};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::UnixListener;
+use tokio::process::{Child, Command};
+
+use crate::launcher::{Backend, BoxFuture, Guest, GuestHandle, LaunchError, LaunchSpec, Launcher};
+
+/// Environment variable naming the `kiln-enclave` binary.
+pub const ENCLAVE_ENV: &str = "KILN_ENCLAVE";
+/// The enclave binary's name.
+pub const ENCLAVE_NAME: &str = "kiln-enclave";
+const CONTROL_SOCK: &str = "control.sock";
+const DEVICE_SOCK: &str = "device.sock";
+/// Diagnostic lines of the enclave kept for error reports.
+const TAIL_LINES: usize = 20;
+
+/// The system clock, for the simulated TEE's timestamps.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_unix_millis(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// The simulator launcher.
+#[derive(Debug, Clone)]
+pub struct SimLauncher {
+    enclave: PathBuf,
+}
+
+impl SimLauncher {
+    /// A launcher for the given enclave binary.
+    pub fn new(enclave: PathBuf) -> Self {
+        Self { enclave }
+    }
+
+    /// Finds the enclave: `$KILN_ENCLAVE`, else `kiln-enclave` next to the running binary
+    /// (or one folder up, for test binaries in `target/*/deps`).
+    pub fn from_env() -> Result<Self, LaunchError> {
+        if let Some(path) = std::env::var_os(ENCLAVE_ENV) {
+            let path = PathBuf::from(path);
+            return if path.is_file() {
+                Ok(Self::new(path))
+            } else {
+                Err(LaunchError::EnclaveNotFound { looked: vec![path] })
+            };
+        }
+        let mut looked = Vec::new();
+        if let Ok(exe) = std::env::current_exe() {
+            if let Some(dir) = exe.parent() {
+                looked.push(dir.join(ENCLAVE_NAME));
+                if dir.file_name().is_some_and(|n| n == "deps") {
+                    if let Some(up) = dir.parent() {
+                        looked.push(up.join(ENCLAVE_NAME));
+                    }
+                }
+            }
+        }
+        match looked.iter().find(|p| p.is_file()) {
+            Some(p) => Ok(Self::new(p.clone())),
+            None => Err(LaunchError::EnclaveNotFound { looked }),
+        }
+    }
+
+    /// The enclave binary.
+    pub fn enclave(&self) -> &Path {
+        &self.enclave
+    }
+}
+
+/// The arguments the enclave is started with (relative socket paths: it runs in the
+/// private directory), which are also what is measured.
+fn enclave_args() -> Vec<String> {
+    vec![
+        "--control".into(),
+        format!("unix:{CONTROL_SOCK}"),
+        "--device".into(),
+        format!("unix:{DEVICE_SOCK}"),
+    ]
+}
+
+/// The canonical launch parameters measured with the binary: JSON with sorted keys.
+pub fn launch_params(platform: Platform) -> Vec<u8> {
+    let value = serde_json::json!({
+        "backend": Backend::Sim.as_str(),
+        "platform": platform.as_str(),
+        "args": enclave_args(),
+    });
+    value.to_string().into_bytes()
+}
+
+/// The measurement of a sim launch of `enclave_binary` on `platform`.
+pub fn sim_measurement(platform: Platform, enclave_binary: &[u8]) -> Measurement {
+    process_measurement(platform, enclave_binary, &launch_params(platform))
+}
+
+/// One measured component with its SHA-256 and SHA-384.
+fn component(
+    name: &str,
+    uri: Option<String>,
+    bytes: &[u8],
+    content: Option<Vec<u8>>,
+) -> MeasuredComponent {
+    let mut digest = std::collections::BTreeMap::new();
+    digest.insert("sha256".to_owned(), hex::encode(Sha256::digest(bytes)));
+    digest.insert("sha384".to_owned(), hex::encode(Sha384::digest(bytes)));
+    MeasuredComponent {
+        name: name.to_owned(),
+        uri,
+        digest,
+        content,
+    }
+}
+
+/// A directory removed (with its contents) on drop.
+#[derive(Debug)]
+pub struct PrivateDir(PathBuf);
+
+impl PrivateDir {
+    /// Creates `<tmp>/kiln-sim-<random>` with mode 0700.
+    pub fn create() -> std::io::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        let path = std::env::temp_dir().join(format!("kiln-sim-{}", crate::random_hex(8)?));
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        Ok(Self(path))
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        // Best effort: nothing can be reported from a destructor, and a leftover temporary
+        // directory is harmless (it only ever holds sockets).
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+type Tail = Arc<Mutex<VecDeque<String>>>;
+
+fn push_tail(tail: &Tail, line: String) {
+    let mut t = tail
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if t.len() == TAIL_LINES {
+        t.pop_front();
+    }
+    t.push_back(line);
+}
+
+fn tail_text(tail: &Tail) -> String {
+    let t = tail
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if t.is_empty() {
+        String::new()
+    } else {
+        let lines: Vec<&str> = t.iter().map(String::as_str).collect();
+        format!("; its last diagnostics: {}", lines.join(" | "))
+    }
+}
+
+/// A running sim enclave.
+struct SimGuest {
+    child: Child,
+    tail: Tail,
+    device_task: tokio::task::JoinHandle<()>,
+    // Dropped last: removes the sockets.
+    _dir: PrivateDir,
+}
+
+impl fmt::Debug for SimGuest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimGuest")
+            .field("pid", &self.child.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SimGuest {
+    fn drop(&mut self) {
+        // The process may already have exited; a failed kill leaves nothing to do.
+        let _ = self.child.start_kill();
+        self.device_task.abort();
+    }
+}
+
+impl GuestHandle for SimGuest {
+    fn exit_report(&mut self, timeout: Duration) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async move {
+            let status = tokio::time::timeout(timeout, self.child.wait())
+                .await
+                .ok()?;
+            let how = match status {
+                Ok(s) => describe_status(s),
+                Err(e) => format!("could not be waited for ({e})"),
+            };
+            Some(format!(
+                "the enclave process {how}{}",
+                tail_text(&self.tail)
+            ))
+        })
+    }
+
+    fn shutdown(&mut self, grace: Duration) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if tokio::time::timeout(grace, self.child.wait())
+                .await
+                .is_err()
+            {
+                // kill() sends SIGKILL and reaps; an error means it is already gone.
+                let _ = self.child.kill().await;
+            }
+            self.device_task.abort();
+        })
+    }
+}
+
+fn describe_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(sig)) => format!("was killed by signal {sig}"),
+        (None, None) => format!("ended ({status})"),
+    }
+}
+
+impl Launcher for SimLauncher {
+    fn backend(&self) -> Backend {
+        Backend::Sim
+    }
+
+    fn launch<'a>(&'a self, spec: &'a LaunchSpec) -> BoxFuture<'a, Result<Guest, LaunchError>> {
+        Box::pin(async move { self.launch_inner(spec).await })
+    }
+}
+
+impl SimLauncher {
+    async fn launch_inner(&self, spec: &LaunchSpec) -> Result<Guest, LaunchError> {
+        let io = |op: String| move |source| LaunchError::Io { op, source };
+        let binary = tokio::fs::read(&self.enclave)
+            .await
+            .map_err(io(format!("read {}", self.enclave.display())))?;
+        let params = launch_params(spec.platform);
+        let measurement = process_measurement(spec.platform, &binary, &params);
+        let components = vec![
+            component(
+                ENCLAVE_NAME,
+                Some(format!("file://{}", self.enclave.display())),
+                &binary,
+                None,
+            ),
+            component("launch-parameters", None, &params, Some(params.clone())),
+        ];
+
+        let chip_dir = spec.state_dir.join("sim-chip");
+        let chip = SimChip::open(&chip_dir).map_err(LaunchError::Tee)?;
+        let profile = SimProfile::default_for(spec.platform);
+        let tee = Arc::new(
+            SimTee::launch(
+                chip,
+                profile,
+                measurement,
+                profile.default_policy(),
+                SystemClock,
+            )
+            .map_err(LaunchError::Tee)?,
+        );
+
+        let dir =
+            PrivateDir::create().map_err(io("create a private temporary directory".into()))?;
+        let control = UnixListener::bind(dir.path().join(CONTROL_SOCK)).map_err(io(format!(
+            "listen on {}",
+            dir.path().join(CONTROL_SOCK).display()
+        )))?;
+        let device = UnixListener::bind(dir.path().join(DEVICE_SOCK)).map_err(io(format!(
+            "listen on {}",
+            dir.path().join(DEVICE_SOCK).display()
+        )))?;
+
+        let mut child = Command::new(&self.enclave)
+            .args(enclave_args())
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(io(format!("start {}", self.enclave.display())))?;
+
+        let tail: Tail = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let tail = Arc::clone(&tail);
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    push_tail(&tail, line);
+                }
+            });
+        }
+
+        let device_task = {
+            let tail = Arc::clone(&tail);
+            tokio::spawn(async move {
+                let stream = match device.accept().await {
+                    Ok((s, _)) => s,
+                    Err(e) => return push_tail(&tail, format!("security processor: accept: {e}")),
+                };
+                let stream = match stream.into_std().and_then(|s| {
+                    s.set_nonblocking(false)?;
+                    Ok(s)
+                }) {
+                    Ok(s) => s,
+                    Err(e) => return push_tail(&tail, format!("security processor: {e}")),
+                };
+                // A plain thread: it ends when the enclave closes the socket.
+                std::thread::spawn(move || {
+                    let mut stream = stream;
+                    if let Err(e) =
+                        kiln_tee::device::serve_device(&mut stream, tee.as_ref(), &components)
+                    {
+                        push_tail(&tail, format!("security processor: {e}"));
+                    }
+                });
+            })
+        };
+
+        let mut guest = SimGuest {
+            child,
+            tail,
+            device_task,
+            _dir: dir,
+        };
+        let accepted = tokio::select! {
+            r = control.accept() => r.map_err(|e| LaunchError::NoConnection {
+                reason: format!("accept on the control socket: {e}"),
+            }),
+            status = guest.child.wait() => Err(LaunchError::NoConnection {
+                reason: match status {
+                    Ok(s) => format!("the enclave process {}{}", describe_status(s), tail_text(&guest.tail)),
+                    Err(e) => format!("the enclave process could not be waited for: {e}"),
+                },
+            }),
+            () = tokio::time::sleep(spec.connect_timeout) => Err(LaunchError::NoConnection {
+                reason: format!("nothing connected within {} s{}", spec.connect_timeout.as_secs(), tail_text(&guest.tail)),
+            }),
+        };
+        let (stream, _) = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                guest.shutdown(Duration::ZERO).await;
+                return Err(e);
+            }
+        };
+        Ok(Guest {
+            control: Box::new(stream),
+            measurement,
+            simulated: true,
+            handle: Box::new(guest),
+        })
+    }
+}

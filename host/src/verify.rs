@@ -1,0 +1,140 @@
+//! `kiln verify OUT_DIR`: a thin layer over `kiln_verifier::build::verify`.
+
+use kiln_verifier::build::{
+    load_output_dir, verify, AllowSimulated, BuildError, Expectations, VerifiedBuild,
+};
+use kiln_verifier::TrustAnchors;
+use serde_json::json;
+
+use crate::cli::VerifyConfig;
+use crate::error::HostError;
+
+/// The links of the chain, in the order the verifier checks them.
+pub const LINKS: &[(&str, &str)] = &[
+    ("bundle", "Sigstore bundle v0.3 with one DSSE envelope"),
+    (
+        "public-key",
+        "ECDSA P-256 public key named by the bundle and signature",
+    ),
+    ("signature", "DSSE signature over the provenance"),
+    (
+        "statement",
+        "in-toto Statement v1 / SLSA Provenance v1 of kiln's build type",
+    ),
+    ("request", "build request carried in the provenance"),
+    ("evidence", "hardware evidence chains to a trusted root"),
+    ("key-binding", "evidence binds the signing key"),
+    (
+        "request-binding",
+        "evidence binds the build request and its nonce",
+    ),
+    (
+        "artifacts",
+        "every artifact matches its subject, and every file is a subject",
+    ),
+    ("expectation", "the caller's expectations hold"),
+];
+
+/// Runs the verification.
+pub fn run(cfg: &VerifyConfig) -> Result<VerifiedBuild, HostError> {
+    let output = load_output_dir(&cfg.out_dir).map_err(|source| HostError::Verify {
+        path: cfg.out_dir.clone(),
+        source,
+    })?;
+    let expect = Expectations {
+        measurement: cfg.measurement.clone(),
+        builder_id: cfg.builder.clone(),
+        source_sha256: cfg.source.clone(),
+        source_commit: cfg.commit.clone(),
+        nonce: cfg.nonce.clone(),
+        ..Expectations::default()
+    };
+    let allow = if cfg.allow_simulated {
+        AllowSimulated::Yes
+    } else {
+        AllowSimulated::No
+    };
+    verify(&output, &expect, &TrustAnchors::vendor(), allow, cfg.at).map_err(|source| {
+        HostError::Verify {
+            path: cfg.out_dir.clone(),
+            source,
+        }
+    })
+}
+
+/// The human report of a success.
+pub fn report_ok(cfg: &VerifyConfig, v: &VerifiedBuild) -> String {
+    let mut out = String::new();
+    for (link, what) in LINKS {
+        if *link == "expectation" && !has_expectations(cfg) {
+            continue;
+        }
+        out.push_str(&format!("ok  {link:<16} {what}\n"));
+    }
+    let claims = v.claims();
+    if v.is_simulated() {
+        out.push_str("SIMULATED: the evidence comes from kiln's simulated TEE, not hardware\n");
+    }
+    out.push_str(&format!(
+        "verified: {} subject(s), platform {}, builder {}, key {}\n",
+        v.statement().subject.len(),
+        claims.platform,
+        v.statement().predicate.run_details.builder.id,
+        v.key_id()
+    ));
+    for s in &v.statement().subject {
+        let digest = s.digest.get("sha256").map(String::as_str).unwrap_or("?");
+        out.push_str(&format!("  {digest}  {}\n", s.name));
+    }
+    out
+}
+
+fn has_expectations(cfg: &VerifyConfig) -> bool {
+    cfg.measurement.is_some()
+        || cfg.source.is_some()
+        || cfg.commit.is_some()
+        || cfg.builder.is_some()
+        || cfg.nonce.is_some()
+}
+
+/// The human report of a failure: the links before the broken one, then the broken one.
+pub fn report_failure(e: &BuildError) -> String {
+    let broken = e.link();
+    let mut out = String::new();
+    if LINKS.iter().any(|(l, _)| *l == broken) {
+        for (link, what) in LINKS {
+            if *link == broken {
+                break;
+            }
+            out.push_str(&format!("ok  {link:<16} {what}\n"));
+        }
+    }
+    out.push_str(&format!("BROKEN {broken}: {e}\n"));
+    out
+}
+
+/// The JSON report.
+pub fn json_report(v: Result<&VerifiedBuild, &BuildError>) -> serde_json::Value {
+    match v {
+        Ok(v) => json!({
+            "verified": true,
+            "simulated": v.is_simulated(),
+            "keyId": v.key_id(),
+            "builderId": v.statement().predicate.run_details.builder.id,
+            "subjects": v.statement().subject.iter()
+                .map(|s| json!({"name": s.name, "digest": s.digest}))
+                .collect::<Vec<_>>(),
+            "source": {
+                "sha256": v.request().source.sha256,
+                "commit": v.request().source.commit,
+            },
+            "nonce": v.request().nonce,
+            "claims": v.claims(),
+        }),
+        Err(e) => json!({
+            "verified": false,
+            "brokenLink": e.link(),
+            "error": e.to_string(),
+        }),
+    }
+}

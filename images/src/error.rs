@@ -1,0 +1,54 @@
+//! The one error type of `kiln_image`, with the context (which file, which step) that makes it
+//! actionable.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// What went wrong while building, measuring or launching an image.
+#[derive(Debug)]
+pub enum ImageError {
+    /// Reading or writing a file failed.
+    Io { path: PathBuf, what: &'static str, source: std::io::Error },
+    /// The recipe is malformed or inconsistent.
+    Recipe(String),
+    /// A cached input is missing (run `scripts/fetch-kernel`).
+    MissingInput { path: PathBuf, hint: &'static str },
+    /// An input cannot go into an image (a path that is not valid, a too large file, ...).
+    Invalid(String),
+    /// A measurement cannot be computed (the message says why, e.g. firmware without SEV metadata).
+    Measurement(String),
+    /// Launching or supervising QEMU failed.
+    Launch(String),
+    /// The guest did not become ready (or finish) in time; it was killed.
+    Timeout { what: &'static str, after_ms: u128 },
+}
+
+impl ImageError {
+    pub(crate) fn io(path: impl Into<PathBuf>, what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| ImageError::Io { path, what, source }
+    }
+}
+
+impl fmt::Display for ImageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImageError::Io { path, what, source } => write!(f, "{what} {}: {source}", path.display()),
+            ImageError::Recipe(m) => write!(f, "image recipe: {m}"),
+            ImageError::MissingInput { path, hint } => write!(f, "missing {}: {hint}", path.display()),
+            ImageError::Invalid(m) => write!(f, "invalid image input: {m}"),
+            ImageError::Measurement(m) => write!(f, "measurement: {m}"),
+            ImageError::Launch(m) => write!(f, "qemu: {m}"),
+            ImageError::Timeout { what, after_ms } => write!(f, "guest timed out after {after_ms} ms: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for ImageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ImageError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! `kiln image build`: from the recipe's cached inputs and the `kiln-enclave` binary to an image
+//! directory:
+//!
+//! | file | what |
+//! |---|---|
+//! | `vmlinuz` | the pinned kernel (bzImage), copied |
+//! | `base.cpio` | newc: `/init` (kiln-enclave), `/dev/console`, mount points, modules + `kiln-modules` (load order) |
+//! | `toolchain.cpio` | newc: the unpacked toolchain tree |
+//! | `initrd.cpio` | `base.cpio ‖ toolchain.cpio` (what QEMU boots and SEV-SNP/sim measure) |
+//! | `cmdline` | the kernel command line (no trailing newline) |
+//! | `image.eif` | with `eif: true`: kernel + cmdline + ramdisks base, toolchain |
+//! | `image.json` | SHA-256 of every file above, the pins, and the Nitro PCRs when an EIF was built |
+
+use std::fs;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::eif::{self, EifInputs, EifMetadata, NitroPcrs};
+use crate::initramfs::Archive;
+use crate::recipe::Recipe;
+use crate::ImageError;
+
+/// Inputs of an image build besides the recipe.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// `.cache/kiln` as filled by `scripts/fetch-kernel`.
+    pub cache: PathBuf,
+    /// The statically linked program that becomes `/init` (kiln-enclave).
+    pub init: PathBuf,
+    /// Also write `image.eif`.
+    pub eif: bool,
+    /// Leave the toolchain archive out (smaller image for tests of the launch path).
+    pub without_toolchain: bool,
+}
+
+/// An image directory's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePaths {
+    pub dir: PathBuf,
+    pub kernel: PathBuf,
+    pub base: PathBuf,
+    pub toolchain: PathBuf,
+    pub initrd: PathBuf,
+    pub cmdline: PathBuf,
+    pub eif: PathBuf,
+    pub manifest: PathBuf,
+}
+
+impl ImagePaths {
+    /// The file names inside `dir`.
+    pub fn in_dir(dir: &Path) -> Self {
+        ImagePaths {
+            dir: dir.to_path_buf(),
+            kernel: dir.join("vmlinuz"),
+            base: dir.join("base.cpio"),
+            toolchain: dir.join("toolchain.cpio"),
+            initrd: dir.join("initrd.cpio"),
+            cmdline: dir.join("cmdline"),
+            eif: dir.join("image.eif"),
+            manifest: dir.join("image.json"),
+        }
+    }
+
+    /// The kernel command line stored in the image.
+    pub fn read_cmdline(&self) -> Result<String, ImageError> {
+        fs::read_to_string(&self.cmdline).map_err(ImageError::io(&self.cmdline, "reading"))
+    }
+}
+
+/// One file of the manifest.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FileDigest {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// `image.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub kernel_package: String,
+    pub kernel_version: String,
+    pub kernel_deb_sha256: String,
+    pub kernel_release: String,
+    pub cmdline: String,
+    pub toolchain_debs: Vec<String>,
+    pub files: Vec<FileDigest>,
+    pub nitro: Option<NitroPcrs>,
+}
+
+/// SHA-256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<(u64, [u8; 32]), ImageError> {
+    let mut f = fs::File::open(path).map_err(ImageError::io(path, "opening"))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).map_err(ImageError::io(path, "reading"))?;
+        if k == 0 {
+            break;
+        }
+        n += k as u64;
+        h.update(buf.get(..k).unwrap_or(&[]));
+    }
+    Ok((n, h.finalize().into()))
+}
+
+fn write_atomic(path: &Path, f: impl FnOnce(&mut BufWriter<fs::File>) -> Result<(), ImageError>) -> Result<(), ImageError> {
+    let tmp = path.with_extension("partial");
+    let file = fs::File::create(&tmp).map_err(ImageError::io(&tmp, "creating"))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    f(&mut w)?;
+    let file = w.into_inner().map_err(|e| ImageError::Io { path: tmp.clone(), what: "writing", source: e.into_error() })?;
+    file.sync_all().map_err(ImageError::io(&tmp, "syncing"))?;
+    fs::rename(&tmp, path).map_err(ImageError::io(path, "renaming into"))
+}
+
+/// The base archive: `/init`, device node, mount points and the recipe's modules.
+pub fn base_archive(recipe: &Recipe, cache: &Path, init: &Path) -> Result<Archive, ImageError> {
+    if !init.is_file() {
+        return Err(ImageError::MissingInput { path: init.to_path_buf(), hint: "build kiln-enclave (statically linked) first" });
+    }
+    let mut a = Archive::new();
+    a.add_file("init", init, true)?;
+    a.add_char_device("dev/console", 5, 1, 0o600)?;
+    for d in ["proc", "sys", "tmp", "run", "mnt", "etc"] {
+        a.add_dir(d)?;
+    }
+    let kdir = recipe.kernel_dir(cache);
+    let moddir = format!("lib/modules/{}", recipe.kernel.release);
+    for m in &recipe.kernel.modules {
+        let src = kdir.join("modules").join(m);
+        if !src.is_file() {
+            return Err(ImageError::MissingInput { path: src, hint: "run scripts/fetch-kernel" });
+        }
+        a.add_file(&format!("{moddir}/{m}"), &src, false)?;
+    }
+    let mut list = String::new();
+    for m in &recipe.kernel.modules {
+        list.push_str(m);
+        list.push('\n');
+    }
+    a.add_bytes(&format!("{moddir}/kiln-modules"), list.into_bytes(), false)?;
+    Ok(a)
+}
+
+/// Builds the image into `out` (created if needed). Deterministic: the same recipe, cache and
+/// init binary give the same bytes in every file.
+pub fn build_image(recipe: &Recipe, opts: &BuildOptions, out: &Path) -> Result<(ImagePaths, Manifest), ImageError> {
+    fs::create_dir_all(out).map_err(ImageError::io(out, "creating"))?;
+    let p = ImagePaths::in_dir(out);
+    let kernel_src = recipe.kernel_dir(&opts.cache).join("vmlinuz");
+    if !kernel_src.is_file() {
+        return Err(ImageError::MissingInput { path: kernel_src, hint: "run scripts/fetch-kernel" });
+    }
+    write_atomic(&p.kernel, |w| {
+        let mut f = fs::File::open(&kernel_src).map_err(ImageError::io(&kernel_src, "opening"))?;
+        std::io::copy(&mut f, w).map_err(ImageError::io(&kernel_src, "copying"))?;
+        Ok(())
+    })?;
+    let base = base_archive(recipe, &opts.cache, &opts.init)?;
+    write_atomic(&p.base, |w| base.write_newc(w).map(|_| ()))?;
+    let mut tc = Archive::new();
+    if !opts.without_toolchain {
+        tc.add_tree("", &recipe.toolchain_root(&opts.cache)?)?;
+    }
+    write_atomic(&p.toolchain, |w| tc.write_newc(w).map(|_| ()))?;
+    write_atomic(&p.initrd, |w| {
+        for part in [&p.base, &p.toolchain] {
+            let mut f = fs::File::open(part).map_err(ImageError::io(part, "opening"))?;
+            std::io::copy(&mut f, w).map_err(ImageError::io(part, "copying"))?;
+        }
+        Ok(())
+    })?;
+    write_atomic(&p.cmdline, |w| {
+        w.write_all(recipe.kernel.cmdline.as_bytes()).map_err(ImageError::io(&p.cmdline, "writing"))
+    })?;
+    let nitro = if opts.eif {
+        let inputs = EifInputs {
+            kernel: p.kernel.clone(),
+            cmdline: recipe.kernel.cmdline.clone(),
+            ramdisks: vec![p.base.clone(), p.toolchain.clone()],
+            metadata: EifMetadata::kiln(&recipe.kernel.release, serde_json::json!({})),
+            default_mem: 2048 << 20,
+            default_cpus: 2,
+        };
+        Some(eif::write_eif(&inputs, &p.eif)?)
+    } else {
+        None
+    };
+    let mut files = Vec::new();
+    let mut names = vec![&p.kernel, &p.base, &p.toolchain, &p.initrd, &p.cmdline];
+    if opts.eif {
+        names.push(&p.eif);
+    }
+    for f in names {
+        let (size, d) = sha256_file(f)?;
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        files.push(FileDigest { name, size, sha256: hex::encode(d) });
+    }
+    let manifest = Manifest {
+        kernel_package: recipe.kernel.package.clone(),
+        kernel_version: recipe.kernel.version.clone(),
+        kernel_deb_sha256: recipe.kernel.sha256.clone(),
+        kernel_release: recipe.kernel.release.clone(),
+        cmdline: recipe.kernel.cmdline.clone(),
+        toolchain_debs: recipe.toolchain.deb.iter().map(|d| format!("{}={} sha256:{}", d.package, d.version, d.sha256)).collect(),
+        files,
+        nitro,
+    };
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ImageError::Invalid(format!("manifest: {e}")))?;
+    write_atomic(&p.manifest, |w| w.write_all(&json).map_err(ImageError::io(&p.manifest, "writing")))?;
+    Ok((p, manifest))
+}

@@ -1,0 +1,18 @@
+//! kiln's guest image: the recipe (`images/recipe.toml`), a deterministic initramfs, the AWS
+//! Nitro Enclave Image Format, predicted measurements for every platform, and the QEMU
+//! launcher the host agent drives.
+//!
+//! Everything here is a pure function of the recipe's pinned inputs (the Debian packages that
+//! `scripts/fetch-kernel` downloads and checks into `.cache/kiln/`) and of the `kiln-enclave`
+//! binary: two builds give identical bytes, so anyone can recompute the measurement.
+#![forbid(unsafe_code)]
+
+pub mod eif;
+pub mod error;
+pub mod image;
+pub mod initramfs;
+pub mod measure;
+pub mod qemu;
+pub mod recipe;
+
+pub use error::ImageError;

@@ -1,0 +1,407 @@
+//! A simulated chip: a 32-byte secret (like a real chip's fused secret) from which every key
+//! of the simulated vendor PKIs and every sealing key is derived.
+//!
+//! Ways to get one:
+//!
+//! - [`SimChip::from_seed`]: the secret is given, so the same seed always gives the same
+//!   keys, certificates and (with the same inputs) byte-identical evidence. For tests.
+//! - [`SimChip::from_seed_cached`]: the same, keeping the slow RSA keys in a cache directory
+//!   shared between processes (test suites).
+//! - [`SimChip::open`]: the secret is drawn from the OS on first use and kept in a state
+//!   directory (mode 0700, files 0600), like a chip's fuses; later opens find it there.
+//!
+//! Key derivation: `PRK = HKDF-Extract(salt = "kiln-tee sim chip v1", IKM = secret)`, then one
+//! `HKDF-Expand(PRK, label)` per key. Elliptic-curve keys are drawn from a ChaCha20 stream
+//! seeded by their label's output; so are the two RSA-4096 keys of the simulated AMD root and
+//! signing key. RSA-4096 generation takes seconds (1.7 to 10.6 s for the pair, two threads,
+//! on the 2-core CI machine), so those keys are made once per chip, on first SEV-SNP use: kept
+//! in a process-wide cache keyed by a digest of the secret, and in the state or cache
+//! directory (PKCS#8 DER, mode 0600) when there is one. TDX and Nitro keys take milliseconds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use hkdf::Hkdf;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use rsa::RsaPrivateKey;
+use sha2::Sha256;
+
+use crate::error::TeeError;
+use crate::pki::nitro::NitroRoot;
+use crate::pki::snp::{AmdRsaKeys, SnpChipKeys, SnpPki, SnpProduct, SnpTcb};
+use crate::pki::tdx::TdxPki;
+
+/// The file holding the chip secret in a state directory.
+pub const SECRET_FILE: &str = "chip-secret";
+const ARK_FILE: &str = "amd-ark-rsa4096.pk8";
+const ASK_FILE: &str = "amd-ask-rsa4096.pk8";
+
+/// A simulated chip. Cheap to share (`Arc`); PKIs are made on first use and kept.
+pub struct SimChip {
+    secret: [u8; 32],
+    state_dir: Option<PathBuf>,
+    rsa_cache_dir: Option<PathBuf>,
+    amd_rsa: Mutex<Option<Arc<AmdRsaKeys>>>,
+    snp: Mutex<SnpPkis>,
+    tdx: Mutex<Option<Arc<TdxPki>>>,
+    nitro: Mutex<Option<Arc<NitroRoot>>>,
+}
+
+impl std::fmt::Debug for SimChip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimChip")
+            .field(
+                "id",
+                &hex::encode(self.derive("chip id").get(..8).unwrap_or(&[])),
+            )
+            .field("state_dir", &self.state_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SEV-SNP chains by product and TCB_VERSION bytes.
+type SnpPkis = BTreeMap<(SnpProduct, [u8; 8]), Arc<SnpPki>>;
+
+type RsaCache = Mutex<HashMap<[u8; 32], Arc<AmdRsaKeys>>>;
+
+fn rsa_cache() -> &'static RsaCache {
+    static CACHE: OnceLock<RsaCache> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves only a cache half-filled, never an
+    // inconsistent value: recover the guard.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl SimChip {
+    fn with_secret(secret: [u8; 32], state_dir: Option<PathBuf>) -> Self {
+        Self {
+            secret,
+            rsa_cache_dir: state_dir.clone(),
+            state_dir,
+            amd_rsa: Mutex::new(None),
+            snp: Mutex::new(BTreeMap::new()),
+            tdx: Mutex::new(None),
+            nitro: Mutex::new(None),
+        }
+    }
+
+    /// A chip whose secret is `seed`: reproducible keys and evidence.
+    pub fn from_seed(seed: &[u8; 32]) -> Arc<Self> {
+        Arc::new(Self::with_secret(*seed, None))
+    }
+
+    /// A chip whose secret is `seed`, keeping its RSA-4096 keys (a pure function of the
+    /// seed, slow to compute) in `cache_dir` so that other processes skip their generation.
+    /// The cache files are named after a digest of the seed, never the seed itself.
+    pub fn from_seed_cached(seed: &[u8; 32], cache_dir: &Path) -> Arc<Self> {
+        let mut chip = Self::with_secret(*seed, None);
+        chip.rsa_cache_dir = Some(cache_dir.to_path_buf());
+        Arc::new(chip)
+    }
+
+    /// The chip kept in `dir`, created there on first use with a secret from the OS.
+    pub fn open(dir: &Path) -> Result<Arc<Self>, TeeError> {
+        create_private_dir(dir)?;
+        let path = dir.join(SECRET_FILE);
+        let secret = match fs::read(&path) {
+            Ok(bytes) => secret_from_file(&path, &bytes)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut fresh = [0u8; 32];
+                rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut fresh)
+                    .map_err(|e| TeeError::crypto("chip secret", e))?;
+                match write_private_new(&path, &fresh) {
+                    Ok(()) => fresh,
+                    // Another process created it first: use theirs.
+                    Err(TeeError::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::AlreadyExists =>
+                    {
+                        let bytes = fs::read(&path)
+                            .map_err(|e| TeeError::io(&path, "read chip secret", e))?;
+                        secret_from_file(&path, &bytes)?
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(TeeError::io(&path, "read chip secret", e)),
+        };
+        Ok(Arc::new(Self::with_secret(secret, Some(dir.to_path_buf()))))
+    }
+
+    /// The state directory, if the chip has one.
+    pub fn state_dir(&self) -> Option<&Path> {
+        self.state_dir.as_deref()
+    }
+
+    /// 32 bytes derived from the secret for `label`.
+    pub(crate) fn derive(&self, label: &str) -> [u8; 32] {
+        let hk = Hkdf::<Sha256>::new(Some(b"kiln-tee sim chip v1"), &self.secret);
+        let mut out = [0u8; 32];
+        // Invariant: 32 bytes is far below HKDF-SHA256's limit of 255 * 32.
+        #[allow(clippy::expect_used)]
+        hk.expand(label.as_bytes(), &mut out)
+            .expect("32-byte HKDF output");
+        out
+    }
+
+    /// `n` bytes derived for `label` (a ChaCha20 stream seeded by [`Self::derive`]).
+    pub(crate) fn derive_bytes(&self, label: &str, n: usize) -> Vec<u8> {
+        let mut rng = ChaCha20Rng::from_seed(self.derive(label));
+        let mut out = vec![0u8; n];
+        rand_core::RngCore::fill_bytes(&mut rng, &mut out);
+        out
+    }
+
+    /// A P-256 key for `label`.
+    pub(crate) fn p256_key(&self, label: &str) -> p256::ecdsa::SigningKey {
+        p256::ecdsa::SigningKey::random(&mut ChaCha20Rng::from_seed(self.derive(label)))
+    }
+
+    /// A P-384 key for `label`.
+    pub(crate) fn p384_key(&self, label: &str) -> p384::ecdsa::SigningKey {
+        p384::ecdsa::SigningKey::random(&mut ChaCha20Rng::from_seed(self.derive(label)))
+    }
+
+    /// The secret sealing keys derive from.
+    pub(crate) fn sealing_secret(&self) -> [u8; 32] {
+        self.derive("sealing")
+    }
+
+    /// The simulated AMD ARK and ASK keys (RSA-4096), made once per chip.
+    pub fn amd_rsa_keys(&self) -> Result<Arc<AmdRsaKeys>, TeeError> {
+        let mut slot = lock(&self.amd_rsa);
+        if let Some(keys) = slot.as_ref() {
+            return Ok(Arc::clone(keys));
+        }
+        // One generation at a time in the process: chips of the same seed made by parallel
+        // threads then wait for the first one's keys instead of computing them again.
+        static GENERATION: Mutex<()> = Mutex::new(());
+        let _generation = lock(&GENERATION);
+        let cache_key = self.derive("rsa cache key");
+        if let Some(keys) = lock(rsa_cache()).get(&cache_key) {
+            *slot = Some(Arc::clone(keys));
+            return Ok(Arc::clone(keys));
+        }
+        let keys = match &self.rsa_cache_dir {
+            Some(dir) => {
+                // In a state directory the files belong to this one chip; in a shared cache
+                // directory they are told apart by the cache key.
+                let prefix = if self.state_dir.is_some() {
+                    String::new()
+                } else {
+                    create_private_dir(dir)?;
+                    format!("{}-", hex::encode(cache_key.get(..12).unwrap_or(&[])))
+                };
+                match load_rsa(dir, &prefix)? {
+                    Some(keys) => keys,
+                    None => {
+                        let keys = self.generate_rsa()?;
+                        store_rsa(dir, &prefix, &keys)?;
+                        keys
+                    }
+                }
+            }
+            None => self.generate_rsa()?,
+        };
+        let keys = Arc::new(keys);
+        lock(rsa_cache()).insert(cache_key, Arc::clone(&keys));
+        *slot = Some(Arc::clone(&keys));
+        Ok(keys)
+    }
+
+    /// Generates both RSA-4096 keys, one per thread.
+    fn generate_rsa(&self) -> Result<AmdRsaKeys, TeeError> {
+        let gen = |label: &str| {
+            let mut rng = ChaCha20Rng::from_seed(self.derive(label));
+            RsaPrivateKey::new(&mut rng, 4096).map_err(|e| TeeError::crypto("RSA-4096 key", e))
+        };
+        let (ark, ask) = std::thread::scope(|s| {
+            let ark = s.spawn(|| gen("amd ark rsa4096"));
+            let ask = gen("amd ask rsa4096");
+            (ark.join(), ask)
+        });
+        let ark =
+            ark.map_err(|_| TeeError::crypto("RSA-4096 key", "key generation panicked"))??;
+        Ok(AmdRsaKeys { ark, ask: ask? })
+    }
+
+    /// The chain for `product` certifying `tcb` (the VCEK is per TCB, as AMD's are).
+    pub fn snp_pki(&self, product: SnpProduct, tcb: SnpTcb) -> Result<Arc<SnpPki>, TeeError> {
+        let key = (product, tcb.to_bytes(product));
+        if let Some(pki) = lock(&self.snp).get(&key) {
+            return Ok(Arc::clone(pki));
+        }
+        let rsa = self.amd_rsa_keys()?;
+        let salt_secret = self.derive("amd pss salt");
+        let chip_id: [u8; 64] = {
+            let mut id = [0u8; 64];
+            id.copy_from_slice(&self.derive_bytes("snp chip id", 64));
+            id
+        };
+        let vcek = self.p384_key(&format!(
+            "snp vcek {} {}",
+            product.name(),
+            hex::encode(tcb.to_bytes(product))
+        ));
+        let pki = Arc::new(crate::pki::snp::build(
+            product,
+            tcb,
+            SnpChipKeys {
+                rsa: &rsa,
+                salt_secret: &salt_secret,
+                vcek,
+                chip_id,
+            },
+        )?);
+        lock(&self.snp).insert(key, Arc::clone(&pki));
+        Ok(pki)
+    }
+
+    /// The simulated Intel PCK chain, TCB signing certificate and attestation key.
+    pub fn tdx_pki(&self) -> Result<Arc<TdxPki>, TeeError> {
+        let mut slot = lock(&self.tdx);
+        if let Some(pki) = slot.as_ref() {
+            return Ok(Arc::clone(pki));
+        }
+        let pki = Arc::new(crate::pki::tdx::build(self)?);
+        *slot = Some(Arc::clone(&pki));
+        Ok(pki)
+    }
+
+    /// The simulated AWS Nitro root and the keys of its intermediates.
+    pub fn nitro_root(&self) -> Result<Arc<NitroRoot>, TeeError> {
+        let mut slot = lock(&self.nitro);
+        if let Some(root) = slot.as_ref() {
+            return Ok(Arc::clone(root));
+        }
+        let root = Arc::new(crate::pki::nitro::build_root(self)?);
+        *slot = Some(Arc::clone(&root));
+        Ok(root)
+    }
+}
+
+fn secret_from_file(path: &Path, bytes: &[u8]) -> Result<[u8; 32], TeeError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| TeeError::State {
+        path: path.to_path_buf(),
+        reason: format!("the chip secret must be 32 bytes, found {}", bytes.len()),
+    })
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), TeeError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| TeeError::io(dir, "create state directory", e))
+}
+
+/// Creates `path` with mode 0600 and writes `bytes`; fails if it exists.
+fn write_private_new(path: &Path, bytes: &[u8]) -> Result<(), TeeError> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| TeeError::io(path, "create", e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| TeeError::io(path, "write", e))
+}
+
+/// Writes `bytes` to `path` (mode 0600) through a temporary file and a rename.
+fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), TeeError> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    write_private_new(&tmp, bytes)?;
+    fs::rename(&tmp, path).map_err(|e| TeeError::io(path, "rename into place", e))
+}
+
+fn load_rsa(dir: &Path, prefix: &str) -> Result<Option<AmdRsaKeys>, TeeError> {
+    let read = |name: &str| -> Result<Option<RsaPrivateKey>, TeeError> {
+        let path = dir.join(format!("{prefix}{name}"));
+        match fs::read(&path) {
+            Ok(der) => RsaPrivateKey::from_pkcs8_der(&der)
+                .map(Some)
+                .map_err(|e| TeeError::State {
+                    path,
+                    reason: format!("not a PKCS#8 RSA key: {e}"),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(TeeError::io(path, "read", e)),
+        }
+    };
+    match (read(ARK_FILE)?, read(ASK_FILE)?) {
+        (Some(ark), Some(ask)) => Ok(Some(AmdRsaKeys { ark, ask })),
+        _ => Ok(None),
+    }
+}
+
+fn store_rsa(dir: &Path, prefix: &str, keys: &AmdRsaKeys) -> Result<(), TeeError> {
+    for (name, key) in [(ARK_FILE, &keys.ark), (ASK_FILE, &keys.ask)] {
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|e| TeeError::encoding("RSA private key", e))?;
+        write_private_atomic(&dir.join(format!("{prefix}{name}")), der.as_bytes())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn derivation_is_deterministic_and_label_separated() {
+        let a = SimChip::from_seed(&[1; 32]);
+        let b = SimChip::from_seed(&[1; 32]);
+        let c = SimChip::from_seed(&[2; 32]);
+        assert_eq!(a.derive("x"), b.derive("x"));
+        assert_ne!(a.derive("x"), a.derive("y"));
+        assert_ne!(a.derive("x"), c.derive("x"));
+        assert_eq!(
+            a.p384_key("k").verifying_key(),
+            b.p384_key("k").verifying_key()
+        );
+        assert_eq!(a.derive_bytes("z", 64).len(), 64);
+    }
+
+    #[test]
+    fn state_directory_keeps_the_secret_private() {
+        let dir = std::env::temp_dir().join(format!("kiln-tee-chip-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let first = SimChip::open(&dir).unwrap();
+        let again = SimChip::open(&dir).unwrap();
+        assert_eq!(first.derive("x"), again.derive("x"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.join(SECRET_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+            let mode = fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+        fs::write(dir.join(SECRET_FILE), b"short").unwrap();
+        assert!(matches!(SimChip::open(&dir), Err(TeeError::State { .. })));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
