@@ -131,7 +131,11 @@ const fn crc_table() -> [u32; 256] {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         t[i] = c;
@@ -170,10 +174,19 @@ fn extend(d: &[u8]) -> [u8; 48] {
 }
 
 fn file_len(p: &Path) -> Result<u64, ImageError> {
-    Ok(fs::metadata(p).map_err(ImageError::io(p, "reading metadata of"))?.len())
+    Ok(fs::metadata(p)
+        .map_err(ImageError::io(p, "reading metadata of"))?
+        .len())
 }
 
-fn header_bytes(flags: u16, mem: u64, cpus: u64, offsets: &[u64], sizes: &[u64], crc: u32) -> Vec<u8> {
+fn header_bytes(
+    flags: u16,
+    mem: u64,
+    cpus: u64,
+    offsets: &[u64],
+    sizes: &[u64],
+    crc: u32,
+) -> Vec<u8> {
     let mut h = Vec::with_capacity(HEADER_SIZE);
     h.extend_from_slice(&EIF_MAGIC);
     h.extend_from_slice(&EIF_VERSION.to_be_bytes());
@@ -213,17 +226,34 @@ enum Src<'a> {
 /// renamed, so `out` never holds a partial image.
 pub fn write_eif(inputs: &EifInputs, out: &Path) -> Result<NitroPcrs, ImageError> {
     if inputs.ramdisks.is_empty() || inputs.ramdisks.len() + 3 > MAX_SECTIONS {
-        return Err(ImageError::Invalid(format!("EIF needs 1..={} ramdisks", MAX_SECTIONS - 3)));
+        return Err(ImageError::Invalid(format!(
+            "EIF needs 1..={} ramdisks",
+            MAX_SECTIONS - 3
+        )));
     }
     if inputs.cmdline.bytes().any(|b| b == 0) {
-        return Err(ImageError::Invalid("kernel command line contains NUL".into()));
+        return Err(ImageError::Invalid(
+            "kernel command line contains NUL".into(),
+        ));
     }
     let metadata = serde_json::to_vec(&inputs.metadata)
         .map_err(|e| ImageError::Invalid(format!("EIF metadata: {e}")))?;
     let mut sections: Vec<(u16, u64, Src<'_>)> = vec![
-        (SECTION_KERNEL, file_len(&inputs.kernel)?, Src::Path(&inputs.kernel)),
-        (SECTION_CMDLINE, inputs.cmdline.len() as u64, Src::Bytes(inputs.cmdline.as_bytes())),
-        (SECTION_METADATA, metadata.len() as u64, Src::Bytes(&metadata)),
+        (
+            SECTION_KERNEL,
+            file_len(&inputs.kernel)?,
+            Src::Path(&inputs.kernel),
+        ),
+        (
+            SECTION_CMDLINE,
+            inputs.cmdline.len() as u64,
+            Src::Bytes(inputs.cmdline.as_bytes()),
+        ),
+        (
+            SECTION_METADATA,
+            metadata.len() as u64,
+            Src::Bytes(&metadata),
+        ),
     ];
     for r in &inputs.ramdisks {
         sections.push((SECTION_RAMDISK, file_len(r)?, Src::Path(r)));
@@ -236,13 +266,24 @@ pub fn write_eif(inputs: &EifInputs, out: &Path) -> Result<NitroPcrs, ImageError
         sizes.push(*size);
         off += SECTION_HEADER_SIZE as u64 + size;
     }
-    let hdr0 = header_bytes(0, inputs.default_mem, inputs.default_cpus, &offsets, &sizes, 0);
+    let hdr0 = header_bytes(
+        0,
+        inputs.default_mem,
+        inputs.default_cpus,
+        &offsets,
+        &sizes,
+        0,
+    );
     let mut crc = Crc32::default();
     crc.update(hdr0.get(..HEADER_SIZE - 4).unwrap_or(&[]));
 
     let tmp = out.with_extension("eif.partial");
     let mut f = fs::File::create(&tmp).map_err(ImageError::io(&tmp, "creating"))?;
-    let werr = |e| ImageError::Io { path: tmp.clone(), what: "writing", source: e };
+    let werr = |e| ImageError::Io {
+        path: tmp.clone(),
+        what: "writing",
+        source: e,
+    };
     f.write_all(&hdr0).map_err(werr)?;
     let (mut all, mut boot, mut app) = (Sha384::new(), Sha384::new(), Sha384::new());
     let mut ramdisk_index = 0usize;
@@ -260,7 +301,11 @@ pub fn write_eif(inputs: &EifInputs, out: &Path) -> Result<NitroPcrs, ImageError
                 }
                 SECTION_RAMDISK => {
                     all.update(chunk);
-                    if ramdisk_index == 0 { boot.update(chunk) } else { app.update(chunk) }
+                    if ramdisk_index == 0 {
+                        boot.update(chunk)
+                    } else {
+                        app.update(chunk)
+                    }
                 }
                 _ => {}
             }
@@ -280,7 +325,10 @@ pub fn write_eif(inputs: &EifInputs, out: &Path) -> Result<NitroPcrs, ImageError
                     feed(buf.get(..n).unwrap_or(&[]))?;
                 }
                 if seen != *size {
-                    return Err(ImageError::Invalid(format!("{} changed size while writing", p.display())));
+                    return Err(ImageError::Invalid(format!(
+                        "{} changed size while writing",
+                        p.display()
+                    )));
                 }
             }
         }
@@ -288,7 +336,14 @@ pub fn write_eif(inputs: &EifInputs, out: &Path) -> Result<NitroPcrs, ImageError
             ramdisk_index += 1;
         }
     }
-    let hdr = header_bytes(0, inputs.default_mem, inputs.default_cpus, &offsets, &sizes, crc.finish());
+    let hdr = header_bytes(
+        0,
+        inputs.default_mem,
+        inputs.default_cpus,
+        &offsets,
+        &sizes,
+        crc.finish(),
+    );
     f.seek(SeekFrom::Start(0)).map_err(werr)?;
     f.write_all(&hdr).map_err(werr)?;
     f.sync_all().map_err(werr)?;
@@ -351,10 +406,18 @@ pub fn parse_eif(b: &[u8]) -> Result<EifSummary, ImageError> {
             return Err(bad("section size mismatch"));
         }
         let start = off + SECTION_HEADER_SIZE;
-        let data = b.get(start..start + size).ok_or_else(|| bad("section out of bounds"))?;
+        let data = b
+            .get(start..start + size)
+            .ok_or_else(|| bad("section out of bounds"))?;
         sections.push((kind, data.to_vec()));
     }
-    Ok(EifSummary { version, default_mem, default_cpus, sections, crc_ok: crc.finish() == crc_stored })
+    Ok(EifSummary {
+        version,
+        default_mem,
+        default_cpus,
+        sections,
+        crc_ok: crc.finish() == crc_stored,
+    })
 }
 
 impl EifSummary {
@@ -370,7 +433,11 @@ impl EifSummary {
                 }
                 SECTION_RAMDISK => {
                     all.update(data);
-                    if ri == 0 { boot.update(data) } else { app.update(data) }
+                    if ri == 0 {
+                        boot.update(data)
+                    } else {
+                        app.update(data)
+                    }
                     ri += 1;
                 }
                 _ => {}

@@ -8,7 +8,11 @@ use std::path::PathBuf;
 #[derive(Debug)]
 pub enum ImageError {
     /// Reading or writing a file failed.
-    Io { path: PathBuf, what: &'static str, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        what: &'static str,
+        source: std::io::Error,
+    },
     /// The recipe is malformed or inconsistent.
     Recipe(String),
     /// A cached input is missing (run `scripts/fetch-kernel`).
@@ -24,7 +28,10 @@ pub enum ImageError {
 }
 
 impl ImageError {
-    pub(crate) fn io(path: impl Into<PathBuf>, what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(
+        path: impl Into<PathBuf>,
+        what: &'static str,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| ImageError::Io { path, what, source }
     }
@@ -33,13 +40,19 @@ impl ImageError {
 impl fmt::Display for ImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ImageError::Io { path, what, source } => write!(f, "{what} {}: {source}", path.display()),
+            ImageError::Io { path, what, source } => {
+                write!(f, "{what} {}: {source}", path.display())
+            }
             ImageError::Recipe(m) => write!(f, "image recipe: {m}"),
-            ImageError::MissingInput { path, hint } => write!(f, "missing {}: {hint}", path.display()),
+            ImageError::MissingInput { path, hint } => {
+                write!(f, "missing {}: {hint}", path.display())
+            }
             ImageError::Invalid(m) => write!(f, "invalid image input: {m}"),
             ImageError::Measurement(m) => write!(f, "measurement: {m}"),
             ImageError::Launch(m) => write!(f, "qemu: {m}"),
-            ImageError::Timeout { what, after_ms } => write!(f, "guest timed out after {after_ms} ms: {what}"),
+            ImageError::Timeout { what, after_ms } => {
+                write!(f, "guest timed out after {after_ms} ms: {what}")
+            }
         }
     }
 }

@@ -108,12 +108,19 @@ pub fn sha256_file(path: &Path) -> Result<(u64, [u8; 32]), ImageError> {
     Ok((n, h.finalize().into()))
 }
 
-fn write_atomic(path: &Path, f: impl FnOnce(&mut BufWriter<fs::File>) -> Result<(), ImageError>) -> Result<(), ImageError> {
+fn write_atomic(
+    path: &Path,
+    f: impl FnOnce(&mut BufWriter<fs::File>) -> Result<(), ImageError>,
+) -> Result<(), ImageError> {
     let tmp = path.with_extension("partial");
     let file = fs::File::create(&tmp).map_err(ImageError::io(&tmp, "creating"))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     f(&mut w)?;
-    let file = w.into_inner().map_err(|e| ImageError::Io { path: tmp.clone(), what: "writing", source: e.into_error() })?;
+    let file = w.into_inner().map_err(|e| ImageError::Io {
+        path: tmp.clone(),
+        what: "writing",
+        source: e.into_error(),
+    })?;
     file.sync_all().map_err(ImageError::io(&tmp, "syncing"))?;
     fs::rename(&tmp, path).map_err(ImageError::io(path, "renaming into"))
 }
@@ -121,7 +128,10 @@ fn write_atomic(path: &Path, f: impl FnOnce(&mut BufWriter<fs::File>) -> Result<
 /// The base archive: `/init`, device node, mount points and the recipe's modules.
 pub fn base_archive(recipe: &Recipe, cache: &Path, init: &Path) -> Result<Archive, ImageError> {
     if !init.is_file() {
-        return Err(ImageError::MissingInput { path: init.to_path_buf(), hint: "build kiln-enclave (statically linked) first" });
+        return Err(ImageError::MissingInput {
+            path: init.to_path_buf(),
+            hint: "build kiln-enclave (statically linked) first",
+        });
     }
     let mut a = Archive::new();
     a.add_file("init", init, true)?;
@@ -134,7 +144,10 @@ pub fn base_archive(recipe: &Recipe, cache: &Path, init: &Path) -> Result<Archiv
     for m in &recipe.kernel.modules {
         let src = kdir.join("modules").join(m);
         if !src.is_file() {
-            return Err(ImageError::MissingInput { path: src, hint: "run scripts/fetch-kernel" });
+            return Err(ImageError::MissingInput {
+                path: src,
+                hint: "run scripts/fetch-kernel",
+            });
         }
         a.add_file(&format!("{moddir}/{m}"), &src, false)?;
     }
@@ -149,12 +162,19 @@ pub fn base_archive(recipe: &Recipe, cache: &Path, init: &Path) -> Result<Archiv
 
 /// Builds the image into `out` (created if needed). Deterministic: the same recipe, cache and
 /// init binary give the same bytes in every file.
-pub fn build_image(recipe: &Recipe, opts: &BuildOptions, out: &Path) -> Result<(ImagePaths, Manifest), ImageError> {
+pub fn build_image(
+    recipe: &Recipe,
+    opts: &BuildOptions,
+    out: &Path,
+) -> Result<(ImagePaths, Manifest), ImageError> {
     fs::create_dir_all(out).map_err(ImageError::io(out, "creating"))?;
     let p = ImagePaths::in_dir(out);
     let kernel_src = recipe.kernel_dir(&opts.cache).join("vmlinuz");
     if !kernel_src.is_file() {
-        return Err(ImageError::MissingInput { path: kernel_src, hint: "run scripts/fetch-kernel" });
+        return Err(ImageError::MissingInput {
+            path: kernel_src,
+            hint: "run scripts/fetch-kernel",
+        });
     }
     write_atomic(&p.kernel, |w| {
         let mut f = fs::File::open(&kernel_src).map_err(ImageError::io(&kernel_src, "opening"))?;
@@ -176,7 +196,8 @@ pub fn build_image(recipe: &Recipe, opts: &BuildOptions, out: &Path) -> Result<(
         Ok(())
     })?;
     write_atomic(&p.cmdline, |w| {
-        w.write_all(recipe.kernel.cmdline.as_bytes()).map_err(ImageError::io(&p.cmdline, "writing"))
+        w.write_all(recipe.kernel.cmdline.as_bytes())
+            .map_err(ImageError::io(&p.cmdline, "writing"))
     })?;
     let nitro = if opts.eif {
         let inputs = EifInputs {
@@ -198,8 +219,16 @@ pub fn build_image(recipe: &Recipe, opts: &BuildOptions, out: &Path) -> Result<(
     }
     for f in names {
         let (size, d) = sha256_file(f)?;
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        files.push(FileDigest { name, size, sha256: hex::encode(d) });
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        files.push(FileDigest {
+            name,
+            size,
+            sha256: hex::encode(d),
+        });
     }
     let manifest = Manifest {
         kernel_package: recipe.kernel.package.clone(),
@@ -207,11 +236,20 @@ pub fn build_image(recipe: &Recipe, opts: &BuildOptions, out: &Path) -> Result<(
         kernel_deb_sha256: recipe.kernel.sha256.clone(),
         kernel_release: recipe.kernel.release.clone(),
         cmdline: recipe.kernel.cmdline.clone(),
-        toolchain_debs: recipe.toolchain.deb.iter().map(|d| format!("{}={} sha256:{}", d.package, d.version, d.sha256)).collect(),
+        toolchain_debs: recipe
+            .toolchain
+            .deb
+            .iter()
+            .map(|d| format!("{}={} sha256:{}", d.package, d.version, d.sha256))
+            .collect(),
         files,
         nitro,
     };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ImageError::Invalid(format!("manifest: {e}")))?;
-    write_atomic(&p.manifest, |w| w.write_all(&json).map_err(ImageError::io(&p.manifest, "writing")))?;
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| ImageError::Invalid(format!("manifest: {e}")))?;
+    write_atomic(&p.manifest, |w| {
+        w.write_all(&json)
+            .map_err(ImageError::io(&p.manifest, "writing"))
+    })?;
     Ok((p, manifest))
 }

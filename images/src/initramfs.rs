@@ -91,18 +91,41 @@ impl Archive {
     }
 
     /// Adds (or replaces) a regular file with in-memory contents.
-    pub fn add_bytes(&mut self, path: &str, data: Vec<u8>, executable: bool) -> Result<(), ImageError> {
-        self.insert(path, Node::File { content: Content::Bytes(data), executable })
+    pub fn add_bytes(
+        &mut self,
+        path: &str,
+        data: Vec<u8>,
+        executable: bool,
+    ) -> Result<(), ImageError> {
+        self.insert(
+            path,
+            Node::File {
+                content: Content::Bytes(data),
+                executable,
+            },
+        )
     }
 
     /// Adds (or replaces) a regular file read from `src` when the archive is written.
     pub fn add_file(&mut self, path: &str, src: &Path, executable: bool) -> Result<(), ImageError> {
         let meta = fs::metadata(src).map_err(ImageError::io(src, "reading metadata of"))?;
         if !meta.is_file() {
-            return Err(ImageError::Invalid(format!("{} is not a regular file", src.display())));
+            return Err(ImageError::Invalid(format!(
+                "{} is not a regular file",
+                src.display()
+            )));
         }
-        let content = Content::File { path: src.to_path_buf(), len: meta.len() };
-        self.insert(path, Node::File { content, executable })
+        let content = Content::File {
+            path: src.to_path_buf(),
+            len: meta.len(),
+        };
+        self.insert(
+            path,
+            Node::File {
+                content,
+                executable,
+            },
+        )
     }
 
     /// Adds a directory (parents included).
@@ -120,8 +143,21 @@ impl Archive {
 
     /// Adds a character device node (e.g. `dev/console` 5:1, which the kernel opens for init's
     /// standard streams before any devtmpfs is mounted).
-    pub fn add_char_device(&mut self, path: &str, major: u32, minor: u32, mode: u32) -> Result<(), ImageError> {
-        self.insert(path, Node::CharDev { major, minor, mode: mode & 0o777 })
+    pub fn add_char_device(
+        &mut self,
+        path: &str,
+        major: u32,
+        minor: u32,
+        mode: u32,
+    ) -> Result<(), ImageError> {
+        self.insert(
+            path,
+            Node::CharDev {
+                major,
+                minor,
+                mode: mode & 0o777,
+            },
+        )
     }
 
     /// Adds the tree under `src` at `dest` ("" for the root): directories, regular files and
@@ -133,18 +169,23 @@ impl Archive {
             for entry in rd {
                 let entry = entry.map_err(ImageError::io(&s, "reading directory"))?;
                 let name = entry.file_name();
-                let name = name
-                    .to_str()
-                    .ok_or_else(|| ImageError::Invalid(format!("non-UTF-8 name in {}", s.display())))?;
-                let ap = if d.is_empty() { name.to_string() } else { format!("{d}/{name}") };
+                let name = name.to_str().ok_or_else(|| {
+                    ImageError::Invalid(format!("non-UTF-8 name in {}", s.display()))
+                })?;
+                let ap = if d.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{d}/{name}")
+                };
                 let sp = entry.path();
-                let meta = fs::symlink_metadata(&sp).map_err(ImageError::io(&sp, "reading metadata of"))?;
+                let meta = fs::symlink_metadata(&sp)
+                    .map_err(ImageError::io(&sp, "reading metadata of"))?;
                 let ft = meta.file_type();
                 if ft.is_symlink() {
                     let t = fs::read_link(&sp).map_err(ImageError::io(&sp, "reading link"))?;
-                    let t = t
-                        .to_str()
-                        .ok_or_else(|| ImageError::Invalid(format!("non-UTF-8 link {}", sp.display())))?;
+                    let t = t.to_str().ok_or_else(|| {
+                        ImageError::Invalid(format!("non-UTF-8 link {}", sp.display()))
+                    })?;
                     self.add_symlink(&ap, t)?;
                 } else if ft.is_dir() {
                     self.add_dir(&ap)?;
@@ -153,10 +194,19 @@ impl Archive {
                     let exec = meta.permissions().mode() & 0o111 != 0;
                     self.insert(
                         &ap,
-                        Node::File { content: Content::File { path: sp, len: meta.len() }, executable: exec },
+                        Node::File {
+                            content: Content::File {
+                                path: sp,
+                                len: meta.len(),
+                            },
+                            executable: exec,
+                        },
                     )?;
                 } else {
-                    return Err(ImageError::Invalid(format!("{}: unsupported file type", sp.display())));
+                    return Err(ImageError::Invalid(format!(
+                        "{}: unsupported file type",
+                        sp.display()
+                    )));
                 }
             }
         }
@@ -176,7 +226,11 @@ impl Archive {
     /// Writes the archive in `newc` format; returns the number of bytes written.
     pub fn write_newc<W: Write>(&self, out: &mut W) -> Result<u64, ImageError> {
         let mut w = Counting { inner: out, n: 0 };
-        let wio = |e: io::Error| ImageError::Io { path: PathBuf::from("<archive>"), what: "writing", source: e };
+        let wio = |e: io::Error| ImageError::Io {
+            path: PathBuf::from("<archive>"),
+            what: "writing",
+            source: e,
+        };
         // nlink of a directory: 2 + its direct subdirectories.
         let mut subdirs: BTreeMap<&str, u32> = BTreeMap::new();
         for (p, n) in &self.entries {
@@ -186,31 +240,57 @@ impl Archive {
         }
         let mut ino: u32 = 0;
         for (path, node) in &self.entries {
-            ino = ino.checked_add(1).ok_or_else(|| ImageError::Invalid("too many entries".into()))?;
+            ino = ino
+                .checked_add(1)
+                .ok_or_else(|| ImageError::Invalid("too many entries".into()))?;
             let (mode, nlink, size, rdev) = match node {
-                Node::Dir => (0o040_755, 2 + subdirs.get(path.as_str()).copied().unwrap_or(0), 0, (0, 0)),
-                Node::File { content, executable } => {
+                Node::Dir => (
+                    0o040_755,
+                    2 + subdirs.get(path.as_str()).copied().unwrap_or(0),
+                    0,
+                    (0, 0),
+                ),
+                Node::File {
+                    content,
+                    executable,
+                } => {
                     let len = match content {
                         Content::Bytes(b) => b.len() as u64,
                         Content::File { len, .. } => *len,
                     };
-                    (if *executable { 0o100_755 } else { 0o100_644 }, 1, len, (0, 0))
+                    (
+                        if *executable { 0o100_755 } else { 0o100_644 },
+                        1,
+                        len,
+                        (0, 0),
+                    )
                 }
                 Node::Symlink(t) => (0o120_777, 1, t.len() as u64, (0, 0)),
                 Node::CharDev { major, minor, mode } => (0o020_000 | mode, 1, 0, (*major, *minor)),
             };
-            let size = u32::try_from(size)
-                .map_err(|_| ImageError::Invalid(format!("{path}: larger than 4 GiB (newc limit)")))?;
+            let size = u32::try_from(size).map_err(|_| {
+                ImageError::Invalid(format!("{path}: larger than 4 GiB (newc limit)"))
+            })?;
             write_header(&mut w, ino, mode, nlink, size, rdev, path).map_err(wio)?;
             match node {
                 Node::Dir | Node::CharDev { .. } => {}
                 Node::Symlink(t) => w.write_all(t.as_bytes()).map_err(wio)?,
-                Node::File { content: Content::Bytes(b), .. } => w.write_all(b).map_err(wio)?,
-                Node::File { content: Content::File { path: src, len }, .. } => {
+                Node::File {
+                    content: Content::Bytes(b),
+                    ..
+                } => w.write_all(b).map_err(wio)?,
+                Node::File {
+                    content: Content::File { path: src, len },
+                    ..
+                } => {
                     let f = fs::File::open(src).map_err(ImageError::io(src, "opening"))?;
-                    let copied = io::copy(&mut f.take(*len), &mut w).map_err(ImageError::io(src, "copying"))?;
+                    let copied = io::copy(&mut f.take(*len), &mut w)
+                        .map_err(ImageError::io(src, "copying"))?;
                     if copied != *len {
-                        return Err(ImageError::Invalid(format!("{} changed size while archiving", src.display())));
+                        return Err(ImageError::Invalid(format!(
+                            "{} changed size while archiving",
+                            src.display()
+                        )));
                     }
                 }
             }
@@ -247,7 +327,11 @@ impl<W: Write> Write for Counting<'_, W> {
 fn pad4<W: Write>(w: &mut Counting<'_, W>) -> io::Result<()> {
     let pad = (4 - (w.n % 4)) % 4;
     let zeros = [0u8; 3];
-    w.write_all(zeros.get(..usize::from(u8::try_from(pad).unwrap_or(0))).unwrap_or(&[]))
+    w.write_all(
+        zeros
+            .get(..usize::from(u8::try_from(pad).unwrap_or(0)))
+            .unwrap_or(&[]),
+    )
 }
 
 fn write_header<W: Write>(

@@ -66,7 +66,15 @@ fn sha384_file(path: &Path) -> Result<(u64, [u8; 48]), ImageError> {
 pub fn sim_vm_measurement(l: &VmLaunch) -> Result<[u8; 48], ImageError> {
     let (klen, kd) = sha384_file(&l.kernel)?;
     let (ilen, id) = sha384_file(&l.initrd)?;
-    Ok(sim_vm_measurement_from_digests(klen, &kd, ilen, &id, &l.cmdline, l.vcpus, l.memory_mib))
+    Ok(sim_vm_measurement_from_digests(
+        klen,
+        &kd,
+        ilen,
+        &id,
+        &l.cmdline,
+        l.vcpus,
+        l.memory_mib,
+    ))
 }
 
 /// The `sim` VM measurement from precomputed file digests.
@@ -115,12 +123,23 @@ pub fn parse_vcpu_type(name: &str) -> Result<CpuType, ImageError> {
             known.push(s);
         }
     }
-    Err(ImageError::Measurement(format!("unknown vCPU type {name:?} (known: {})", known.join(", "))))
+    Err(ImageError::Measurement(format!(
+        "unknown vCPU type {name:?} (known: {})",
+        known.join(", ")
+    )))
 }
 
-fn snp_digest(p: &SnpParams, kernel: Option<&Path>, initrd: Option<&Path>, cmdline: Option<&str>) -> Result<[u8; 48], ImageError> {
+fn snp_digest(
+    p: &SnpParams,
+    kernel: Option<&Path>,
+    initrd: Option<&Path>,
+    cmdline: Option<&str>,
+) -> Result<[u8; 48], ImageError> {
     if !p.ovmf.is_file() {
-        return Err(ImageError::MissingInput { path: p.ovmf.clone(), hint: "pass an OVMF firmware file" });
+        return Err(ImageError::MissingInput {
+            path: p.ovmf.clone(),
+            hint: "pass an OVMF firmware file",
+        });
     }
     let args = SnpMeasurementArgs {
         vcpus: p.vcpus,
@@ -140,12 +159,20 @@ fn snp_digest(p: &SnpParams, kernel: Option<&Path>, initrd: Option<&Path>, cmdli
             p.ovmf.display()
         ))
     })?;
-    let v: Vec<u8> = ld.try_into().map_err(|e| ImageError::Measurement(format!("launch digest: {e}")))?;
-    v.try_into().map_err(|_| ImageError::Measurement("launch digest is not 48 bytes".into()))
+    let v: Vec<u8> = ld
+        .try_into()
+        .map_err(|e| ImageError::Measurement(format!("launch digest: {e}")))?;
+    v.try_into()
+        .map_err(|_| ImageError::Measurement("launch digest is not 48 bytes".into()))
 }
 
 /// SEV-SNP launch digest of a direct kernel boot with `kernel-hashes=on`.
-pub fn snp_launch_digest(p: &SnpParams, kernel: &Path, initrd: &Path, cmdline: &str) -> Result<[u8; 48], ImageError> {
+pub fn snp_launch_digest(
+    p: &SnpParams,
+    kernel: &Path,
+    initrd: &Path,
+    cmdline: &str,
+) -> Result<[u8; 48], ImageError> {
     snp_digest(p, Some(kernel), Some(initrd), Some(cmdline))
 }
 
@@ -157,10 +184,20 @@ pub fn snp_firmware_digest(p: &SnpParams) -> Result<[u8; 48], ImageError> {
 
 /// The SEV hashes table page (kernel, initrd, cmdline hashes) that OVMF's AmdSev build
 /// measures at `offset` in its page; exposed so tests can compare it with other tools.
-pub fn sev_hashes_page(kernel: &Path, initrd: &Path, cmdline: &str, offset: usize) -> Result<Vec<u8>, ImageError> {
-    let h = SevHashes::new(kernel.to_path_buf(), Some(initrd.to_path_buf()), Some(cmdline))
-        .map_err(|e| ImageError::Measurement(format!("SEV hashes: {e}")))?;
-    h.construct_page(offset).map_err(|e| ImageError::Measurement(format!("SEV hashes page: {e}")))
+pub fn sev_hashes_page(
+    kernel: &Path,
+    initrd: &Path,
+    cmdline: &str,
+    offset: usize,
+) -> Result<Vec<u8>, ImageError> {
+    let h = SevHashes::new(
+        kernel.to_path_buf(),
+        Some(initrd.to_path_buf()),
+        Some(cmdline),
+    )
+    .map_err(|e| ImageError::Measurement(format!("SEV hashes: {e}")))?;
+    h.construct_page(offset)
+        .map_err(|e| ImageError::Measurement(format!("SEV hashes page: {e}")))
 }
 
 /// TDX MRTD/RTMRs: not predicted. MRTD is a SHA-384 over the TDVF's TD_HOB/BFV/CFV pages as the
@@ -170,7 +207,9 @@ pub fn sev_hashes_page(kernel: &Path, initrd: &Path, cmdline: &str, offset: usiz
 /// firmware here whose MRTD could be checked against a reference; this returns an error naming
 /// that gap rather than an unverified number.
 pub fn tdx_measurement(firmware: Option<&Path>) -> Result<[u8; 48], ImageError> {
-    let what = firmware.map(|p| p.display().to_string()).unwrap_or_else(|| "no firmware given".into());
+    let what = firmware
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "no firmware given".into());
     Err(ImageError::Measurement(format!(
         "TDX MRTD/RTMR prediction is not implemented ({what}): it needs a TDVF (OvmfPkg/IntelTdx) \
          build and its metadata; kiln verifies TDX quotes against an expected MRTD given explicitly"

@@ -73,29 +73,68 @@ fn path_opt(prefix: &str, p: &Path) -> OsString {
 }
 
 fn common_tail(c: &VmConfig, v: &mut Vec<OsString>) {
-    v.extend([os("-kernel"), c.kernel.clone().into(), os("-initrd"), c.initrd.clone().into()]);
+    v.extend([
+        os("-kernel"),
+        c.kernel.clone().into(),
+        os("-initrd"),
+        c.initrd.clone().into(),
+    ]);
     v.extend([os("-append"), os(&c.cmdline)]);
     v.extend([os("-nic"), os("none")]);
     v.extend([os("-serial"), path_opt("file:", &c.console_log)]);
     v.extend([os("-monitor"), os("none")]);
     v.extend([os("-device"), os("virtio-serial-pci,id=vser0")]);
-    v.extend([os("-chardev"), path_opt("socket,id=kctl,path=", &c.control_socket)]);
-    v.extend([os("-device"), os(format!("virtserialport,bus=vser0.0,chardev=kctl,name={CONTROL_PORT}"))]);
-    v.extend([os("-chardev"), path_opt("socket,id=kdev,path=", &c.device_socket)]);
-    v.extend([os("-device"), os(format!("virtserialport,bus=vser0.0,chardev=kdev,name={DEVICE_PORT}"))]);
+    v.extend([
+        os("-chardev"),
+        path_opt("socket,id=kctl,path=", &c.control_socket),
+    ]);
+    v.extend([
+        os("-device"),
+        os(format!(
+            "virtserialport,bus=vser0.0,chardev=kctl,name={CONTROL_PORT}"
+        )),
+    ]);
+    v.extend([
+        os("-chardev"),
+        path_opt("socket,id=kdev,path=", &c.device_socket),
+    ]);
+    v.extend([
+        os("-device"),
+        os(format!(
+            "virtserialport,bus=vser0.0,chardev=kdev,name={DEVICE_PORT}"
+        )),
+    ]);
 }
 
 fn head(v: &mut Vec<OsString>) {
-    v.extend([os("-nodefaults"), os("-no-user-config"), os("-nographic"), os("-no-reboot")]);
+    v.extend([
+        os("-nodefaults"),
+        os("-no-user-config"),
+        os("-nographic"),
+        os("-no-reboot"),
+    ]);
 }
 
 /// Arguments (without the program) for a local VM under KVM or TCG.
 pub fn local_args(c: &VmConfig) -> Vec<OsString> {
     let mut v = Vec::new();
     head(&mut v);
-    v.extend([os("-machine"), os("q35"), os("-accel"), os(c.accel.as_str())]);
-    v.extend([os("-cpu"), os(if c.accel == Accel::Kvm { "host" } else { "max" })]);
-    v.extend([os("-m"), os(format!("{}M", c.memory_mib)), os("-smp"), os(c.vcpus.to_string())]);
+    v.extend([
+        os("-machine"),
+        os("q35"),
+        os("-accel"),
+        os(c.accel.as_str()),
+    ]);
+    v.extend([
+        os("-cpu"),
+        os(if c.accel == Accel::Kvm { "host" } else { "max" }),
+    ]);
+    v.extend([
+        os("-m"),
+        os(format!("{}M", c.memory_mib)),
+        os("-smp"),
+        os(c.vcpus.to_string()),
+    ]);
     common_tail(c, &mut v);
     v
 }
@@ -103,15 +142,32 @@ pub fn local_args(c: &VmConfig) -> Vec<OsString> {
 /// Arguments for an SEV-SNP guest (QEMU ≥ 9.1 on an SNP host): memfd-backed private memory,
 /// `sev-snp-guest` with `kernel-hashes=on` so the launch digest covers kernel, initrd and
 /// cmdline, and an OVMF built from `OvmfPkg/AmdSev` as `-bios`.
-pub fn snp_args(c: &VmConfig, ovmf: &Path, vcpu_type: &str, cbitpos: u32, reduced_phys_bits: u32) -> Vec<OsString> {
+pub fn snp_args(
+    c: &VmConfig,
+    ovmf: &Path,
+    vcpu_type: &str,
+    cbitpos: u32,
+    reduced_phys_bits: u32,
+) -> Vec<OsString> {
     let mut v = Vec::new();
     head(&mut v);
-    v.extend([os("-machine"), os("q35,confidential-guest-support=sev0,memory-backend=ram1")]);
+    v.extend([
+        os("-machine"),
+        os("q35,confidential-guest-support=sev0,memory-backend=ram1"),
+    ]);
     v.extend([os("-accel"), os("kvm"), os("-cpu"), os(vcpu_type)]);
-    v.extend([os("-m"), os(format!("{}M", c.memory_mib)), os("-smp"), os(c.vcpus.to_string())]);
+    v.extend([
+        os("-m"),
+        os(format!("{}M", c.memory_mib)),
+        os("-smp"),
+        os(c.vcpus.to_string()),
+    ]);
     v.extend([
         os("-object"),
-        os(format!("memory-backend-memfd,id=ram1,size={}M,share=true,prealloc=false", c.memory_mib)),
+        os(format!(
+            "memory-backend-memfd,id=ram1,size={}M,share=true,prealloc=false",
+            c.memory_mib
+        )),
     ]);
     v.extend([
         os("-object"),
@@ -127,9 +183,17 @@ pub fn snp_args(c: &VmConfig, ovmf: &Path, vcpu_type: &str, cbitpos: u32, reduce
 pub fn tdx_args(c: &VmConfig, tdvf: &Path) -> Vec<OsString> {
     let mut v = Vec::new();
     head(&mut v);
-    v.extend([os("-machine"), os("q35,kernel-irqchip=split,confidential-guest-support=tdx0")]);
+    v.extend([
+        os("-machine"),
+        os("q35,kernel-irqchip=split,confidential-guest-support=tdx0"),
+    ]);
     v.extend([os("-accel"), os("kvm"), os("-cpu"), os("host")]);
-    v.extend([os("-m"), os(format!("{}M", c.memory_mib)), os("-smp"), os(c.vcpus.to_string())]);
+    v.extend([
+        os("-m"),
+        os(format!("{}M", c.memory_mib)),
+        os("-smp"),
+        os(c.vcpus.to_string()),
+    ]);
     v.extend([os("-object"), os("tdx-guest,id=tdx0")]);
     v.extend([os("-bios"), tdvf.into()]);
     common_tail(c, &mut v);
@@ -138,9 +202,25 @@ pub fn tdx_args(c: &VmConfig, tdvf: &Path) -> Vec<OsString> {
 
 /// `nitro-cli run-enclave` arguments (program included) for an EIF on a Nitro-enabled EC2
 /// host; the enclave talks to the host over vsock (`cid`).
-pub fn nitro_args(eif: &Path, cpu_count: u32, memory_mib: u64, cid: u32, debug: bool) -> Vec<OsString> {
-    let mut v = vec![os("nitro-cli"), os("run-enclave"), os("--eif-path"), eif.into()];
-    v.extend([os("--cpu-count"), os(cpu_count.to_string()), os("--memory"), os(memory_mib.to_string())]);
+pub fn nitro_args(
+    eif: &Path,
+    cpu_count: u32,
+    memory_mib: u64,
+    cid: u32,
+    debug: bool,
+) -> Vec<OsString> {
+    let mut v = vec![
+        os("nitro-cli"),
+        os("run-enclave"),
+        os("--eif-path"),
+        eif.into(),
+    ];
+    v.extend([
+        os("--cpu-count"),
+        os(cpu_count.to_string()),
+        os("--memory"),
+        os(memory_mib.to_string()),
+    ]);
     v.extend([os("--enclave-cid"), os(cid.to_string())]);
     if debug {
         v.push(os("--debug-mode"));
@@ -169,7 +249,11 @@ impl VmGuard {
             .process_group(0)
             .spawn()
             .map_err(|e| ImageError::Launch(format!("cannot start {}: {e}", program.display())))?;
-        Ok(VmGuard { child: Some(child), started, stderr_log: stderr_log.to_path_buf() })
+        Ok(VmGuard {
+            child: Some(child),
+            started,
+            stderr_log: stderr_log.to_path_buf(),
+        })
     }
 
     /// The QEMU process id.
@@ -181,7 +265,9 @@ impl VmGuard {
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, ImageError> {
         match self.child.as_mut() {
             None => Err(ImageError::Launch("already reaped".into())),
-            Some(c) => c.try_wait().map_err(|e| ImageError::Launch(format!("waiting for qemu: {e}"))),
+            Some(c) => c
+                .try_wait()
+                .map_err(|e| ImageError::Launch(format!("waiting for qemu: {e}"))),
         }
     }
 
@@ -195,7 +281,10 @@ impl VmGuard {
             }
             if Instant::now() >= deadline {
                 self.kill();
-                return Err(ImageError::Timeout { what: "guest did not exit", after_ms: timeout.as_millis() });
+                return Err(ImageError::Timeout {
+                    what: "guest did not exit",
+                    after_ms: timeout.as_millis(),
+                });
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -208,7 +297,10 @@ impl VmGuard {
             let _ = f.read_to_string(&mut s);
         }
         let lines: Vec<&str> = s.lines().collect();
-        lines.get(lines.len().saturating_sub(5)..).unwrap_or(&[]).join("\n")
+        lines
+            .get(lines.len().saturating_sub(5)..)
+            .unwrap_or(&[])
+            .join("\n")
     }
 
     /// Kills the whole process group and reaps QEMU. Idempotent.
@@ -240,13 +332,18 @@ pub struct Vm {
 fn bind(path: &Path) -> Result<UnixListener, ImageError> {
     let _ = fs::remove_file(path);
     let l = UnixListener::bind(path).map_err(ImageError::io(path, "binding"))?;
-    l.set_nonblocking(true).map_err(ImageError::io(path, "configuring"))?;
+    l.set_nonblocking(true)
+        .map_err(ImageError::io(path, "configuring"))?;
     Ok(l)
 }
 
 /// Binds the two sockets, starts QEMU with `args` and waits (up to `timeout`) until QEMU has
 /// connected to both. Any failure kills QEMU before returning.
-pub fn launch_with_args(c: &VmConfig, args: &[OsString], timeout: Duration) -> Result<Vm, ImageError> {
+pub fn launch_with_args(
+    c: &VmConfig,
+    args: &[OsString],
+    timeout: Duration,
+) -> Result<Vm, ImageError> {
     let lc = bind(&c.control_socket)?;
     let ld = bind(&c.device_socket)?;
     let mut guard = VmGuard::spawn(&c.qemu, args, &c.console_log.with_extension("qemu.log"))?;
@@ -258,16 +355,26 @@ pub fn launch_with_args(c: &VmConfig, args: &[OsString], timeout: Duration) -> R
                 match l.accept() {
                     Ok((s, _)) => *slot = Some(s),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(ImageError::Launch(format!("accepting qemu's connection: {e}"))),
+                    Err(e) => {
+                        return Err(ImageError::Launch(format!(
+                            "accepting qemu's connection: {e}"
+                        )))
+                    }
                 }
             }
         }
         if let Some(s) = guard.try_wait()? {
-            return Err(ImageError::Launch(format!("qemu exited at start-up ({s}): {}", guard.stderr_tail())));
+            return Err(ImageError::Launch(format!(
+                "qemu exited at start-up ({s}): {}",
+                guard.stderr_tail()
+            )));
         }
         if Instant::now() >= deadline {
             guard.kill();
-            return Err(ImageError::Timeout { what: "qemu did not connect its channels", after_ms: timeout.as_millis() });
+            return Err(ImageError::Timeout {
+                what: "qemu did not connect its channels",
+                after_ms: timeout.as_millis(),
+            });
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -275,9 +382,14 @@ pub fn launch_with_args(c: &VmConfig, args: &[OsString], timeout: Duration) -> R
         return Err(ImageError::Launch("internal: channels missing".into()));
     };
     for s in [&control, &device] {
-        s.set_nonblocking(false).map_err(|e| ImageError::Launch(format!("socket: {e}")))?;
+        s.set_nonblocking(false)
+            .map_err(|e| ImageError::Launch(format!("socket: {e}")))?;
     }
-    Ok(Vm { guard, control, device })
+    Ok(Vm {
+        guard,
+        control,
+        device,
+    })
 }
 
 /// Launches a local VM (KVM or TCG).
@@ -300,7 +412,12 @@ pub fn probe_firmware() -> Vec<u8> {
 
 /// Runs the probe firmware under `accel` with a time limit; true when QEMU exited with the
 /// debug-exit status (the vCPU really ran).
-pub fn probe_accel(qemu: &Path, accel: Accel, scratch: &Path, timeout: Duration) -> Result<bool, ImageError> {
+pub fn probe_accel(
+    qemu: &Path,
+    accel: Accel,
+    scratch: &Path,
+    timeout: Duration,
+) -> Result<bool, ImageError> {
     let fw = scratch.join("kiln-probe.bin");
     fs::write(&fw, probe_firmware()).map_err(ImageError::io(&fw, "writing"))?;
     let args: Vec<OsString> = vec![
@@ -331,7 +448,13 @@ pub fn probe_accel(qemu: &Path, accel: Accel, scratch: &Path, timeout: Duration)
 /// Boots `kernel` with an empty initramfs under `accel` (same machine and CPU model as
 /// [`local_args`]); the kernel finds no init and panics, `panic=-1` + `-no-reboot` end QEMU.
 /// True when that happened within `timeout`: the accelerator really runs a Linux guest.
-pub fn probe_kernel(qemu: &Path, accel: Accel, kernel: &Path, scratch: &Path, timeout: Duration) -> Result<bool, ImageError> {
+pub fn probe_kernel(
+    qemu: &Path,
+    accel: Accel,
+    kernel: &Path,
+    scratch: &Path,
+    timeout: Duration,
+) -> Result<bool, ImageError> {
     let initrd = scratch.join("kiln-probe.cpio");
     let empty = crate::initramfs::Archive::new().to_newc()?;
     fs::write(&initrd, empty).map_err(ImageError::io(&initrd, "writing"))?;
@@ -341,13 +464,35 @@ pub fn probe_kernel(qemu: &Path, accel: Accel, kernel: &Path, scratch: &Path, ti
     head(&mut args);
     args.extend([os("-display"), os("none")]);
     args.extend([os("-machine"), os("q35"), os("-accel"), os(accel.as_str())]);
-    args.extend([os("-cpu"), os(if accel == Accel::Kvm { "host" } else { "max" })]);
-    args.extend([os("-m"), os("256M"), os("-kernel"), kernel.into(), os("-initrd"), initrd.into()]);
-    args.extend([os("-append"), os("console=ttyS0 panic=-1 rdinit=/kiln-probe-none root=/dev/kiln-probe-none")]);
-    args.extend([os("-nic"), os("none"), os("-monitor"), os("none"), os("-serial"), path_opt("file:", &log)]);
+    args.extend([
+        os("-cpu"),
+        os(if accel == Accel::Kvm { "host" } else { "max" }),
+    ]);
+    args.extend([
+        os("-m"),
+        os("256M"),
+        os("-kernel"),
+        kernel.into(),
+        os("-initrd"),
+        initrd.into(),
+    ]);
+    args.extend([
+        os("-append"),
+        os("console=ttyS0 panic=-1 rdinit=/kiln-probe-none root=/dev/kiln-probe-none"),
+    ]);
+    args.extend([
+        os("-nic"),
+        os("none"),
+        os("-monitor"),
+        os("none"),
+        os("-serial"),
+        path_opt("file:", &log),
+    ]);
     let mut g = VmGuard::spawn(qemu, &args, &scratch.join("kiln-probe-qemu.log"))?;
     match g.wait_timeout(timeout) {
-        Ok(_) => Ok(fs::read_to_string(&log).map(|c| c.contains("Kernel panic")).unwrap_or(false)),
+        Ok(_) => Ok(fs::read_to_string(&log)
+            .map(|c| c.contains("Kernel panic"))
+            .unwrap_or(false)),
         Err(ImageError::Timeout { .. }) => Ok(false),
         Err(e) => Err(e),
     }
@@ -356,18 +501,41 @@ pub fn probe_kernel(qemu: &Path, accel: Accel, kernel: &Path, scratch: &Path, ti
 /// KVM when `/dev/kvm` opens, a firmware-only guest runs, and `kernel` boots to its init stage
 /// within `timeout` (KVM may exist and fail or hang on a real kernel, e.g. nested without the
 /// CPU features `-cpu host` asks for); else TCG. Returns the choice and why.
-pub fn detect_accel(qemu: &Path, kernel: &Path, scratch: &Path, timeout: Duration) -> (Accel, String) {
-    if let Err(e) = fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+pub fn detect_accel(
+    qemu: &Path,
+    kernel: &Path,
+    scratch: &Path,
+    timeout: Duration,
+) -> (Accel, String) {
+    if let Err(e) = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+    {
         return (Accel::Tcg, format!("/dev/kvm not usable ({e})"));
     }
     match probe_accel(qemu, Accel::Kvm, scratch, timeout) {
         Ok(true) => {}
-        Ok(false) => return (Accel::Tcg, format!("KVM firmware probe did not finish within {} ms", timeout.as_millis())),
+        Ok(false) => {
+            return (
+                Accel::Tcg,
+                format!(
+                    "KVM firmware probe did not finish within {} ms",
+                    timeout.as_millis()
+                ),
+            )
+        }
         Err(e) => return (Accel::Tcg, format!("KVM probe failed: {e}")),
     }
     match probe_kernel(qemu, Accel::Kvm, kernel, scratch, timeout) {
         Ok(true) => (Accel::Kvm, "KVM probe guests ran".into()),
-        Ok(false) => (Accel::Tcg, format!("KVM kernel probe failed or hung (limit {} ms)", timeout.as_millis())),
+        Ok(false) => (
+            Accel::Tcg,
+            format!(
+                "KVM kernel probe failed or hung (limit {} ms)",
+                timeout.as_millis()
+            ),
+        ),
         Err(e) => (Accel::Tcg, format!("KVM kernel probe failed: {e}")),
     }
 }

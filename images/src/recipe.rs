@@ -56,7 +56,9 @@ pub struct Recipe {
 }
 
 fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl Recipe {
@@ -64,18 +66,28 @@ impl Recipe {
     pub fn parse(text: &str) -> Result<Self, ImageError> {
         let r: Recipe = toml::from_str(text).map_err(|e| ImageError::Recipe(e.to_string()))?;
         if r.format != 1 {
-            return Err(ImageError::Recipe(format!("unsupported format {}", r.format)));
+            return Err(ImageError::Recipe(format!(
+                "unsupported format {}",
+                r.format
+            )));
         }
         if !is_sha256_hex(&r.kernel.sha256) {
-            return Err(ImageError::Recipe("kernel.sha256 is not 64 lowercase hex digits".into()));
+            return Err(ImageError::Recipe(
+                "kernel.sha256 is not 64 lowercase hex digits".into(),
+            ));
         }
         for d in &r.toolchain.deb {
             if !is_sha256_hex(&d.sha256) {
-                return Err(ImageError::Recipe(format!("{}: sha256 is not 64 lowercase hex digits", d.package)));
+                return Err(ImageError::Recipe(format!(
+                    "{}: sha256 is not 64 lowercase hex digits",
+                    d.package
+                )));
             }
         }
         if r.kernel.cmdline.bytes().any(|b| b == 0 || b == b'\n') {
-            return Err(ImageError::Recipe("kernel.cmdline contains NUL or newline".into()));
+            return Err(ImageError::Recipe(
+                "kernel.cmdline contains NUL or newline".into(),
+            ));
         }
         for m in &r.kernel.modules {
             if !m.ends_with(".ko") || m.split('/').any(|c| c.is_empty() || c == "..") {
@@ -112,7 +124,10 @@ impl Recipe {
         text.lines()
             .find_map(|l| l.strip_prefix("toolchain="))
             .map(PathBuf::from)
-            .ok_or(ImageError::MissingInput { path: paths, hint: "run scripts/fetch-kernel (without --no-toolchain)" })
+            .ok_or(ImageError::MissingInput {
+                path: paths,
+                hint: "run scripts/fetch-kernel (without --no-toolchain)",
+            })
     }
 }
 
@@ -121,5 +136,8 @@ pub fn default_cache_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("KILN_CACHE") {
         return PathBuf::from(p);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(".cache").join("kiln")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(".cache")
+        .join("kiln")
 }

@@ -2,7 +2,12 @@
 //! pinned toolchain) writes a line to the `kiln.control` virtio-serial port and powers off.
 //! Checks the line, prints boot-to-ready, and that no QEMU process remains on any path
 //! (normal exit, drop of a running guest, hang + timeout, crash at boot).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::cast_possible_truncation)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,13 +20,16 @@ use kiln_image::recipe::{default_cache_dir, Recipe};
 
 fn fetch() -> (Recipe, PathBuf) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let st = Command::new(root.join("scripts/fetch-kernel")).status().expect("run scripts/fetch-kernel");
+    let st = Command::new(root.join("scripts/fetch-kernel"))
+        .status()
+        .expect("run scripts/fetch-kernel");
     assert!(st.success(), "scripts/fetch-kernel failed");
     (Recipe::builtin().unwrap(), default_cache_dir())
 }
 
 const READY_INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t devtmpfs devtmpfs /dev
 for p in /sys/class/virtio-ports/*; do
   [ "$(/bin/busybox cat $p/name)" = kiln.control ] && dev=/dev/${p##*/}
@@ -41,7 +49,12 @@ const CRASH_INIT: &str = "#!/bin/busybox sh\nexit 1\n";
 fn tiny_initrd(dir: &Path, cache: &Path, recipe: &Recipe, init: &str) -> PathBuf {
     let mut a = Archive::new();
     a.add_bytes("init", init.as_bytes().to_vec(), true).unwrap();
-    a.add_file("bin/busybox", &recipe.toolchain_root(cache).unwrap().join("bin/busybox"), true).unwrap();
+    a.add_file(
+        "bin/busybox",
+        &recipe.toolchain_root(cache).unwrap().join("bin/busybox"),
+        true,
+    )
+    .unwrap();
     a.add_char_device("dev/console", 5, 1, 0o600).unwrap();
     a.add_dir("sys").unwrap();
     a.add_dir("proc").unwrap();
@@ -67,7 +80,9 @@ fn config(dir: &Path, kernel: PathBuf, initrd: PathBuf, cmdline: &str, accel: Ac
 
 fn alive(pid: u32) -> bool {
     // A reaped process has no /proc entry; a zombie would show state Z.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
 }
 
 fn boot_once(recipe: &Recipe, cache: &Path, accel: Accel) -> Duration {
@@ -77,16 +92,27 @@ fn boot_once(recipe: &Recipe, cache: &Path, accel: Accel) -> Duration {
     let c = config(d.path(), kernel, initrd, &recipe.kernel.cmdline, accel);
     let mut vm = qemu::launch(&c, Duration::from_secs(10)).unwrap();
     let pid = vm.guard.pid().unwrap();
-    vm.control.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    vm.control
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
     let mut line = String::new();
     BufReader::new(&vm.control).read_line(&mut line).unwrap();
     let ready = vm.guard.started.elapsed();
     std::io::Write::write_all(&mut &vm.control, b"bye\n").unwrap();
-    assert!(line.starts_with("kiln-ready"), "got {line:?}; console: {}", std::fs::read_to_string(&c.console_log).unwrap_or_default());
+    assert!(
+        line.starts_with("kiln-ready"),
+        "got {line:?}; console: {}",
+        std::fs::read_to_string(&c.console_log).unwrap_or_default()
+    );
     let status = vm.guard.wait_timeout(Duration::from_secs(60)).unwrap();
     assert!(status.success() || status.code().is_some(), "{status}");
     assert!(!alive(pid), "no qemu process remains");
-    eprintln!("boot-to-ready under {}: {} ms (guest: {})", accel.as_str(), ready.as_millis(), line.trim());
+    eprintln!(
+        "boot-to-ready under {}: {} ms (guest: {})",
+        accel.as_str(),
+        ready.as_millis(),
+        line.trim()
+    );
     ready
 }
 
@@ -101,7 +127,11 @@ fn boots_pinned_kernel_and_reports_ready() {
         scratch.path(),
         Duration::from_secs(10),
     );
-    eprintln!("accelerator: {} ({why}; probe {} ms)", accel.as_str(), t.elapsed().as_millis());
+    eprintln!(
+        "accelerator: {} ({why}; probe {} ms)",
+        accel.as_str(),
+        t.elapsed().as_millis()
+    );
     let tcg = boot_once(&recipe, &cache, Accel::Tcg);
     assert!(tcg < Duration::from_secs(60));
     if accel == Accel::Kvm {
@@ -112,11 +142,24 @@ fn boots_pinned_kernel_and_reports_ready() {
 #[test]
 fn tcg_probe_runs_and_nothing_is_left_behind() {
     let scratch = tempfile::tempdir().unwrap();
-    assert!(qemu::probe_accel(Path::new("qemu-system-x86_64"), Accel::Tcg, scratch.path(), Duration::from_secs(20)).unwrap());
+    assert!(qemu::probe_accel(
+        Path::new("qemu-system-x86_64"),
+        Accel::Tcg,
+        scratch.path(),
+        Duration::from_secs(20)
+    )
+    .unwrap());
     let (recipe, cache) = fetch();
     let kernel = recipe.kernel_dir(&cache).join("vmlinuz");
     let t = Instant::now();
-    assert!(qemu::probe_kernel(Path::new("qemu-system-x86_64"), Accel::Tcg, &kernel, scratch.path(), Duration::from_secs(60)).unwrap());
+    assert!(qemu::probe_kernel(
+        Path::new("qemu-system-x86_64"),
+        Accel::Tcg,
+        &kernel,
+        scratch.path(),
+        Duration::from_secs(60)
+    )
+    .unwrap());
     eprintln!("TCG kernel probe: {} ms", t.elapsed().as_millis());
 }
 
@@ -125,10 +168,19 @@ fn hang_times_out_and_drop_kills_the_guest() {
     let (recipe, cache) = fetch();
     let d = tempfile::tempdir().unwrap();
     let initrd = tiny_initrd(d.path(), &cache, &recipe, HANG_INIT);
-    let c = config(d.path(), recipe.kernel_dir(&cache).join("vmlinuz"), initrd, &recipe.kernel.cmdline, Accel::Tcg);
+    let c = config(
+        d.path(),
+        recipe.kernel_dir(&cache).join("vmlinuz"),
+        initrd,
+        &recipe.kernel.cmdline,
+        Accel::Tcg,
+    );
     let mut vm = qemu::launch(&c, Duration::from_secs(10)).unwrap();
     let pid = vm.guard.pid().unwrap();
-    let e = vm.guard.wait_timeout(Duration::from_millis(1500)).unwrap_err();
+    let e = vm
+        .guard
+        .wait_timeout(Duration::from_millis(1500))
+        .unwrap_err();
     assert!(e.to_string().contains("timed out"), "{e}");
     assert!(!alive(pid));
 
@@ -145,7 +197,13 @@ fn crash_at_boot_ends_qemu() {
     let (recipe, cache) = fetch();
     let d = tempfile::tempdir().unwrap();
     let initrd = tiny_initrd(d.path(), &cache, &recipe, CRASH_INIT);
-    let c = config(d.path(), recipe.kernel_dir(&cache).join("vmlinuz"), initrd, &recipe.kernel.cmdline, Accel::Tcg);
+    let c = config(
+        d.path(),
+        recipe.kernel_dir(&cache).join("vmlinuz"),
+        initrd,
+        &recipe.kernel.cmdline,
+        Accel::Tcg,
+    );
     let mut vm = qemu::launch(&c, Duration::from_secs(10)).unwrap();
     let pid = vm.guard.pid().unwrap();
     // init exiting panics the kernel; panic=-1 + -no-reboot make QEMU exit.
@@ -158,7 +216,13 @@ fn crash_at_boot_ends_qemu() {
 #[test]
 fn qemu_start_failure_is_reported() {
     let d = tempfile::tempdir().unwrap();
-    let c = config(d.path(), d.path().join("no-kernel"), d.path().join("no-initrd"), "x", Accel::Tcg);
+    let c = config(
+        d.path(),
+        d.path().join("no-kernel"),
+        d.path().join("no-initrd"),
+        "x",
+        Accel::Tcg,
+    );
     // QEMU may connect its channels before it loads the kernel: the failure shows either at
     // launch or as a quick exit, with QEMU's own message.
     match qemu::launch(&c, Duration::from_secs(10)) {
@@ -166,7 +230,11 @@ fn qemu_start_failure_is_reported() {
         Ok(mut vm) => {
             let st = vm.guard.wait_timeout(Duration::from_secs(10)).unwrap();
             assert!(!st.success());
-            assert!(vm.guard.stderr_tail().contains("no-kernel"), "{}", vm.guard.stderr_tail());
+            assert!(
+                vm.guard.stderr_tail().contains("no-kernel"),
+                "{}",
+                vm.guard.stderr_tail()
+            );
         }
     }
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use base64::Engine as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use kiln_tee::bundle::SimulateRequest;
+use kiln_verifier::policy::{self, Policy, RegoRules};
 use kiln_verifier::{Evidence, Platform, TrustAnchors, UnixTime, Verifier};
 
 use crate::render;
@@ -25,7 +26,10 @@ pub const EXIT_USAGE: u8 = 2;
     long_about = "Verify AMD SEV-SNP reports, Intel TDX quotes and AWS Nitro Enclaves attestation \
 documents offline. Certificates and collateral are checked at one explicit time (the current \
 time unless --at is given) against vendor roots pinned by the SHA-256 of their DER; a root that \
-arrives with the evidence is never trusted.\n\nExit codes: 0 verified, 1 rejected, 2 usage or I/O error."
+arrives with the evidence is never trusted. With --policy, the verified claims are then \
+checked against a policy file (and Rego rules) and a report lists every check.\n\nExit codes: \
+0 verified (and accepted by the policy), 1 rejected (evidence or signature), 2 usage or I/O \
+error (including a malformed policy or rule file), 3 rejected by the policy."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -74,7 +78,17 @@ struct EvidenceArgs {
     /// evidence is rejected.
     #[arg(long, value_name = "ROOT.der")]
     allow_simulated: Option<PathBuf>,
-    /// Print the claims as JSON (on success) or the error as JSON (on rejection).
+    /// Check the verified claims against this policy file (TOML reference values, see the
+    /// kiln_verifier::policy documentation) and print the verification report. Exit code 3
+    /// when the policy rejects the evidence.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Rego rules (package `kiln`) evaluated with the claims as `input` and the policy's
+    /// reference values as `data`; `allow` decides, `deny` explains. Needs --policy.
+    #[arg(long, value_name = "FILE", requires = "policy")]
+    rego: Option<PathBuf>,
+    /// Print the claims as JSON (on success) or the error as JSON (on rejection); with
+    /// --policy, the report as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -154,6 +168,8 @@ pub struct VerifyConfig {
     at: UnixTime,
     at_is_now: bool,
     simulated_root: Option<Vec<u8>>,
+    policy: Option<Policy>,
+    rules: Option<RegoRules>,
     json: bool,
 }
 
@@ -237,6 +253,18 @@ pub fn parse() -> Result<Config, ExitCode> {
                     .as_ref()
                     .map(|p| read(p, "simulated root"))
                     .transpose()?,
+                policy: a
+                    .policy
+                    .as_deref()
+                    .map(Policy::from_toml_file)
+                    .transpose()
+                    .map_err(|e| usage_error(&e.to_string()))?,
+                rules: a
+                    .rego
+                    .as_deref()
+                    .map(RegoRules::from_file)
+                    .transpose()
+                    .map_err(|e| usage_error(&e.to_string()))?,
                 json: a.json,
             }))
         }
@@ -290,10 +318,19 @@ pub fn run(config: Config) -> ExitCode {
                 collateral: c.collateral.as_deref(),
             };
             match verifier.verify(&evidence, c.at) {
-                Ok(v) => {
-                    render::verified(&v, c.json, c.at_is_now);
-                    ExitCode::from(EXIT_VERIFIED)
-                }
+                Ok(v) => match &c.policy {
+                    Some(policy) => {
+                        let report =
+                            policy::evaluate(v.claims(), None, policy, c.rules.as_ref(), c.at);
+                        render::report(&report, c.json);
+                        // 0 accepted, 3 rejected by the policy.
+                        report.exit_code().into()
+                    }
+                    None => {
+                        render::verified(&v, c.json, c.at_is_now);
+                        ExitCode::from(EXIT_VERIFIED)
+                    }
+                },
                 Err(e) => {
                     render::rejected(&e, c.at, c.json);
                     ExitCode::from(EXIT_REJECTED)

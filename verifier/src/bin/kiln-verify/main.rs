@@ -1,6 +1,7 @@
 //! `kiln-verify`: verify TEE evidence offline against pinned vendor roots.
 //!
-//! Exit codes: 0 verified, 1 rejected, 2 usage or I/O error.
+//! Exit codes: 0 verified (and accepted by the policy, with `--policy`), 1 rejected, 2 usage
+//! or I/O error, 3 rejected by the policy.
 
 #![forbid(unsafe_code)]
 

@@ -1,6 +1,19 @@
 //! Human and JSON output.
 
+use kiln_verifier::policy::Report;
 use kiln_verifier::{Error, TcbStatus, TrustAnchors, UnixTime, VerifiedEvidence};
+
+/// Prints a policy's verification report: the text report, or the JSON one.
+pub fn report(r: &Report, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r.to_json()).unwrap_or_else(|_| "null".into())
+        );
+    } else {
+        print!("{}", r.render_text());
+    }
+}
 
 /// Prints verified claims.
 pub fn verified(v: &VerifiedEvidence, json: bool, at_is_now: bool) {

@@ -1,0 +1,69 @@
+//! `build_image` twice gives identical bytes (kernel, initramfs archives, EIF), and the EIF's
+//! PCRs equal the independent script's.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
+use std::path::Path;
+use std::process::Command;
+
+use kiln_image::image::{build_image, BuildOptions};
+use kiln_image::recipe::{default_cache_dir, Recipe};
+
+#[test]
+fn image_build_is_reproducible() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    assert!(Command::new(root.join("scripts/fetch-kernel"))
+        .status()
+        .unwrap()
+        .success());
+    let recipe = Recipe::builtin().unwrap();
+    let cache = default_cache_dir();
+    // Stand-in for kiln-enclave: any static binary will do for the bytes.
+    let init = recipe.toolchain_root(&cache).unwrap().join("bin/busybox");
+    let opts = BuildOptions {
+        cache,
+        init,
+        eif: true,
+        without_toolchain: false,
+    };
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let t = std::time::Instant::now();
+    let (pa, ma) = build_image(&recipe, &opts, a.path()).unwrap();
+    eprintln!("image build: {} ms", t.elapsed().as_millis());
+    let (pb, mb) = build_image(&recipe, &opts, b.path()).unwrap();
+    assert_eq!(ma.files, mb.files, "two builds give identical bytes");
+    for name in [
+        "vmlinuz",
+        "base.cpio",
+        "toolchain.cpio",
+        "initrd.cpio",
+        "cmdline",
+        "image.eif",
+        "image.json",
+    ] {
+        let x = std::fs::read(a.path().join(name)).unwrap();
+        assert_eq!(x, std::fs::read(b.path().join(name)).unwrap(), "{name}");
+    }
+    for f in &ma.files {
+        eprintln!("{:>12} {} {}", f.size, f.sha256, f.name);
+    }
+    let pcrs = ma.nitro.clone().unwrap();
+    let out = Command::new("python3")
+        .arg(root.join("images/tests/eif_pcrs.py"))
+        .arg(&pa.eif)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["crc_ok"], true);
+    assert_eq!(v["PCR0"], hex::encode(pcrs.pcr0));
+    assert_eq!(v["PCR1"], hex::encode(pcrs.pcr1));
+    assert_eq!(v["PCR2"], hex::encode(pcrs.pcr2));
+    eprintln!("PCR0 {}\nPCR1 {}\nPCR2 {}", v["PCR0"], v["PCR1"], v["PCR2"]);
+    assert_eq!(pb.cmdline.file_name(), pa.cmdline.file_name());
+}
