@@ -124,6 +124,9 @@ pub struct EifInputs {
 #[derive(Debug, Clone)]
 pub struct Crc32(u32);
 
+// Invariant: i < 256, so the cast is exact and the index in bounds (a const fn cannot use
+// `get_mut` or `try_from`).
+#[allow(clippy::cast_possible_truncation, clippy::indexing_slicing)]
 const fn crc_table() -> [u32; 256] {
     let mut t = [0u32; 256];
     let mut i = 0;

@@ -92,7 +92,7 @@ fn newc_is_deterministic_and_readable_by_gnu_cpio() {
             .all(|l| l.contains(" root     root ") || l.contains(" 0        0 ")),
         "{text}"
     );
-    assert!(names.iter().any(|n| *n == "init"));
+    assert!(names.contains(&"init"));
     let mut sorted = names.clone();
     sorted.sort();
     // cpio prints "link -> target": compare the entry order on the path part only.
