@@ -32,8 +32,10 @@
 //! }
 //! ```
 //!
-//! Only the interpreter's core builtins are compiled in (no regex, time, HTTP or crypto
-//! builtins): rules see nothing but `input` and `data`.
+//! regorus is built with its `std` feature only: the core builtins (strings such as
+//! `sprintf` and `startswith`, sets, arrays, objects, aggregates, numbers, types) are there;
+//! regex, glob, time, net, HTTP, encoding and UUID builtins are not compiled in. Rules see
+//! nothing but `input` and `data`.
 
 use std::path::Path;
 

@@ -147,7 +147,7 @@ enum PlatformArg {
 #[derive(Debug)]
 pub enum Config {
     /// Verify evidence.
-    Verify(VerifyConfig),
+    Verify(Box<VerifyConfig>),
     /// Write simulated evidence.
     Simulate(Box<SimulateRequest>, PathBuf),
     /// List roots.
@@ -227,7 +227,7 @@ pub fn parse() -> Result<Config, ExitCode> {
                 None => (now()?, true),
             };
             let evidence = decode_evidence(read(&a.file, "evidence")?);
-            Ok(Config::Verify(VerifyConfig {
+            Ok(Config::Verify(Box::new(VerifyConfig {
                 platform: match a.platform {
                     PlatformArg::Auto => None,
                     PlatformArg::SevSnp => Some(Platform::SevSnp),
@@ -266,7 +266,7 @@ pub fn parse() -> Result<Config, ExitCode> {
                     .transpose()
                     .map_err(|e| usage_error(&e.to_string()))?,
                 json: a.json,
-            }))
+            })))
         }
     }
 }

@@ -8,7 +8,8 @@ pub fn report(r: &Report, json: bool) {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&r.to_json()).unwrap_or_else(|_| "null".into())
+            // The struct itself keeps the field order: verdict and summary first.
+            serde_json::to_string_pretty(r).unwrap_or_else(|_| "null".into())
         );
     } else {
         print!("{}", r.render_text());
