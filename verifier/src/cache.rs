@@ -73,7 +73,10 @@ pub fn sampled_key(domain: &str, parts: &[&[u8]]) -> [u8; 32] {
         let step = last / (SAMPLE_WINDOWS - 1);
         for i in 0..SAMPLE_WINDOWS - 1 {
             let start = step.saturating_mul(i);
-            h.update(p.get(start..start.saturating_add(SAMPLE_WINDOW)).unwrap_or_default());
+            h.update(
+                p.get(start..start.saturating_add(SAMPLE_WINDOW))
+                    .unwrap_or_default(),
+            );
         }
         h.update(p.get(last..).unwrap_or_default());
     }

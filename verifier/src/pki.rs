@@ -13,9 +13,9 @@ use der::{Decode, Encode, Reader, SliceReader, TagNumber};
 use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use sha2::{Digest, Sha256};
 use spki::AlgorithmIdentifierOwned;
+use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::ext::Extensions;
-use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::name::Name;
 use x509_cert::time::Time;
 use x509_cert::Certificate;
@@ -78,9 +78,7 @@ fn push_atv(out: &mut String, atv: &AttributeTypeAndValue) {
         der::Tag::PrintableString => PrintableStringRef::try_from(&atv.value)
             .ok()
             .map(|s| s.as_str()),
-        der::Tag::Utf8String => Utf8StringRef::try_from(&atv.value)
-            .ok()
-            .map(|s| s.as_str()),
+        der::Tag::Utf8String => Utf8StringRef::try_from(&atv.value).ok().map(|s| s.as_str()),
         der::Tag::Ia5String => Ia5StringRef::try_from(&atv.value).ok().map(|s| s.as_str()),
         der::Tag::TeletexString => TeletexStringRef::try_from(&atv.value)
             .ok()
@@ -216,7 +214,8 @@ impl Cert {
 
     /// The subject public key (for EC keys the SEC1 point; for RSA the `RSAPublicKey` DER).
     pub fn public_key(&self) -> &[u8] {
-        self.0.parsed
+        self.0
+            .parsed
             .tbs_certificate
             .subject_public_key_info
             .subject_public_key
@@ -225,7 +224,8 @@ impl Cert {
 
     /// The DER of the whole SubjectPublicKeyInfo.
     pub fn spki_der(&self) -> Result<Vec<u8>, Error> {
-        self.0.parsed
+        self.0
+            .parsed
             .tbs_certificate
             .subject_public_key_info
             .to_der()
@@ -799,8 +799,7 @@ fn parse_tbs_crl(tbs: &[u8]) -> der::Result<TbsCrl> {
             }
         }
         let _: Option<Extensions> =
-            ContextSpecific::<Extensions>::decode_explicit(r, TagNumber::N0)?
-                .map(|c| c.value);
+            ContextSpecific::<Extensions>::decode_explicit(r, TagNumber::N0)?.map(|c| c.value);
         Ok(TbsCrl {
             issuer,
             this_update: UnixTime::from_der(this_update.to_date_time()),
@@ -841,7 +840,9 @@ pub struct Crl {
 
 impl std::fmt::Debug for Crl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Crl").field("issuer", &self.issuer()).finish()
+        f.debug_struct("Crl")
+            .field("issuer", &self.issuer())
+            .finish()
     }
 }
 
@@ -1123,8 +1124,8 @@ mod tests {
         let anchors = TrustAnchors::vendor();
         for anchor in anchors.roots() {
             let der = anchor.cert.der();
-            let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der)
-                .unwrap();
+            let pem =
+                der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap();
             let fast = pem_decode_plain(pem.trim()).expect("strict PEM takes the fast path");
             assert_eq!(fast.1, der);
             assert_eq!(pem_rfc7468_decode(&pem).unwrap(), fast);
@@ -1161,7 +1162,10 @@ mod tests {
             assert_eq!(ours.signature_algorithm, theirs.signature_algorithm);
             assert_eq!(ours.signature, theirs.signature);
             let window = ours.window().unwrap();
-            assert_eq!(window.0, UnixTime::from_der(list.this_update.to_date_time()));
+            assert_eq!(
+                window.0,
+                UnixTime::from_der(list.this_update.to_date_time())
+            );
             let next = list.next_update.unwrap().to_date_time();
             assert_eq!(window.1, UnixTime::from_der(next));
             let serials: Vec<&[u8]> = list

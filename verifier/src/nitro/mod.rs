@@ -65,6 +65,15 @@ struct VerifiedLeaf {
     anchor: Arc<TrustAnchor>,
 }
 
+/// A verified leaf in the cache, with the exact certificate and CA bundle it was verified
+/// from (the key is a [`cache::sampled_key`]: a hit counts only for identical bytes).
+#[derive(Debug)]
+struct CachedLeaf {
+    certificate: Vec<u8>,
+    cabundle: Vec<Vec<u8>>,
+    leaf: VerifiedLeaf,
+}
+
 /// A path verified cold, to be cached once the whole document has verified.
 #[derive(Debug)]
 struct Fresh {
@@ -134,7 +143,11 @@ pub fn verify(v: &Verifier, e: &Evidence<'_>, t: UnixTime) -> Result<Claims, Err
             Entry {
                 not_before: fresh.not_before,
                 not_after: fresh.not_after,
-                value: leaf.clone(),
+                value: CachedLeaf {
+                    certificate: doc.certificate.clone(),
+                    cabundle: doc.cabundle.clone(),
+                    leaf: leaf.clone(),
+                },
             },
         );
     }
@@ -152,9 +165,11 @@ fn verified_leaf(
     let mut parts: Vec<&[u8]> = Vec::with_capacity(doc.cabundle.len().saturating_add(1));
     parts.push(&doc.certificate);
     parts.extend(doc.cabundle.iter().map(Vec::as_slice));
-    let key = cache::key(CACHE_DOMAIN, &parts);
-    if let Some(hit) = v.cache().get::<VerifiedLeaf>(&key, t) {
-        return Ok((hit.value.clone(), None));
+    let key = cache::sampled_key(CACHE_DOMAIN, &parts);
+    if let Some(hit) = v.cache().get::<CachedLeaf>(&key, t) {
+        if hit.value.certificate == doc.certificate && hit.value.cabundle == doc.cabundle {
+            return Ok((hit.value.leaf.clone(), None));
+        }
     }
     // 4a. A certificate whose DER is identical to a pinned anchor's (the root copy,
     // `cabundle[0]`) is the anchor's parsed certificate (not parsed again; still only a

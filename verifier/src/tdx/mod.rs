@@ -381,7 +381,14 @@ pub fn verify(v: &Verifier, e: &Evidence<'_>, t: UnixTime) -> Result<Claims, Err
         .map(|bytes| collateral_for(v, bytes, &anchors, t, &mut memo))
         .transpose()?;
     // 5.
-    let pck = pck_for(v, q.pck_chain_pem, collateral.as_ref(), &anchors, t, &mut memo)?;
+    let pck = pck_for(
+        v,
+        q.pck_chain_pem,
+        collateral.as_ref(),
+        &anchors,
+        t,
+        &mut memo,
+    )?;
     // 6.
     if !pki::verify_ecdsa_fixed(
         &ECDSA_P256_SHA256_FIXED,
@@ -461,6 +468,62 @@ fn collateral_details(ev: &TcbEvaluation<'_>, c: &VerifiedCollateral) -> Collate
     }
 }
 
+/// Claim names of the TCB versions (precomputed: building claims is on every warm call).
+const TEE_TCB_SVN_KEYS: [&str; 16] = [
+    "tee_tcb_svn[0]",
+    "tee_tcb_svn[1]",
+    "tee_tcb_svn[2]",
+    "tee_tcb_svn[3]",
+    "tee_tcb_svn[4]",
+    "tee_tcb_svn[5]",
+    "tee_tcb_svn[6]",
+    "tee_tcb_svn[7]",
+    "tee_tcb_svn[8]",
+    "tee_tcb_svn[9]",
+    "tee_tcb_svn[10]",
+    "tee_tcb_svn[11]",
+    "tee_tcb_svn[12]",
+    "tee_tcb_svn[13]",
+    "tee_tcb_svn[14]",
+    "tee_tcb_svn[15]",
+];
+const TEE_TCB_SVN2_KEYS: [&str; 16] = [
+    "tee_tcb_svn2[0]",
+    "tee_tcb_svn2[1]",
+    "tee_tcb_svn2[2]",
+    "tee_tcb_svn2[3]",
+    "tee_tcb_svn2[4]",
+    "tee_tcb_svn2[5]",
+    "tee_tcb_svn2[6]",
+    "tee_tcb_svn2[7]",
+    "tee_tcb_svn2[8]",
+    "tee_tcb_svn2[9]",
+    "tee_tcb_svn2[10]",
+    "tee_tcb_svn2[11]",
+    "tee_tcb_svn2[12]",
+    "tee_tcb_svn2[13]",
+    "tee_tcb_svn2[14]",
+    "tee_tcb_svn2[15]",
+];
+const SGX_TCB_SVN_KEYS: [&str; 16] = [
+    "sgx_tcb_svn[0]",
+    "sgx_tcb_svn[1]",
+    "sgx_tcb_svn[2]",
+    "sgx_tcb_svn[3]",
+    "sgx_tcb_svn[4]",
+    "sgx_tcb_svn[5]",
+    "sgx_tcb_svn[6]",
+    "sgx_tcb_svn[7]",
+    "sgx_tcb_svn[8]",
+    "sgx_tcb_svn[9]",
+    "sgx_tcb_svn[10]",
+    "sgx_tcb_svn[11]",
+    "sgx_tcb_svn[12]",
+    "sgx_tcb_svn[13]",
+    "sgx_tcb_svn[14]",
+    "sgx_tcb_svn[15]",
+];
+
 fn claims(
     q: &Quote<'_>,
     pck: &VerifiedPck,
@@ -481,14 +544,17 @@ fn claims(
     }
 
     let mut versions = BTreeMap::new();
-    for (i, svn) in b.tee_tcb_svn.iter().enumerate() {
-        versions.insert(format!("tee_tcb_svn[{i}]"), u64::from(*svn));
+    for (key, svn) in TEE_TCB_SVN_KEYS.iter().zip(&b.tee_tcb_svn) {
+        versions.insert((*key).to_owned(), u64::from(*svn));
     }
-    for (i, svn) in b.tee_tcb_svn2.iter().flatten().enumerate() {
-        versions.insert(format!("tee_tcb_svn2[{i}]"), u64::from(*svn));
+    for (key, svn) in TEE_TCB_SVN2_KEYS
+        .iter()
+        .zip(b.tee_tcb_svn2.iter().flatten())
+    {
+        versions.insert((*key).to_owned(), u64::from(*svn));
     }
-    for (i, svn) in pck.ext.sgx_tcb_components.iter().enumerate() {
-        versions.insert(format!("sgx_tcb_svn[{i}]"), u64::from(*svn));
+    for (key, svn) in SGX_TCB_SVN_KEYS.iter().zip(&pck.ext.sgx_tcb_components) {
+        versions.insert((*key).to_owned(), u64::from(*svn));
     }
     versions.insert("pce_svn".to_owned(), u64::from(pck.ext.pcesvn));
     versions.insert("qe_svn".to_owned(), u64::from(q.qe_report.isvsvn));

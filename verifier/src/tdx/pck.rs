@@ -74,6 +74,12 @@ fn integer(value: &AnyRef<'_>, field: &'static str) -> Result<u64, Error> {
 
 /// The last arc of `oid` if `oid` is `parent` plus exactly one arc.
 fn last_arc(oid: &ObjectIdentifier, parent: &ObjectIdentifier) -> Option<u32> {
+    // The encoding of `parent` then one single-byte arc (below 128) is `parent` plus that arc.
+    if let Some([arc]) = oid.as_bytes().strip_prefix(parent.as_bytes()) {
+        if *arc < 0x80 {
+            return Some(u32::from(*arc));
+        }
+    }
     let mut arcs = oid.arcs();
     for expected in parent.arcs() {
         if arcs.next()? != expected {
