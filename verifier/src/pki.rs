@@ -1047,20 +1047,54 @@ pub fn verify_path_memo(
         if current.is_self_issued() {
             return Err(untrusted_root(&current));
         }
-        let issuer = pool
+        // Every certificate of the pool whose subject names the issuer is a candidate (pinned
+        // intermediates come first in the pools the platforms build); the first one that
+        // verifies continues the path. None is trusted: each is checked like the leaf.
+        let mut first_error = None;
+        let mut chosen = None;
+        for candidate in pool
             .iter()
-            .find(|c| current.names_as_issuer(c) && c.sha256() != current.sha256())
-            .ok_or_else(|| Error::UntrustedRoot {
-                subject: current.subject().to_owned(),
-                reason: format!(
-                    "its issuer {:?} is neither pinned nor among the certificates given",
-                    current.issuer()
-                ),
-            })?;
-        if issuer.is_self_issued() && !anchors.iter().any(|a| a.cert.sha256() == issuer.sha256()) {
-            return Err(untrusted_root(issuer));
+            .filter(|c| current.names_as_issuer(c) && c.sha256() != current.sha256())
+        {
+            if candidate.is_self_issued()
+                && !anchors
+                    .iter()
+                    .any(|a| a.cert.sha256() == candidate.sha256())
+            {
+                first_error.get_or_insert_with(|| untrusted_root(candidate));
+                continue;
+            }
+            match current.verify_issued_by_memo(candidate, memo) {
+                Ok(()) => {
+                    chosen = Some(candidate);
+                    break;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        current.verify_issued_by_memo(issuer, memo)?;
+        let issuer = match (chosen, first_error) {
+            (Some(issuer), _) => issuer,
+            (None, Some(e)) => return Err(e),
+            (None, None)
+                if current.issuer().to_ascii_uppercase().contains("SIMULATED")
+                    && !anchors.iter().any(|a| a.origin == AnchorOrigin::Simulated) =>
+            {
+                return Err(Error::SimulatedEvidence {
+                    root: current.issuer(),
+                })
+            }
+            (None, None) => {
+                return Err(Error::UntrustedRoot {
+                    subject: current.subject().to_owned(),
+                    reason: format!(
+                        "its issuer {:?} is neither pinned nor among the certificates given",
+                        current.issuer()
+                    ),
+                })
+            }
+        };
         path.push(current);
         current = issuer.clone();
     }
