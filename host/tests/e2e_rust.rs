@@ -1,0 +1,197 @@
+//! End to end with the Rust example, and reproducibility of both examples, on the simulator
+//! with the real `kiln-enclave`:
+//!
+//! - examples/rust-hello builds through `kiln build --backend sim`, verifies with
+//!   `kiln verify` (measurement, source, builder, nonce expected), and the artifact runs;
+//! - two builds of the same source, copied to two different folders, give byte-identical
+//!   artifacts, the same subjects and the same source digest (`--json`), for C and Rust;
+//! - the Rust artifact equals a native build done the way the recipe does it (the recipe's
+//!   command under `/bin/sh -c`, its environment, in yet another folder): the recipe's
+//!   `--remap-path-prefix` keeps every path out of the binary.
+//!
+//! rust-hello needs cargo and a toolchain that the enclave's fresh HOME can find: RUSTUP_HOME
+//! is passed through (defaulting to ~/.rustup). Without cargo the Rust tests print SKIPPED.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::{build, copy_example, kiln, rustup_home, text};
+
+const NONCE: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
+const RUST_ARTIFACT: &str = "target/release/rust-hello";
+
+/// One warm state folder for the whole file (the simulator's vendor keys are made once).
+fn state() -> &'static Path {
+    static S: OnceLock<tempfile::TempDir> = OnceLock::new();
+    S.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
+fn have_cargo() -> bool {
+    let ok = Command::new("cargo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        println!("SKIPPED: cargo is not on PATH, the Rust example cannot be built");
+    }
+    ok
+}
+
+/// Copies `examples/NAME` to `ROOT/DIR/NAME` and builds it into `ROOT/DIR-out`.
+fn build_copy(name: &str, root: &Path, dir: &str) -> (PathBuf, serde_json::Value) {
+    let proj = root.join(dir).join(name);
+    copy_example(name, &proj);
+    let out = root.join(format!("{dir}-out"));
+    let summary = build(&proj, &out, state(), NONCE);
+    (out, summary)
+}
+
+#[test]
+fn rust_example_builds_verifies_and_runs() {
+    if !have_cargo() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let (out, summary) = build_copy("rust-hello", root.path(), "a");
+    assert_eq!(summary["simulated"], true);
+    assert_eq!(summary["subjects"][0]["name"], RUST_ARTIFACT);
+    assert_eq!(summary["subjects"].as_array().unwrap().len(), 1);
+
+    let measurement = summary["measurement"]["measurement"].as_str().unwrap();
+    let source = summary["source"]["sha256"].as_str().unwrap();
+    let o = kiln(
+        &[
+            "verify",
+            out.to_str().unwrap(),
+            "--allow-simulated",
+            "--expect-measurement",
+            measurement,
+            "--expect-source",
+            source,
+            "--expect-builder",
+            "https://kiln.dev/builders/sim@v1",
+            "--nonce",
+            NONCE,
+            "--json",
+        ],
+        state(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["subjects"], summary["subjects"]);
+
+    // The provenance lists the Cargo.lock packages and the cargo/rustc toolchain.
+    let bundle = common::read_bundle(&out);
+    let payload = kiln_verifier::build::dsse::decode_base64(
+        bundle["dsseEnvelope"]["payload"].as_str().unwrap(),
+    )
+    .unwrap();
+    let statement: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    for tool in ["cargo", "rustc"] {
+        assert!(
+            deps.iter().any(|d| d["name"] == tool),
+            "{tool} missing from {deps:?}"
+        );
+    }
+
+    // The attested binary runs. kiln writes artifacts without their mode bits (a subject is
+    // its bytes), so it runs from an executable copy.
+    let bin = root.path().join("rust-hello-bin");
+    std::fs::copy(out.join("artifacts").join(RUST_ARTIFACT), &bin).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let run = Command::new(&bin).output().unwrap();
+    assert!(run.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "hello from an attested Rust build\n"
+    );
+}
+
+/// Builds `name` from two copies in different folders; asserts identical subjects, source
+/// digests and artifact bytes. Returns the first output and its summary.
+fn assert_reproducible(name: &str, artifact: &str) -> (tempfile::TempDir, PathBuf) {
+    let root = tempfile::tempdir().unwrap();
+    let (out1, s1) = build_copy(name, root.path(), "first");
+    let (out2, s2) = build_copy(name, root.path(), "second-folder");
+    assert_eq!(s1["source"]["sha256"], s2["source"]["sha256"], "{name}");
+    assert_eq!(s1["source"]["size"], s2["source"]["size"], "{name}");
+    assert_eq!(s1["subjects"], s2["subjects"], "{name}");
+    // Different builds all the same: another invocation, same sealed key.
+    assert_ne!(s1["invocationId"], s2["invocationId"], "{name}");
+    assert_eq!(s1["keyId"], s2["keyId"], "{name}");
+    let a1 = std::fs::read(out1.join("artifacts").join(artifact)).unwrap();
+    let a2 = std::fs::read(out2.join("artifacts").join(artifact)).unwrap();
+    assert!(!a1.is_empty());
+    assert!(a1 == a2, "{name}: the two artifacts differ");
+    (root, out1)
+}
+
+#[test]
+fn the_c_example_is_reproducible_across_folders() {
+    assert_reproducible("c-hello", "hello");
+}
+
+#[test]
+fn the_rust_example_is_reproducible_and_equals_a_native_build_the_recipe_way() {
+    if !have_cargo() {
+        return;
+    }
+    let (_root, out) = assert_reproducible("rust-hello", RUST_ARTIFACT);
+    let attested = std::fs::read(out.join("artifacts").join(RUST_ARTIFACT)).unwrap();
+
+    // The native build: the recipe's command with /bin/sh -c in a fresh copy, with the
+    // environment the enclave gives it (its allow-list from this process, its env_set, a
+    // fresh HOME and TMPDIR, SOURCE_DATE_EPOCH 0 for a non-git folder).
+    let native_root = tempfile::tempdir().unwrap();
+    let proj = native_root.path().join("elsewhere").join("rust-hello");
+    copy_example("rust-hello", &proj);
+    let recipe: toml::Table =
+        toml::from_str(&std::fs::read_to_string(proj.join("kiln.toml")).unwrap()).unwrap();
+    let b = recipe["build"].as_table().unwrap();
+    let command = b["command"].as_str().unwrap();
+    let home = native_root.path().join("home");
+    let tmp = native_root.path().join("tmp");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(command)
+        .current_dir(&proj)
+        .env_clear()
+        .env("HOME", &home)
+        .env("TMPDIR", &tmp)
+        .env("SOURCE_DATE_EPOCH", "0");
+    for name in b["env"].as_array().unwrap() {
+        let name = name.as_str().unwrap();
+        if let Some(v) = std::env::var_os(name) {
+            cmd.env(name, v);
+        }
+    }
+    if let Some(r) = rustup_home() {
+        cmd.env("RUSTUP_HOME", r);
+    }
+    for (k, v) in b["env_set"].as_table().unwrap() {
+        cmd.env(k, v.as_str().unwrap());
+    }
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "native build failed: {}", text(&o));
+    let native = std::fs::read(proj.join(RUST_ARTIFACT)).unwrap();
+    assert!(
+        native == attested,
+        "the native build ({} bytes) differs from the attested one ({} bytes)",
+        native.len(),
+        attested.len()
+    );
+}

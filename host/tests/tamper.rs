@@ -1,0 +1,327 @@
+//! Tampering, one link at a time, with a real simulator build of the C example, checked
+//! through the CLI: `kiln verify OUT --allow-simulated` must exit 1 and name the broken link
+//! (`BROKEN <link>: <reason>`), and the reason must be the tampered one.
+//!
+//! The C example is built once (shared through a `OnceLock`) and each test tampers with its
+//! own copy of the output. A second build with another nonce (same state folder, so the same
+//! sealed key) supplies foreign evidence.
+//!
+//! Evidence that is *signed* along with the provenance but binds another request or another
+//! key cannot be produced through the CLI without the signing key; the library test
+//! `each_broken_link_is_named` in verifier/tests/build.rs covers it (`Fault::bind_other_request`
+//! → `BuildError::RequestBinding`, `Fault::bind_other_key` → `BuildError::KeyBinding`).
+//!
+//! Needs the `kiln-enclave` binary next to `kiln` (`cargo build -p kiln-enclave`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{assert_broken, build, copy_example, copy_output, read_bundle, verify, write_bundle};
+use kiln_verifier::build::dsse::{decode_base64, encode_base64};
+
+const NONCE: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const OTHER_NONCE: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+
+/// Another ECDSA P-256 public key (generated once with openssl; its private key is gone).
+const OTHER_KEY_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEbgNZwieGvXzjJNluqOzy/SCY8I92
+fuydoDhiaiculmZRvKaMN4lqWkUfmBBMJsqte7rnC4kDhDXjRVPAk4YPOw==
+-----END PUBLIC KEY-----
+";
+
+struct Fixture {
+    /// Kept alive for the whole test binary (statics are never dropped: the folder lives
+    /// under cargo's target/tmp).
+    _root: tempfile::TempDir,
+    state: PathBuf,
+    /// The build with `NONCE`.
+    out: PathBuf,
+    summary: serde_json::Value,
+    /// The same source, same key, built with `OTHER_NONCE`.
+    other: PathBuf,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        // The outputs and state live under cargo's target/tmp (a static is never dropped);
+        // the project is copied outside the repository, or it would be packed as the
+        // (empty) committed tree of kiln's own git work tree.
+        let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let src = tempfile::tempdir().unwrap();
+        let proj = src.path().join("c-hello");
+        copy_example("c-hello", &proj);
+        let state = root.path().join("state");
+        let out = root.path().join("out");
+        let summary = build(&proj, &out, &state, NONCE);
+        let other = root.path().join("other");
+        let other_summary = build(&proj, &other, &state, OTHER_NONCE);
+        assert_eq!(summary["keyId"], other_summary["keyId"], "same sealed key");
+        Fixture {
+            state,
+            out,
+            summary,
+            other,
+            _root: root,
+        }
+    })
+}
+
+/// A fresh copy of the good output, and its temp folder (keep it alive).
+fn copy() -> (tempfile::TempDir, PathBuf) {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    copy_output(&f.out, &out);
+    (dir, out)
+}
+
+fn verify_plain(out: &Path) -> std::process::Output {
+    verify(out, &[], &fixture().state)
+}
+
+#[test]
+fn the_untampered_output_verifies_with_every_expectation() {
+    let f = fixture();
+    let (_d, out) = copy();
+    let measurement = f.summary["measurement"]["measurement"].as_str().unwrap();
+    let source = f.summary["source"]["sha256"].as_str().unwrap();
+    let o = verify(
+        &out,
+        &[
+            "--expect-measurement",
+            measurement,
+            "--expect-source",
+            source,
+            "--nonce",
+            NONCE,
+        ],
+        &f.state,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(!report.contains("BROKEN"), "{report}");
+    assert!(report.contains("ok  expectation"), "{report}");
+}
+
+#[test]
+fn an_artifact_byte_breaks_the_artifacts_link() {
+    let (_d, out) = copy();
+    let path = out.join("artifacts/hello");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[200] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    assert_broken(
+        &verify_plain(&out),
+        "artifacts",
+        "artifact \"hello\" has SHA-256",
+    );
+}
+
+#[test]
+fn an_extra_artifact_file_breaks_the_artifacts_link() {
+    let (_d, out) = copy();
+    std::fs::write(out.join("artifacts/backdoor.sh"), b"#!/bin/sh\n").unwrap();
+    assert_broken(
+        &verify_plain(&out),
+        "artifacts",
+        "artifacts/backdoor.sh is not a subject",
+    );
+}
+
+#[test]
+fn a_missing_artifact_breaks_the_artifacts_link() {
+    let (_d, out) = copy();
+    std::fs::remove_file(out.join("artifacts/hello")).unwrap();
+    assert_broken(
+        &verify_plain(&out),
+        "artifacts",
+        "subject \"hello\" has no file",
+    );
+}
+
+#[test]
+fn one_character_of_the_signed_statement_breaks_the_signature() {
+    let (_d, out) = copy();
+    let mut bundle = read_bundle(&out);
+    let payload = decode_base64(bundle["dsseEnvelope"]["payload"].as_str().unwrap()).unwrap();
+    let mut statement = String::from_utf8(payload).unwrap();
+    // Claim another artifact digest: change the last hex digit of the subject's sha256.
+    let digest = fixture().summary["subjects"][0]["digest"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let last = digest.chars().last().unwrap();
+    let forged = format!(
+        "{}{}",
+        &digest[..digest.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    assert!(statement.contains(&digest));
+    statement = statement.replacen(&digest, &forged, 1);
+    bundle["dsseEnvelope"]["payload"] = encode_base64(statement.as_bytes()).into();
+    write_bundle(&out, &bundle);
+    assert_broken(
+        &verify_plain(&out),
+        "signature",
+        "does not verify with the public key",
+    );
+}
+
+#[test]
+fn a_signature_byte_breaks_the_signature() {
+    let (_d, out) = copy();
+    common::tamper_signature(&out);
+    assert_broken(
+        &verify_plain(&out),
+        "signature",
+        "does not verify with the public key",
+    );
+}
+
+#[test]
+fn an_evidence_byte_breaks_the_evidence_link() {
+    let (_d, out) = copy();
+    let path = out.join("evidence/evidence.bin");
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Inside the SEV-SNP report's REPORT_DATA (offset 0x50..0x90).
+    bytes[0x60] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    assert_broken(
+        &verify_plain(&out),
+        "evidence",
+        "evidence file evidence.bin: differs from the signed copy",
+    );
+}
+
+#[test]
+fn another_public_key_breaks_the_key_link() {
+    let (_d, out) = copy();
+    std::fs::write(out.join("public-key.pem"), OTHER_KEY_PEM).unwrap();
+    assert_broken(&verify_plain(&out), "public-key", "the public key's id is");
+}
+
+fn other_key_id() -> String {
+    let body: String = OTHER_KEY_PEM
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    kiln_verifier::build::key_id(&decode_base64(&body).unwrap())
+}
+
+#[test]
+fn another_public_key_with_a_rewritten_hint_still_breaks_the_key_link() {
+    // The bundle's hint names the new key, but the DSSE signature's keyid still names the
+    // original one.
+    let (_d, out) = copy();
+    std::fs::write(out.join("public-key.pem"), OTHER_KEY_PEM).unwrap();
+    let mut bundle = read_bundle(&out);
+    bundle["verificationMaterial"]["publicKey"]["hint"] = other_key_id().into();
+    write_bundle(&out, &bundle);
+    assert_broken(&verify_plain(&out), "public-key", "the public key's id is");
+}
+
+#[test]
+fn another_public_key_named_everywhere_breaks_the_signature() {
+    // Hint and keyid both name the new key: the only thing left is the signature, which the
+    // new key did not make.
+    let (_d, out) = copy();
+    std::fs::write(out.join("public-key.pem"), OTHER_KEY_PEM).unwrap();
+    let mut bundle = read_bundle(&out);
+    let id = other_key_id();
+    bundle["verificationMaterial"]["publicKey"]["hint"] = id.clone().into();
+    bundle["dsseEnvelope"]["signatures"][0]["keyid"] = id.into();
+    write_bundle(&out, &bundle);
+    assert_broken(
+        &verify_plain(&out),
+        "signature",
+        "does not verify with the public key",
+    );
+}
+
+#[test]
+fn evidence_of_another_request_breaks_the_evidence_link() {
+    // The evidence of a build with another nonce (same key): on its own genuine, but not the
+    // evidence this provenance signed (its REPORT_DATA binds another request).
+    let f = fixture();
+    let (_d, out) = copy();
+    let a = std::fs::read(out.join("evidence/evidence.bin")).unwrap();
+    let b = std::fs::read(f.other.join("evidence/evidence.bin")).unwrap();
+    assert_ne!(a, b);
+    std::fs::remove_dir_all(out.join("evidence")).unwrap();
+    copy_output(&f.other.join("evidence"), &out.join("evidence"));
+    assert_broken(
+        &verify_plain(&out),
+        "evidence",
+        "evidence file evidence.bin: differs from the signed copy",
+    );
+    // The other build itself verifies: the evidence is genuine, just not this output's.
+    let o = verify_plain(&f.other);
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+}
+
+#[test]
+fn a_whole_output_replayed_from_another_request_breaks_the_nonce() {
+    // Provenance + evidence of the build with OTHER_NONCE, over the same artifact: consistent
+    // in itself, so only the caller's nonce can tell the replay.
+    let f = fixture();
+    let (_d, out) = copy();
+    std::fs::remove_dir_all(out.join("evidence")).unwrap();
+    copy_output(&f.other.join("evidence"), &out.join("evidence"));
+    std::fs::copy(
+        f.other.join("provenance.sigstore.json"),
+        out.join("provenance.sigstore.json"),
+    )
+    .unwrap();
+    let ok = verify_plain(&out);
+    assert_eq!(ok.status.code(), Some(0), "{}", common::text(&ok));
+    let o = verify(&out, &["--nonce", NONCE], &f.state);
+    assert_broken(
+        &o,
+        "expectation",
+        &format!("nonce is {OTHER_NONCE}, expected {NONCE}"),
+    );
+}
+
+#[test]
+fn another_expected_nonce_breaks_the_expectation() {
+    let (_d, out) = copy();
+    let o = verify(&out, &["--nonce", OTHER_NONCE], &fixture().state);
+    let report = assert_broken(
+        &o,
+        "expectation",
+        &format!("nonce is {NONCE}, expected {OTHER_NONCE}"),
+    );
+    // Every link before the expectations held.
+    assert!(report.contains("ok  request-binding"), "{report}");
+    assert!(report.contains("ok  artifacts"), "{report}");
+}
+
+#[test]
+fn another_expected_measurement_breaks_the_expectation() {
+    let (_d, out) = copy();
+    let real = fixture().summary["measurement"]["measurement"]
+        .as_str()
+        .unwrap();
+    let other = "ab".repeat(48);
+    assert_ne!(real, other);
+    let o = verify(&out, &["--expect-measurement", &other], &fixture().state);
+    assert_broken(
+        &o,
+        "expectation",
+        &format!("measurement is {real}, expected {other}"),
+    );
+}
+
+#[test]
+fn another_expected_source_digest_breaks_the_expectation() {
+    let (_d, out) = copy();
+    let other = "cd".repeat(32);
+    let o = verify(&out, &["--expect-source", &other], &fixture().state);
+    let report = assert_broken(&o, "expectation", &format!("expected {other}"));
+    assert!(report.contains("source"), "{report}");
+}
