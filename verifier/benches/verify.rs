@@ -1,7 +1,7 @@
 //! Issue 2's benchmark: kiln's verifier on one real vector per platform, cold (a fresh
 //! `Verifier`, full chain and collateral verification) and warm (one `Verifier` reused, chains
 //! and collateral cached), against peer crates doing the same work, and against the crypto
-//! floor: the raw signature verifications the platform needs, done directly with `ring`.
+//! floor: the raw signature verifications the platform needs, done directly with `aws-lc-rs`, the library kiln verifies with.
 //!
 //! After criterion's groups it prints a table of ratios with PASS/MISS against the targets
 //! (warm within 1.3x of the floor; kiln warm and cold faster than every peer). The table has
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use kiln_verifier::{Evidence, Platform, TrustAnchors, UnixTime, Verifier};
-use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 
 /// Criterion's samples per benchmark.
 const SAMPLES: usize = 20;
@@ -187,7 +187,7 @@ fn le32(b: &[u8], at: usize) -> usize {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The crypto floor: each platform's signature verifications, done directly with ring
+// The crypto floor: each platform's signature verifications, done directly with aws-lc-rs
 
 /// One signature verification, with its inputs prepared in advance.
 struct SigCheck {

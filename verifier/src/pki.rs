@@ -2,7 +2,7 @@
 //!
 //! Signatures are always verified over the bytes received (the `tbsCertificate` /
 //! `tbsCertList` TLV cut from the input), never over a re-encoding. Signature arithmetic is
-//! done by `ring`; parsing by `x509-cert`.
+//! done by `aws-lc-rs` (AWS-LC); parsing by `x509-cert`.
 
 use std::sync::{Arc, OnceLock};
 
@@ -10,7 +10,7 @@ use const_oid::db::{rfc4519, rfc5912};
 use const_oid::ObjectIdentifier;
 use der::asn1::{AnyRef, BitString, ContextSpecific, IntRef, OctetStringRef};
 use der::{Decode, Encode, Reader, SliceReader, TagNumber};
-use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use sha2::{Digest, Sha256};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::AttributeTypeAndValue;

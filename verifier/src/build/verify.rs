@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use der::Decode;
-use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
+use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use spki::SubjectPublicKeyInfoRef;
 
 use crate::anchors::TrustAnchors;

@@ -11,7 +11,7 @@ pub mod doc;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ring::signature::ECDSA_P384_SHA384_FIXED;
+use aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED;
 
 use crate::anchors::{AnchorOrigin, TrustAnchor};
 use crate::cache::{self, Entry};
@@ -101,7 +101,7 @@ struct Fresh {
 ///    - 4d. the leaf must not itself be an anchor or a CA, and its key must be P-384.
 /// 5. Verify the ES384 signature with the leaf key over the `Sig_structure`
 ///    `["Signature1", protected, h'', payload]` built from the bytes as received. High-S
-///    signatures are accepted (ring does not enforce low-S; many real documents have one).
+///    signatures are accepted (AWS-LC does not enforce low-S; many real documents have one).
 /// 6. If the path was verified cold, cache the leaf key and anchor for the window in which
 ///    every certificate of the path is valid. Only a document that verified completely adds
 ///    to the cache; nothing about a failure is remembered.

@@ -38,7 +38,7 @@ pub use tcb::{Component, TcbVersion};
 
 use std::collections::BTreeMap;
 
-use ring::signature::ECDSA_P384_SHA384_FIXED;
+use aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED;
 
 use crate::anchors::AnchorOrigin;
 use crate::claims::{AnchorClaim, Claims, Hex, Platform, PlatformDetails, TcbClaims, TcbStatus};

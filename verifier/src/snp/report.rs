@@ -477,7 +477,7 @@ impl<'a> Report<'a> {
         self.signed
     }
 
-    /// The signature as big-endian `r || s`, 48 bytes each (what ring's
+    /// The signature as big-endian `r || s`, 48 bytes each (what AWS-LC's
     /// `ECDSA_P384_SHA384_FIXED` takes).
     pub fn signature_fixed(&self) -> [u8; 96] {
         let mut out = [0u8; 96];

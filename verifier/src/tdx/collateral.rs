@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use ring::signature::ECDSA_P256_SHA256_FIXED;
+use aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED;
 use serde::{Deserialize, Deserializer};
 
 use super::pck::{require_cn, PCK_CA_CNS};

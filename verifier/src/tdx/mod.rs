@@ -18,7 +18,7 @@ pub mod tcb;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ring::signature::ECDSA_P256_SHA256_FIXED;
+use aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
