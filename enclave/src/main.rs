@@ -7,6 +7,7 @@ mod build;
 mod config;
 mod error;
 mod hw;
+mod init;
 mod keys;
 mod netns;
 mod outputs;
@@ -21,6 +22,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    if init::wanted() {
+        return init::main();
+    }
     let config = match config::Config::from_cli(config::Cli::parse()) {
         Ok(c) => c,
         Err(e) => {

@@ -47,7 +47,11 @@ pub fn measurement_map(m: &Measurement) -> BTreeMap<String, String> {
 
 /// Runs `kiln build`.
 pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<BuildSummary, HostError> {
-    let simulated = cfg.backend == crate::launcher::Backend::Sim;
+    // The QEMU backend's evidence also comes from the simulated security processor.
+    let simulated = matches!(
+        cfg.backend,
+        crate::launcher::Backend::Sim | crate::launcher::Backend::Qemu
+    );
     if simulated {
         progress.banner(&[
             "SIMULATED TEE: this build is NOT attested by hardware.",
@@ -56,6 +60,24 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<BuildSumm
         ]);
     }
     let launcher = launcher_for(cfg.backend).map_err(HostError::Launch)?;
+    let image = if cfg.backend == crate::launcher::Backend::Qemu {
+        Some(match &cfg.image {
+            Some(dir) => dir.clone(),
+            None => {
+                let (dir, built) =
+                    crate::image::default_image(&cfg.state_dir).map_err(HostError::Image)?;
+                if built {
+                    progress.note(&format!(
+                        "built the default guest image in {}",
+                        dir.display()
+                    ));
+                }
+                dir
+            }
+        })
+    } else {
+        None
+    };
     let recipe = crate::recipe::load(&cfg.dir).map_err(HostError::Recipe)?;
     check_out(&cfg.out, cfg.force)?;
 
@@ -113,10 +135,18 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<BuildSumm
     let spec = LaunchSpec {
         platform: cfg.platform,
         state_dir: cfg.state_dir.clone(),
-        connect_timeout: CONNECT_TIMEOUT,
+        connect_timeout: cfg
+            .timeout
+            .map_or(CONNECT_TIMEOUT, |t| t.min(CONNECT_TIMEOUT)),
+        image,
+        vcpus: cfg.vcpus,
+        memory_mib: cfg.memory_mib,
     };
     let mut guest = launcher.launch(&spec).await.map_err(HostError::Launch)?;
     let measurement = guest.measurement;
+    if let Some(report) = &guest.launch_report {
+        progress.note(report);
+    }
     progress.note(&format!(
         "measurement {}",
         measurement_map(&measurement)

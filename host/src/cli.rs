@@ -37,6 +37,69 @@ pub enum CliCommand {
     /// expectations.
     #[command(after_help = EXIT_CODES)]
     Verify(VerifyArgs),
+    /// Build kiln's guest image or predict its measurements.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+/// `kiln image ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the guest image (kernel, initramfs with the static kiln-enclave as /init and the
+    /// toolchain, command line; with --format eif also the Nitro EIF). Reproducible.
+    #[command(after_help = EXIT_CODES)]
+    Build(ImageBuildArgs),
+    /// Predict what the evidence of a guest booted from an image will contain; prints the
+    /// measurement (hex, last on its line), or with --json a reference file for
+    /// `kiln verify --reference`.
+    #[command(after_help = EXIT_CODES)]
+    Measure(ImageMeasureArgs),
+}
+
+/// `kiln image build`.
+#[derive(Debug, Args)]
+pub struct ImageBuildArgs {
+    /// initramfs (vmlinuz, initrd.cpio, cmdline) or eif (the same plus image.eif).
+    #[arg(long, default_value = "initramfs")]
+    pub format: String,
+    /// The output folder (default: the cached default image in the state folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// kiln's state folder (see `kiln build --help`).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `kiln image measure`.
+#[derive(Debug, Args)]
+pub struct ImageMeasureArgs {
+    /// sim, sev-snp, tdx or nitro.
+    #[arg(long)]
+    pub platform: String,
+    /// The image folder (default: the cached default image, built on first use).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// SEV-SNP: the OVMF firmware file.
+    #[arg(long, value_name = "FILE")]
+    pub ovmf: Option<PathBuf>,
+    /// vCPUs the guest is launched with.
+    #[arg(long, default_value_t = crate::image::DEFAULT_VCPUS)]
+    pub vcpus: u32,
+    /// SEV-SNP: the QEMU CPU model (EPYC-v4, EPYC-Milan, EPYC-Genoa, ...).
+    #[arg(long, default_value = "EPYC-v4")]
+    pub vcpu_type: String,
+    /// SEV-SNP: measure the firmware alone (no kernel hashes; any OVMF with SEV metadata).
+    #[arg(long)]
+    pub firmware_only: bool,
+    /// Memory in MiB the guest is launched with (sim).
+    #[arg(long, value_name = "MiB", default_value_t = crate::image::DEFAULT_MEMORY_MIB)]
+    pub memory: u64,
+    /// Print the whole reference document as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// kiln's state folder (see `kiln build --help`).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// `kiln build`.
@@ -76,6 +139,16 @@ pub struct BuildArgs {
     /// Limit of the whole session in seconds (default: the recipe's time limit + 120).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// --backend qemu: the image folder to boot (default: the cached default image, built on
+    /// first use).
+    #[arg(long, value_name = "DIR")]
+    pub image: Option<PathBuf>,
+    /// --backend qemu: vCPUs.
+    #[arg(long, default_value_t = crate::image::DEFAULT_VCPUS)]
+    pub vcpus: u32,
+    /// --backend qemu: memory in MiB.
+    #[arg(long, value_name = "MiB", default_value_t = crate::image::DEFAULT_MEMORY_MIB)]
+    pub memory: u64,
 }
 
 /// `kiln verify`.
@@ -88,8 +161,13 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub allow_simulated: bool,
     /// The expected primary measurement, hex (SEV-SNP MEASUREMENT, TDX MRTD, Nitro PCR0).
-    #[arg(long, value_name = "HEX")]
+    #[arg(long, value_name = "HEX", conflicts_with = "reference")]
     pub expect_measurement: Option<String>,
+    /// The expected measurements from a reference: a file written by
+    /// `kiln image measure --json`, an image folder (its sim measurement with the default
+    /// vCPUs and memory), or an image recipe (.toml; the image is built first).
+    #[arg(long, value_name = "FILE")]
+    pub reference: Option<PathBuf>,
     /// The expected SHA-256 of the source archive, hex.
     #[arg(long, value_name = "SHA256")]
     pub expect_source: Option<String>,
@@ -136,6 +214,12 @@ pub struct BuildConfig {
     pub json: bool,
     /// Whole-session limit, if given.
     pub timeout: Option<Duration>,
+    /// QEMU: the image folder, if given.
+    pub image: Option<PathBuf>,
+    /// QEMU: vCPUs.
+    pub vcpus: u32,
+    /// QEMU: memory, MiB.
+    pub memory_mib: u64,
 }
 
 /// A validated `kiln verify`.
@@ -147,6 +231,8 @@ pub struct VerifyConfig {
     pub allow_simulated: bool,
     /// Expected primary measurement.
     pub measurement: Option<Vec<u8>>,
+    /// Further expected measurements by claim name (from --reference).
+    pub measurements: std::collections::BTreeMap<String, Vec<u8>>,
     /// Expected source digest, lowercase hex.
     pub source: Option<String>,
     /// Expected commit, lowercase hex.
@@ -240,6 +326,21 @@ impl BuildArgs {
                 other => format!("https://kiln.dev/builders/{}@v1", other.as_str()),
             },
         };
+        if self.vcpus == 0 || self.vcpus > 64 {
+            return Err(usage(format!(
+                "--vcpus {} is not between 1 and 64",
+                self.vcpus
+            )));
+        }
+        if !(64..=1 << 20).contains(&self.memory) {
+            return Err(usage(format!(
+                "--memory {} MiB is not between 64 MiB and 1 TiB",
+                self.memory
+            )));
+        }
+        if self.image.is_some() && backend != Backend::Qemu {
+            return Err(usage("--image needs --backend qemu".into()));
+        }
         if self.timeout == Some(0) {
             return Err(usage("--timeout must be at least 1 second".into()));
         }
@@ -259,6 +360,9 @@ impl BuildArgs {
             force: self.force,
             json: self.json,
             timeout: self.timeout.map(Duration::from_secs),
+            image: self.image,
+            vcpus: self.vcpus,
+            memory_mib: self.memory,
         })
     }
 }
@@ -269,13 +373,21 @@ impl VerifyArgs {
         if !self.out_dir.is_dir() {
             return Err(usage(format!("{} is not a folder", self.out_dir.display())));
         }
-        let measurement = match self.expect_measurement {
+        let mut measurement = match self.expect_measurement {
             Some(m) => Some(
                 hex::decode(parse_hex("--expect-measurement", &m, Some(48))?)
                     .map_err(|e| usage(format!("--expect-measurement: {e}")))?,
             ),
             None => None,
         };
+        let mut measurements = std::collections::BTreeMap::new();
+        if let Some(r) = &self.reference {
+            let state = default_state_dir().ok();
+            let reference = crate::image::load_reference(r, state.as_deref())
+                .map_err(|e| usage(format!("--reference: {}", crate::error::chain(&e))))?;
+            measurement = reference.primary;
+            measurements = reference.others;
+        }
         let source = self
             .expect_source
             .map(|s| parse_hex("--expect-source", &s, Some(32)))
@@ -307,6 +419,7 @@ impl VerifyArgs {
             out_dir: self.out_dir,
             allow_simulated: self.allow_simulated,
             measurement,
+            measurements,
             source,
             commit,
             builder: self.expect_builder,

@@ -57,6 +57,8 @@ pub enum HostError {
         /// The limit, seconds.
         secs: u64,
     },
+    /// Building, finding or measuring a guest image failed.
+    Image(crate::image::ImageCmdError),
     /// The output failed verification.
     Verify {
         /// The output folder checked.
@@ -74,10 +76,13 @@ impl HostError {
             | Self::Recipe(_)
             | Self::Source(_)
             | Self::Io { .. }
-            | Self::OutputExists { .. } => EXIT_USAGE,
-            Self::Launch(LaunchError::Unavailable { .. } | LaunchError::EnclaveNotFound { .. }) => {
-                EXIT_USAGE
-            }
+            | Self::OutputExists { .. }
+            | Self::Image(_) => EXIT_USAGE,
+            Self::Launch(
+                LaunchError::Unavailable { .. }
+                | LaunchError::EnclaveNotFound { .. }
+                | LaunchError::Image(_),
+            ) => EXIT_USAGE,
             Self::Launch(_) | Self::Session { .. } | Self::Timeout { .. } | Self::Verify { .. } => {
                 EXIT_FAILED
             }
@@ -104,6 +109,7 @@ impl fmt::Display for HostError {
                 path.display()
             ),
             Self::Launch(_) => f.write_str("cannot launch the builder"),
+            Self::Image(e) => write!(f, "{e}"),
             Self::Session { guest, .. } => match guest {
                 Some(how) => write!(f, "the build session failed ({how})"),
                 None => f.write_str("the build session failed"),
@@ -129,9 +135,22 @@ impl std::error::Error for HostError {
             Self::Source(e) => Some(e),
             Self::Io { source, .. } => Some(source),
             Self::Launch(e) => Some(e),
+            Self::Image(e) => e.source(),
             Self::Session { source, .. } => Some(source),
             Self::Verify { source, .. } => Some(source),
             Self::Usage { .. } | Self::OutputExists { .. } | Self::Timeout { .. } => None,
         }
     }
+}
+
+/// An error and its causes on one line (`a: b: c`).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }

@@ -66,8 +66,14 @@ pub struct LaunchSpec {
     pub platform: Platform,
     /// kiln's state directory (the simulated chip lives in `<state>/sim-chip`).
     pub state_dir: PathBuf,
-    /// How long the guest may take to connect.
+    /// How long the guest may take to connect (QEMU: to boot and say hello).
     pub connect_timeout: Duration,
+    /// QEMU: the image folder to boot (`kiln image build`).
+    pub image: Option<PathBuf>,
+    /// QEMU: vCPUs.
+    pub vcpus: u32,
+    /// QEMU: memory, MiB.
+    pub memory_mib: u64,
 }
 
 /// A launched guest. Dropping it kills the guest and removes its temporary files.
@@ -81,6 +87,8 @@ pub struct Guest {
     pub simulated: bool,
     /// The guest process or VM; killed on drop.
     pub handle: Box<dyn GuestHandle>,
+    /// What the launch cost and where its logs are (QEMU: boot-to-ready, console log).
+    pub launch_report: Option<String>,
 }
 
 /// Control over a running guest.
@@ -123,6 +131,17 @@ pub enum LaunchError {
         /// Why (it exited, or the timeout passed).
         reason: String,
     },
+    /// The guest image is missing or unusable.
+    Image(crate::image::ImageCmdError),
+    /// The VM failed to start, crashed or hung before it was ready; it was killed.
+    Vm {
+        /// What happened.
+        reason: String,
+        /// The guest's console log.
+        console_log: PathBuf,
+        /// The last console lines.
+        console_tail: String,
+    },
 }
 
 impl fmt::Display for LaunchError {
@@ -146,6 +165,18 @@ impl fmt::Display for LaunchError {
             Self::NoConnection { reason } => {
                 write!(f, "the enclave did not connect to the host: {reason}")
             }
+            Self::Image(_) => f.write_str("no usable guest image"),
+            Self::Vm {
+                reason,
+                console_log,
+                console_tail,
+            } => {
+                write!(f, "{reason}; console log: {}", console_log.display())?;
+                if !console_tail.is_empty() {
+                    write!(f, "; its last lines:\n{console_tail}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -155,6 +186,7 @@ impl std::error::Error for LaunchError {
         match self {
             Self::Io { source, .. } => Some(source),
             Self::Tee(e) => Some(e),
+            Self::Image(e) => Some(e),
             _ => None,
         }
     }
@@ -173,33 +205,10 @@ pub trait Launcher: Send + Sync + fmt::Debug {
 pub fn launcher_for(backend: Backend) -> Result<Box<dyn Launcher>, LaunchError> {
     let missing = match backend {
         Backend::Sim => return Ok(Box::new(crate::sim::SimLauncher::from_env()?)),
-        Backend::Qemu => {
-            "the QEMU backend (a kiln guest image booted in QEMU) is not implemented yet"
-        }
-        Backend::Snp => {
-            if std::path::Path::new("/dev/sev").exists() {
-                "launching SEV-SNP guests is not implemented yet (this host has /dev/sev)"
-            } else {
-                "this host has no /dev/sev (no AMD SEV-SNP host support), and launching SEV-SNP guests is not implemented yet"
-            }
-        }
-        Backend::Tdx => {
-            if std::path::Path::new("/sys/firmware/tdx").exists() {
-                "launching TDX guests is not implemented yet (this host has TDX firmware)"
-            } else {
-                "this host shows no Intel TDX support (/sys/firmware/tdx), and launching TDX guests is not implemented yet"
-            }
-        }
-        Backend::Nitro => {
-            if std::path::Path::new("/dev/nitro_enclaves").exists() {
-                "launching Nitro Enclaves is not implemented yet (this host has /dev/nitro_enclaves)"
-            } else {
-                "this host has no /dev/nitro_enclaves (not a Nitro-Enclaves-enabled EC2 instance), and launching Nitro Enclaves is not implemented yet"
-            }
-        }
+        Backend::Qemu => return Ok(Box::new(crate::qemu::QemuLauncher::from_env()?)),
+        Backend::Snp => crate::qemu::snp_host_gaps(),
+        Backend::Tdx => crate::qemu::tdx_host_gaps(),
+        Backend::Nitro => crate::qemu::nitro_host_gaps(),
     };
-    Err(LaunchError::Unavailable {
-        backend,
-        missing: missing.to_owned(),
-    })
+    Err(LaunchError::Unavailable { backend, missing })
 }

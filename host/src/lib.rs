@@ -8,9 +8,11 @@
 pub mod build;
 pub mod cli;
 pub mod error;
+pub mod image;
 pub mod launcher;
 pub mod output;
 pub mod progress;
+pub mod qemu;
 pub mod recipe;
 pub mod session;
 pub mod sim;

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_host::cli::{Cli, CliCommand};
+use kiln_host::cli::{Cli, CliCommand, ImageCommand};
 use kiln_host::error::{HostError, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use kiln_host::progress::Progress;
 use kiln_host::report_error;
@@ -22,6 +22,20 @@ fn main() -> ExitCode {
             Ok(cfg) => verify(&cfg),
             Err(e) => fail(&e),
         },
+        CliCommand::Image(cmd) => {
+            let result = match cmd {
+                ImageCommand::Build(args) => kiln_host::image::run_build(args),
+                ImageCommand::Measure(args) => kiln_host::image::run_measure(args),
+            };
+            match result {
+                Ok(text) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = write!(out, "{text}");
+                    EXIT_OK
+                }
+                Err(e) => fail(&e),
+            }
+        }
     };
     ExitCode::from(code)
 }

@@ -385,6 +385,7 @@ impl SimLauncher {
             measurement,
             simulated: true,
             handle: Box::new(guest),
+            launch_report: None,
         })
     }
 }

@@ -43,11 +43,11 @@ pub fn run(cfg: &VerifyConfig) -> Result<VerifiedBuild, HostError> {
     })?;
     let expect = Expectations {
         measurement: cfg.measurement.clone(),
+        measurements: cfg.measurements.clone(),
         builder_id: cfg.builder.clone(),
         source_sha256: cfg.source.clone(),
         source_commit: cfg.commit.clone(),
         nonce: cfg.nonce.clone(),
-        ..Expectations::default()
     };
     let allow = if cfg.allow_simulated {
         AllowSimulated::Yes
@@ -91,6 +91,7 @@ pub fn report_ok(cfg: &VerifyConfig, v: &VerifiedBuild) -> String {
 
 fn has_expectations(cfg: &VerifyConfig) -> bool {
     cfg.measurement.is_some()
+        || !cfg.measurements.is_empty()
         || cfg.source.is_some()
         || cfg.commit.is_some()
         || cfg.builder.is_some()

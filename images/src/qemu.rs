@@ -539,3 +539,138 @@ pub fn detect_accel(
         Err(e) => (Accel::Tcg, format!("KVM kernel probe failed: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn cfg() -> VmConfig {
+        VmConfig {
+            qemu: PathBuf::from("qemu-system-x86_64"),
+            kernel: PathBuf::from("/img/vmlinuz"),
+            initrd: PathBuf::from("/img/initrd.cpio"),
+            cmdline: "console=ttyS0 rdinit=/init".into(),
+            memory_mib: 2048,
+            vcpus: 4,
+            accel: Accel::Kvm,
+            control_socket: PathBuf::from("/run/k/control.sock"),
+            device_socket: PathBuf::from("/run/k/device.sock"),
+            console_log: PathBuf::from("/run/k/console.log"),
+        }
+    }
+
+    fn strings(v: &[OsString]) -> Vec<String> {
+        v.iter().map(|s| s.to_string_lossy().into_owned()).collect()
+    }
+
+    /// The value following `flag` (every occurrence).
+    fn values(v: &[String], flag: &str) -> Vec<String> {
+        v.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].clone())
+            .collect()
+    }
+
+    fn common_checks(v: &[String]) {
+        for f in ["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"] {
+            assert!(v.iter().any(|a| a == f), "{f} missing: {v:?}");
+        }
+        assert_eq!(values(v, "-kernel"), ["/img/vmlinuz"]);
+        assert_eq!(values(v, "-initrd"), ["/img/initrd.cpio"]);
+        assert_eq!(values(v, "-append"), ["console=ttyS0 rdinit=/init"]);
+        assert_eq!(values(v, "-nic"), ["none"], "no network device");
+        assert_eq!(values(v, "-serial"), ["file:/run/k/console.log"]);
+        assert_eq!(values(v, "-m"), ["2048M"]);
+        assert_eq!(values(v, "-smp"), ["4"]);
+        assert_eq!(
+            values(v, "-chardev"),
+            [
+                "socket,id=kctl,path=/run/k/control.sock",
+                "socket,id=kdev,path=/run/k/device.sock"
+            ]
+        );
+        let devices = values(v, "-device");
+        assert!(
+            devices.contains(&"virtserialport,bus=vser0.0,chardev=kctl,name=kiln.control".into())
+        );
+        assert!(
+            devices.contains(&"virtserialport,bus=vser0.0,chardev=kdev,name=kiln.device".into())
+        );
+    }
+
+    #[test]
+    fn snp_command_line_has_kernel_hashes_memfd_and_ovmf() {
+        let v = strings(&snp_args(
+            &cfg(),
+            Path::new("/fw/OVMF.amdsev.fd"),
+            "EPYC-v4",
+            51,
+            1,
+        ));
+        common_checks(&v);
+        assert_eq!(
+            values(&v, "-machine"),
+            ["q35,confidential-guest-support=sev0,memory-backend=ram1"]
+        );
+        assert_eq!(values(&v, "-accel"), ["kvm"]);
+        assert_eq!(values(&v, "-cpu"), ["EPYC-v4"]);
+        assert_eq!(values(&v, "-bios"), ["/fw/OVMF.amdsev.fd"]);
+        assert_eq!(
+            values(&v, "-object"),
+            [
+                "memory-backend-memfd,id=ram1,size=2048M,share=true,prealloc=false",
+                "sev-snp-guest,id=sev0,cbitpos=51,reduced-phys-bits=1,kernel-hashes=on"
+            ]
+        );
+    }
+
+    #[test]
+    fn tdx_command_line_has_tdx_guest_split_irqchip_and_tdvf() {
+        let v = strings(&tdx_args(&cfg(), Path::new("/fw/OVMF.tdx.fd")));
+        common_checks(&v);
+        assert_eq!(
+            values(&v, "-machine"),
+            ["q35,kernel-irqchip=split,confidential-guest-support=tdx0"]
+        );
+        assert_eq!(values(&v, "-accel"), ["kvm"]);
+        assert_eq!(values(&v, "-cpu"), ["host"]);
+        assert_eq!(values(&v, "-object"), ["tdx-guest,id=tdx0"]);
+        assert_eq!(values(&v, "-bios"), ["/fw/OVMF.tdx.fd"]);
+    }
+
+    #[test]
+    fn nitro_command_line_runs_the_eif() {
+        let v = strings(&nitro_args(Path::new("/img/image.eif"), 2, 1024, 16, false));
+        assert_eq!(
+            v,
+            [
+                "nitro-cli",
+                "run-enclave",
+                "--eif-path",
+                "/img/image.eif",
+                "--cpu-count",
+                "2",
+                "--memory",
+                "1024",
+                "--enclave-cid",
+                "16"
+            ]
+        );
+        let debug = strings(&nitro_args(Path::new("/img/image.eif"), 2, 1024, 16, true));
+        assert_eq!(debug.last().map(String::as_str), Some("--debug-mode"));
+    }
+
+    #[test]
+    fn local_command_line_uses_the_chosen_accelerator() {
+        let mut c = cfg();
+        let v = strings(&local_args(&c));
+        common_checks(&v);
+        assert_eq!(values(&v, "-accel"), ["kvm"]);
+        assert_eq!(values(&v, "-cpu"), ["host"]);
+        c.accel = Accel::Tcg;
+        let v = strings(&local_args(&c));
+        assert_eq!(values(&v, "-accel"), ["tcg"]);
+        assert_eq!(values(&v, "-cpu"), ["max"]);
+    }
+}

@@ -6,6 +6,9 @@ use serde::Deserialize;
 
 use crate::ImageError;
 
+/// The text of the recipe shipped in the repository (`images/recipe.toml`).
+pub const BUILTIN_RECIPE: &str = include_str!("../recipe.toml");
+
 /// A pinned Debian package.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -105,7 +108,7 @@ impl Recipe {
 
     /// The recipe shipped in the repository (`images/recipe.toml`), embedded at compile time.
     pub fn builtin() -> Result<Self, ImageError> {
-        Self::parse(include_str!("../recipe.toml"))
+        Self::parse(BUILTIN_RECIPE)
     }
 
     /// Where `scripts/fetch-kernel` put the kernel for this recipe.

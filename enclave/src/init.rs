@@ -1,0 +1,284 @@
+//! `/init` mode: kiln-enclave as the first process of kiln's guest image.
+//!
+//! Chosen when the process is pid 1 (the kernel ran it as `rdinit=/init`) or with `--init`
+//! as the first argument. It
+//!
+//! 1. mounts `/proc`, `/sys`, `/dev` (devtmpfs), `/tmp` (tmpfs) and, when the kernel has
+//!    it, configfs at `/sys/kernel/config` (configfs-tsm);
+//! 2. loads the modules listed, in order, in `/lib/modules/<release>/kiln-modules`
+//!    (`finit_module`; a module for absent hardware only earns a console line);
+//! 3. finds the virtio-serial ports by name (`/sys/class/virtio-ports/*/name` holds
+//!    `kiln.control` or `kiln.device`; the device node is `/dev/<that directory>`);
+//! 4. runs one session ([`crate::session::run`]) with the control port, the hardware TEE
+//!    when present and otherwise the host's simulated security processor on the device port,
+//!    work directories in `/tmp`, `PATH=/usr/bin:/bin`;
+//! 5. powers the machine off, whatever happened (after the session sent its `Error`).
+//!
+//! Each port is opened exactly once and kept open for the session: the kernel discards what
+//! the host sends to a port nobody holds open. Console lines go to stderr (`/dev/console`).
+
+use std::ffi::CStr;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::kmod::{finit_module, ModuleInitFlags};
+use nix::mount::{mount, MsFlags};
+use nix::sys::reboot::{reboot, RebootMode};
+
+use crate::config::{Addr, Config, TeeChoice};
+use crate::{backend, error, session};
+
+/// The name of the control port (the build protocol).
+pub const CONTROL_PORT: &str = "kiln.control";
+/// The name of the device port (the simulated security processor).
+pub const DEVICE_PORT: &str = "kiln.device";
+/// The PATH of the build and of everything /init starts.
+pub const INIT_PATH: &str = "/usr/bin:/bin";
+/// How long the ports may take to appear after boot.
+const PORT_WAIT: Duration = Duration::from_secs(10);
+/// The sysfs folder of virtio-serial ports.
+const PORTS_DIR: &str = "/sys/class/virtio-ports";
+
+/// Why the guest could not be set up.
+#[derive(Debug)]
+pub enum InitError {
+    /// A mount failed.
+    Mount {
+        /// The mount point.
+        target: &'static str,
+        /// The kernel's answer.
+        source: Errno,
+    },
+    /// A file could not be read.
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A virtio-serial port did not appear.
+    NoPort {
+        /// Its name.
+        name: &'static str,
+        /// What was found instead.
+        found: Vec<String>,
+    },
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Mount { target, .. } => write!(f, "cannot mount {target}"),
+            Self::Io { op, path, .. } => write!(f, "cannot {op} {}", path.display()),
+            Self::NoPort { name, found } => write!(
+                f,
+                "no virtio-serial port named {name} within {} s (ports: {})",
+                PORT_WAIT.as_secs(),
+                if found.is_empty() {
+                    "none".to_owned()
+                } else {
+                    found.join(", ")
+                }
+            ),
+        }
+    }
+}
+
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Mount { source, .. } => Some(source),
+            Self::Io { source, .. } => Some(source),
+            Self::NoPort { .. } => None,
+        }
+    }
+}
+
+/// Whether this process should act as `/init`: pid 1, or `--init` as the first argument.
+pub fn wanted() -> bool {
+    std::process::id() == 1 || std::env::args_os().nth(1).is_some_and(|a| a == "--init")
+}
+
+fn say(line: &str) {
+    eprintln!("kiln-init: {line}");
+}
+
+/// Seconds since boot, for the console (what boot-to-ready costs).
+fn uptime() -> String {
+    fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+fn mount_fs(
+    fstype: &'static str,
+    target: &'static str,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), InitError> {
+    // The mount point may be missing from the image (it is only a directory).
+    let _ = fs::create_dir_all(target);
+    match mount(Some(fstype), target, Some(fstype), flags, data) {
+        // Already mounted (the kernel may mount devtmpfs itself): nothing to do.
+        Ok(()) | Err(Errno::EBUSY) => Ok(()),
+        Err(source) => Err(InitError::Mount { target, source }),
+    }
+}
+
+fn mounts() -> Result<(), InitError> {
+    let quiet = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+    mount_fs("proc", "/proc", quiet, None)?;
+    mount_fs("sysfs", "/sys", quiet, None)?;
+    mount_fs("devtmpfs", "/dev", MsFlags::MS_NOSUID, Some("mode=0755"))?;
+    mount_fs("tmpfs", "/tmp", MsFlags::MS_NOSUID, Some("mode=1777"))?;
+    Ok(())
+}
+
+/// configfs (for configfs-tsm), once its module is loaded; absent is not an error.
+fn mount_configfs() {
+    if Path::new("/sys/kernel/config").is_dir() {
+        if let Err(e) = mount_fs("configfs", "/sys/kernel/config", MsFlags::empty(), None) {
+            say(&error::report(&e));
+        }
+    }
+}
+
+/// Loads the modules of `kiln-modules` in order; returns how many loaded.
+fn load_modules() -> Result<usize, InitError> {
+    let release_path = Path::new("/proc/sys/kernel/osrelease");
+    let release = fs::read_to_string(release_path).map_err(|source| InitError::Io {
+        op: "read",
+        path: release_path.into(),
+        source,
+    })?;
+    let dir = Path::new("/lib/modules").join(release.trim());
+    let list_path = dir.join("kiln-modules");
+    let list = match fs::read_to_string(&list_path) {
+        Ok(l) => l,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(InitError::Io {
+                op: "read",
+                path: list_path,
+                source,
+            })
+        }
+    };
+    let mut loaded = 0;
+    for name in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let path = dir.join(name);
+        let file = fs::File::open(&path).map_err(|source| InitError::Io {
+            op: "open the module",
+            path: path.clone(),
+            source,
+        })?;
+        let no_params: &CStr = c"";
+        match finit_module(&file, no_params, ModuleInitFlags::empty()) {
+            Ok(()) | Err(Errno::EEXIST) => loaded += 1,
+            // A driver for hardware this machine does not have (ENODEV from its init): noted.
+            Err(e) => say(&format!("module {name} not loaded: {e}")),
+        }
+    }
+    Ok(loaded)
+}
+
+/// The `/dev` node of each named port, waiting up to [`PORT_WAIT`] for both.
+fn find_ports() -> Result<(PathBuf, PathBuf), InitError> {
+    let deadline = Instant::now() + PORT_WAIT;
+    loop {
+        let mut found = Vec::new();
+        let (mut control, mut device) = (None, None);
+        if let Ok(entries) = fs::read_dir(PORTS_DIR) {
+            for entry in entries.flatten() {
+                let name = fs::read_to_string(entry.path().join("name")).unwrap_or_default();
+                let node = Path::new("/dev").join(entry.file_name());
+                match name.trim() {
+                    CONTROL_PORT => control = Some(node),
+                    DEVICE_PORT => device = Some(node),
+                    other => found.push(format!("{other:?}")),
+                }
+            }
+        }
+        match (control, device) {
+            (Some(c), Some(d)) if c.exists() && d.exists() => return Ok((c, d)),
+            (c, _) if Instant::now() >= deadline => {
+                return Err(InitError::NoPort {
+                    name: if c.is_none() {
+                        CONTROL_PORT
+                    } else {
+                        DEVICE_PORT
+                    },
+                    found,
+                })
+            }
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Mounts, modules and ports: the session's configuration.
+fn setup() -> Result<Config, InitError> {
+    mounts()?;
+    let modules = load_modules()?;
+    mount_configfs();
+    let (control, device) = find_ports()?;
+    let tsm_root = PathBuf::from("/sys/kernel/config/tsm/report");
+    let tee = backend::probe(&tsm_root).unwrap_or(TeeChoice::SimDevice);
+    say(&format!(
+        "up at {} s: {modules} modules, control {}, device {}, TEE {}",
+        uptime(),
+        control.display(),
+        device.display(),
+        tee.as_str()
+    ));
+    Ok(Config {
+        control: Addr::Virtio(control),
+        device: Some(Addr::Virtio(device)),
+        tee: Some(tee),
+        work_root: PathBuf::from("/tmp"),
+        tsm_root,
+    })
+}
+
+/// Powers the machine off (QEMU exits). Returns only if that failed (not pid 1, no
+/// CAP_SYS_BOOT: `--init` outside a VM), with the exit code to end the process with.
+fn power_off(code: u8) -> ExitCode {
+    if std::process::id() == 1 {
+        nix::unistd::sync();
+        // Only returns on failure.
+        let Err(e) = reboot(RebootMode::RB_POWER_OFF);
+        say(&format!("cannot power off: {e}"));
+    }
+    ExitCode::from(code)
+}
+
+/// Runs `/init` mode to the end.
+pub fn main() -> ExitCode {
+    // Edition 2021: setting the environment is safe; this process has one thread here.
+    std::env::set_var("PATH", INIT_PATH);
+    let config = match setup() {
+        Ok(c) => c,
+        Err(e) => {
+            say(&format!("setup failed: {}", error::report(&e)));
+            return power_off(2);
+        }
+    };
+    match session::run(&config) {
+        Ok(()) => {
+            say(&format!("session done at {} s; powering off", uptime()));
+            power_off(0)
+        }
+        Err(e) => {
+            say(&format!("session failed: {}", error::report(&e)));
+            power_off(1)
+        }
+    }
+}

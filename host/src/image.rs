@@ -1,0 +1,687 @@
+//! `kiln image build` and `kiln image measure`, the default image cache, and reference files.
+//!
+//! The default image lives in `<state>/images/<key>/`, where `<key>` is a digest of the recipe
+//! text and of the statically linked `kiln-enclave` that becomes `/init`; it is built on first
+//! use (into a temporary sibling folder, renamed into place when complete).
+//!
+//! A **reference file** (`kiln image measure --json`, accepted by `kiln verify --reference`):
+//!
+//! ```json
+//! {
+//!   "kind": "kiln-image-reference/v1",
+//!   "platform": "sim",
+//!   "measurements": { "measurement": "<hex>" },
+//!   "launch": { "vcpus": 2, "memoryMiB": 1024 },
+//!   "image": { "dir": "...", "cmdline": "...", "files": { "vmlinuz": "<sha256>", ... } }
+//! }
+//! ```
+//!
+//! `measurements` names registers as the evidence claims do: `measurement` (sim, SEV-SNP),
+//! `mrtd`/`rtmr0..3` (TDX), `pcr0..2` (Nitro). `kiln verify` expects the platform's primary
+//! register (`measurement`, `mrtd`, `pcr0`) as the primary measurement and every other as a
+//! further measurement.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use kiln_image::image::{build_image, sha256_file, BuildOptions, ImagePaths};
+use kiln_image::measure::{
+    sim_vm_measurement, snp_firmware_digest, snp_launch_digest, tdx_measurement, SnpParams,
+    VmLaunch,
+};
+use kiln_image::recipe::{default_cache_dir, Recipe, BUILTIN_RECIPE};
+use kiln_image::ImageError;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// vCPUs of a QEMU guest unless told otherwise.
+pub const DEFAULT_VCPUS: u32 = 2;
+/// Memory of a QEMU guest (MiB) unless told otherwise.
+pub const DEFAULT_MEMORY_MIB: u64 = 1024;
+/// Environment variable naming the statically linked `kiln-enclave` for images.
+pub const ENCLAVE_STATIC_ENV: &str = "KILN_ENCLAVE_STATIC";
+/// The kind tag of reference files.
+pub const REFERENCE_KIND: &str = "kiln-image-reference/v1";
+/// How to build the static enclave (for error messages).
+pub const BUILD_STATIC_HINT: &str = "RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release -p kiln-enclave --target x86_64-unknown-linux-gnu";
+
+/// Why an image could not be built, found or measured.
+#[derive(Debug)]
+pub enum ImageCmdError {
+    /// No statically linked kiln-enclave.
+    NoStaticEnclave {
+        /// Candidates looked at, with why each was refused.
+        looked: Vec<String>,
+    },
+    /// The image library failed.
+    Image {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        source: ImageError,
+    },
+    /// An image folder lacks a file.
+    NotAnImage {
+        /// The folder.
+        dir: PathBuf,
+        /// The missing file.
+        missing: PathBuf,
+    },
+    /// A file operation failed.
+    Io {
+        /// What was being done.
+        op: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A reference file is malformed.
+    Reference {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Bad arguments.
+    Usage(String),
+}
+
+impl fmt::Display for ImageCmdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoStaticEnclave { looked } => write!(
+                f,
+                "no statically linked kiln-enclave for the guest image (looked at: {}); build it \
+                 with `{BUILD_STATIC_HINT}` or set {ENCLAVE_STATIC_ENV} to its path",
+                looked.join("; ")
+            ),
+            Self::Image { what, .. } => write!(f, "cannot {what}"),
+            Self::NotAnImage { dir, missing } => write!(
+                f,
+                "{} is not a kiln image folder: {} is missing (make one with `kiln image build --out DIR`)",
+                dir.display(),
+                missing.display()
+            ),
+            Self::Io { op, .. } => write!(f, "cannot {op}"),
+            Self::Reference { path, reason } => {
+                write!(f, "reference {}: {reason}", path.display())
+            }
+            Self::Usage(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ImageCmdError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Image { source, .. } => Some(source),
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn image_err(what: impl Into<String>) -> impl FnOnce(ImageError) -> ImageCmdError {
+    let what = what.into();
+    move |source| ImageCmdError::Image { what, source }
+}
+
+fn io_err(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> ImageCmdError {
+    let op = op.into();
+    move |source| ImageCmdError::Io { op, source }
+}
+
+/// Whether `path` is an ELF executable without a program interpreter (statically linked).
+pub fn is_static_elf(path: &Path) -> Result<bool, std::io::Error> {
+    let mut head = Vec::new();
+    fs::File::open(path)?
+        .take(64 << 10)
+        .read_to_end(&mut head)?;
+    let u16_at = |o: usize| {
+        head.get(o..o + 2)
+            .and_then(|b| <[u8; 2]>::try_from(b).ok())
+            .map(u16::from_le_bytes)
+    };
+    let u32_at = |o: usize| {
+        head.get(o..o + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_le_bytes)
+    };
+    let u64_at = |o: usize| {
+        head.get(o..o + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_le_bytes)
+    };
+    // 64-bit little-endian ELF only (the guest is x86_64).
+    if head.get(..6) != Some(b"\x7fELF\x02\x01".as_slice()) {
+        return Ok(false);
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
+        return Ok(false);
+    };
+    let Ok(phoff) = usize::try_from(phoff) else {
+        return Ok(false);
+    };
+    for i in 0..usize::from(phnum) {
+        match u32_at(phoff + i * usize::from(phentsize)) {
+            // PT_INTERP: dynamically linked.
+            Some(3) => return Ok(false),
+            Some(_) => {}
+            // Program headers beyond what was read: cannot tell, refuse.
+            None => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+/// Finds the statically linked enclave: `$KILN_ENCLAVE_STATIC`, else `kiln-enclave-static`
+/// next to the running binary, else the `x86_64-unknown-linux-gnu` target folder of the
+/// cargo target folder the running binary is in.
+pub fn find_static_enclave() -> Result<PathBuf, ImageCmdError> {
+    let mut candidates = Vec::new();
+    if let Some(p) = std::env::var_os(ENCLAVE_STATIC_ENV).filter(|p| !p.is_empty()) {
+        candidates.push(PathBuf::from(p));
+    } else if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join("kiln-enclave-static"));
+            let mut dirs = vec![dir.to_path_buf()];
+            if dir.file_name().is_some_and(|n| n == "deps") {
+                if let Some(up) = dir.parent() {
+                    dirs.push(up.to_path_buf());
+                }
+            }
+            for d in dirs {
+                if let Some(target) = d.parent() {
+                    for profile in ["release", "debug"] {
+                        candidates.push(
+                            target
+                                .join("x86_64-unknown-linux-gnu")
+                                .join(profile)
+                                .join("kiln-enclave"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let mut looked = Vec::new();
+    for c in candidates {
+        match is_static_elf(&c) {
+            Ok(true) => return Ok(c),
+            Ok(false) => looked.push(format!("{} (not a static x86_64 ELF)", c.display())),
+            Err(e) => looked.push(format!("{} ({e})", c.display())),
+        }
+    }
+    Err(ImageCmdError::NoStaticEnclave { looked })
+}
+
+/// The cache key of the default image: recipe text and enclave binary.
+pub fn cache_key(recipe_text: &str, enclave: &Path) -> Result<String, ImageCmdError> {
+    let (_, enclave_digest) = sha256_file(enclave).map_err(image_err("hash the enclave"))?;
+    let mut h = Sha256::new();
+    h.update(b"kiln-image-cache/v1\0");
+    h.update(recipe_text.as_bytes());
+    h.update(b"\0");
+    h.update(enclave_digest);
+    Ok(hex::encode(h.finalize()).chars().take(32).collect())
+}
+
+/// Builds an image of the built-in recipe into `out` (a fresh build: any files there are
+/// replaced).
+pub fn build_into(out: &Path, eif: bool) -> Result<ImagePaths, ImageCmdError> {
+    let recipe = Recipe::builtin().map_err(image_err("read the built-in recipe"))?;
+    let init = find_static_enclave()?;
+    let opts = BuildOptions {
+        cache: default_cache_dir(),
+        init,
+        eif,
+        without_toolchain: false,
+    };
+    let (paths, _) = build_image(&recipe, &opts, out)
+        .map_err(image_err(format!("build the image into {}", out.display())))?;
+    Ok(paths)
+}
+
+/// The default image (with its EIF), built on first use into `<state>/images/<key>/`.
+/// Returns the folder and whether it was built now.
+pub fn default_image(state_dir: &Path) -> Result<(PathBuf, bool), ImageCmdError> {
+    let enclave = find_static_enclave()?;
+    let key = cache_key(BUILTIN_RECIPE, &enclave)?;
+    let root = state_dir.join("images");
+    let dir = root.join(&key);
+    if ImagePaths::in_dir(&dir).manifest.is_file() {
+        return Ok((dir, false));
+    }
+    fs::create_dir_all(&root).map_err(io_err(format!("create {}", root.display())))?;
+    let tmp = root.join(format!(
+        ".{key}.partial-{}",
+        crate::random_hex(6).map_err(io_err("read /dev/urandom"))?
+    ));
+    let built = build_into(&tmp, true);
+    if let Err(e) = built {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if let Err(e) = fs::rename(&tmp, &dir) {
+        let _ = fs::remove_dir_all(&tmp);
+        // Another kiln finished the same image first: use it.
+        if !ImagePaths::in_dir(&dir).manifest.is_file() {
+            return Err(io_err(format!("move the image into {}", dir.display()))(e));
+        }
+    }
+    Ok((dir, true))
+}
+
+/// Checks that `dir` holds what a QEMU launch needs.
+pub fn image_paths(dir: &Path) -> Result<ImagePaths, ImageCmdError> {
+    let p = ImagePaths::in_dir(dir);
+    for f in [&p.kernel, &p.initrd, &p.cmdline] {
+        if !f.is_file() {
+            return Err(ImageCmdError::NotAnImage {
+                dir: dir.to_path_buf(),
+                missing: f.clone(),
+            });
+        }
+    }
+    Ok(p)
+}
+
+/// The platforms `kiln image measure` predicts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeasurePlatform {
+    /// kiln's simulated security processor for QEMU guests.
+    Sim,
+    /// SEV-SNP launch digest.
+    SevSnp,
+    /// TDX MRTD/RTMRs.
+    Tdx,
+    /// Nitro PCR0/1/2.
+    Nitro,
+}
+
+impl MeasurePlatform {
+    /// Parses `--platform`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sim" => Some(Self::Sim),
+            "sev-snp" | "snp" => Some(Self::SevSnp),
+            "tdx" => Some(Self::Tdx),
+            "nitro" => Some(Self::Nitro),
+            _ => None,
+        }
+    }
+
+    /// The name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sim => "sim",
+            Self::SevSnp => "sev-snp",
+            Self::Tdx => "tdx",
+            Self::Nitro => "nitro",
+        }
+    }
+}
+
+/// What `kiln image measure` needs besides the image.
+#[derive(Debug, Clone)]
+pub struct MeasureOptions {
+    /// The platform.
+    pub platform: MeasurePlatform,
+    /// vCPUs.
+    pub vcpus: u32,
+    /// Memory, MiB (sim).
+    pub memory_mib: u64,
+    /// OVMF (SEV-SNP).
+    pub ovmf: Option<PathBuf>,
+    /// vCPU model (SEV-SNP).
+    pub vcpu_type: String,
+    /// SEV-SNP: the firmware alone (no kernel hashes).
+    pub firmware_only: bool,
+}
+
+/// The sim measurement of booting `p` with `vcpus` and `memory_mib`.
+pub fn sim_measurement(
+    p: &ImagePaths,
+    vcpus: u32,
+    memory_mib: u64,
+) -> Result<[u8; 48], ImageCmdError> {
+    let cmdline = p
+        .read_cmdline()
+        .map_err(image_err("read the image's command line"))?;
+    sim_vm_measurement(&VmLaunch {
+        kernel: p.kernel.clone(),
+        initrd: p.initrd.clone(),
+        cmdline,
+        vcpus,
+        memory_mib,
+    })
+    .map_err(image_err("compute the sim measurement"))
+}
+
+/// Predicts the measurement of the image in `dir`: the reference document.
+pub fn measure(dir: &Path, o: &MeasureOptions) -> Result<serde_json::Value, ImageCmdError> {
+    let p = image_paths(dir)?;
+    let cmdline = p
+        .read_cmdline()
+        .map_err(image_err("read the image's command line"))?;
+    let mut measurements = BTreeMap::new();
+    let mut launch = json!({});
+    match o.platform {
+        MeasurePlatform::Sim => {
+            let m = sim_measurement(&p, o.vcpus, o.memory_mib)?;
+            measurements.insert("measurement".to_owned(), hex::encode(m));
+            launch = json!({"vcpus": o.vcpus, "memoryMiB": o.memory_mib});
+        }
+        MeasurePlatform::SevSnp => {
+            let ovmf = o.ovmf.clone().ok_or_else(|| {
+                ImageCmdError::Usage(
+                    "--platform sev-snp needs --ovmf FILE (an OVMF with SEV metadata; for kernel \
+                     hashes one built from OvmfPkg/AmdSev)"
+                        .into(),
+                )
+            })?;
+            let params = SnpParams {
+                ovmf: ovmf.clone(),
+                vcpus: o.vcpus,
+                vcpu_type: o.vcpu_type.clone(),
+                guest_features: 0x1,
+            };
+            let m = if o.firmware_only {
+                snp_firmware_digest(&params)
+            } else {
+                snp_launch_digest(&params, &p.kernel, &p.initrd, &cmdline)
+            }
+            .map_err(image_err("compute the SEV-SNP launch digest"))?;
+            measurements.insert("measurement".to_owned(), hex::encode(m));
+            launch = json!({
+                "vcpus": o.vcpus,
+                "vcpuType": o.vcpu_type,
+                "ovmf": ovmf.display().to_string(),
+                "kernelHashes": !o.firmware_only,
+                "guestFeatures": "0x1",
+            });
+        }
+        MeasurePlatform::Tdx => {
+            let m = tdx_measurement(o.ovmf.as_deref())
+                .map_err(image_err("predict the TDX measurement"))?;
+            measurements.insert("mrtd".to_owned(), hex::encode(m));
+        }
+        MeasurePlatform::Nitro => {
+            let bytes = fs::read(&p.eif).map_err(io_err(format!(
+                "read {} (build it with `kiln image build --format eif`)",
+                p.eif.display()
+            )))?;
+            let summary = kiln_image::eif::parse_eif(&bytes).map_err(image_err("parse the EIF"))?;
+            let pcrs = summary.pcrs();
+            for (key, value) in [
+                ("pcr0", pcrs.pcr0),
+                ("pcr1", pcrs.pcr1),
+                ("pcr2", pcrs.pcr2),
+            ] {
+                measurements.insert(key.to_owned(), hex::encode(value));
+            }
+        }
+    }
+    let mut files = serde_json::Map::new();
+    for f in [&p.kernel, &p.initrd, &p.cmdline] {
+        let (_, d) = sha256_file(f).map_err(image_err("hash the image"))?;
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.insert(name, json!(hex::encode(d)));
+    }
+    Ok(json!({
+        "kind": REFERENCE_KIND,
+        "platform": o.platform.as_str(),
+        "measurements": measurements,
+        "launch": launch,
+        "image": {
+            "dir": dir.display().to_string(),
+            "cmdline": cmdline,
+            "files": files,
+        },
+    }))
+}
+
+/// Expected measurements from a reference: the primary register and the others by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reference {
+    /// The primary register.
+    pub primary: Option<Vec<u8>>,
+    /// Further registers by claim name.
+    pub others: BTreeMap<String, Vec<u8>>,
+}
+
+/// The primary register names of every platform.
+const PRIMARY: &[&str] = &["measurement", "mrtd", "pcr0"];
+
+/// Parses a reference document.
+pub fn parse_reference(path: &Path, doc: &serde_json::Value) -> Result<Reference, ImageCmdError> {
+    let bad = |reason: String| ImageCmdError::Reference {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if let Some(kind) = doc.get("kind") {
+        if kind != REFERENCE_KIND {
+            return Err(bad(format!("kind {kind} is not {REFERENCE_KIND:?}")));
+        }
+    }
+    let platform = doc
+        .get("platform")
+        .and_then(|p| p.as_str())
+        .ok_or_else(|| bad("no \"platform\" string".into()))?;
+    if MeasurePlatform::parse(platform).is_none() {
+        return Err(bad(format!(
+            "platform {platform:?} is not one of sim, sev-snp, tdx, nitro"
+        )));
+    }
+    let map = doc
+        .get("measurements")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| bad("no \"measurements\" object".into()))?;
+    let mut r = Reference::default();
+    for (name, value) in map {
+        let hexs = value
+            .as_str()
+            .ok_or_else(|| bad(format!("measurement {name:?} is not a string")))?;
+        let bytes = hex::decode(hexs.trim())
+            .map_err(|e| bad(format!("measurement {name:?} is not hex: {e}")))?;
+        if bytes.len() != 48 {
+            return Err(bad(format!(
+                "measurement {name:?} has {} bytes, not 48",
+                bytes.len()
+            )));
+        }
+        let name = name.to_ascii_lowercase();
+        if PRIMARY.contains(&name.as_str()) {
+            r.primary = Some(bytes);
+        } else {
+            r.others.insert(name, bytes);
+        }
+    }
+    if r.primary.is_none() && r.others.is_empty() {
+        return Err(bad("\"measurements\" is empty".into()));
+    }
+    Ok(r)
+}
+
+/// Loads `--reference`: a reference file, an image folder (its sim measurement with the
+/// default vCPUs and memory), or a recipe file (the image it builds, then as a folder).
+pub fn load_reference(path: &Path, state_dir: Option<&Path>) -> Result<Reference, ImageCmdError> {
+    let sim = |dir: &Path| -> Result<Reference, ImageCmdError> {
+        let p = image_paths(dir)?;
+        let m = sim_measurement(&p, DEFAULT_VCPUS, DEFAULT_MEMORY_MIB)?;
+        Ok(Reference {
+            primary: Some(m.to_vec()),
+            others: BTreeMap::new(),
+        })
+    };
+    if path.is_dir() {
+        return sim(path);
+    }
+    let text = fs::read_to_string(path).map_err(io_err(format!("read {}", path.display())))?;
+    if path.extension().is_some_and(|e| e == "toml") {
+        let recipe =
+            Recipe::parse(&text).map_err(image_err(format!("parse {}", path.display())))?;
+        let state = state_dir.ok_or_else(|| {
+            ImageCmdError::Usage("a recipe reference needs a state folder to build in".into())
+        })?;
+        let enclave = find_static_enclave()?;
+        let dir = state
+            .join("images")
+            .join(format!("recipe-{}", cache_key(&text, &enclave)?));
+        if !ImagePaths::in_dir(&dir).manifest.is_file() {
+            let opts = BuildOptions {
+                cache: default_cache_dir(),
+                init: enclave,
+                eif: false,
+                without_toolchain: false,
+            };
+            build_image(&recipe, &opts, &dir)
+                .map_err(image_err(format!("build the image of {}", path.display())))?;
+        }
+        return sim(&dir);
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ImageCmdError::Reference {
+            path: path.to_path_buf(),
+            reason: format!("not JSON: {e}"),
+        })?;
+    parse_reference(path, &doc)
+}
+
+/// `kiln image build`: prints each file's SHA-256, then the folder.
+pub fn run_build(args: crate::cli::ImageBuildArgs) -> Result<String, crate::HostError> {
+    let usage = |message: String| crate::HostError::Usage { message };
+    let eif = match args.format.as_str() {
+        "initramfs" => false,
+        "eif" => true,
+        other => return Err(usage(format!("--format {other:?} is not initramfs or eif"))),
+    };
+    let dir = match args.out {
+        Some(out) => {
+            build_into(&out, eif).map_err(crate::HostError::Image)?;
+            out
+        }
+        None => {
+            let state = match args.state_dir {
+                Some(d) => d,
+                None => crate::cli::default_state_dir()?,
+            };
+            default_image(&state).map_err(crate::HostError::Image)?.0
+        }
+    };
+    let p = ImagePaths::in_dir(&dir);
+    let mut out = String::new();
+    for f in [
+        &p.kernel,
+        &p.base,
+        &p.toolchain,
+        &p.initrd,
+        &p.cmdline,
+        &p.eif,
+    ] {
+        if f.is_file() {
+            let (size, d) = sha256_file(f)
+                .map_err(image_err("hash the image"))
+                .map_err(crate::HostError::Image)?;
+            out.push_str(&format!(
+                "{}  {:>10}  {}\n",
+                hex::encode(d),
+                size,
+                f.display()
+            ));
+        }
+    }
+    out.push_str(&format!("image {}\n", dir.display()));
+    Ok(out)
+}
+
+/// `kiln image measure`: the measurement lines (hex last on each), or the reference JSON.
+pub fn run_measure(args: crate::cli::ImageMeasureArgs) -> Result<String, crate::HostError> {
+    let usage = |message: String| crate::HostError::Usage { message };
+    let platform = MeasurePlatform::parse(&args.platform).ok_or_else(|| {
+        usage(format!(
+            "--platform {:?} is not one of sim, sev-snp, tdx, nitro",
+            args.platform
+        ))
+    })?;
+    if args.vcpus == 0 {
+        return Err(usage("--vcpus must be at least 1".into()));
+    }
+    let dir = match args.image {
+        Some(d) => d,
+        None => {
+            let state = match args.state_dir {
+                Some(d) => d,
+                None => crate::cli::default_state_dir()?,
+            };
+            default_image(&state).map_err(crate::HostError::Image)?.0
+        }
+    };
+    let opts = MeasureOptions {
+        platform,
+        vcpus: args.vcpus,
+        memory_mib: args.memory,
+        ovmf: args.ovmf,
+        vcpu_type: args.vcpu_type,
+        firmware_only: args.firmware_only,
+    };
+    let doc = measure(&dir, &opts).map_err(crate::HostError::Image)?;
+    if args.json {
+        return Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        ));
+    }
+    let mut out = String::new();
+    if let Some(map) = doc.get("measurements").and_then(|m| m.as_object()) {
+        for (name, value) in map {
+            out.push_str(&format!(
+                "{} {name} {}\n",
+                platform.as_str(),
+                value.as_str().unwrap_or_default()
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn references_map_primary_and_further_registers() {
+        let h = "ab".repeat(48);
+        let doc = json!({"kind": REFERENCE_KIND, "platform": "nitro",
+            "measurements": {"pcr0": h, "PCR1": h}});
+        let r = parse_reference(Path::new("r.json"), &doc).unwrap();
+        assert_eq!(r.primary, Some(vec![0xab; 48]));
+        assert_eq!(r.others.keys().collect::<Vec<_>>(), vec!["pcr1"]);
+        for bad in [
+            json!({"platform": "sim"}),
+            json!({"platform": "x", "measurements": {"measurement": h}}),
+            json!({"platform": "sim", "measurements": {"measurement": "00"}}),
+            json!({"platform": "sim", "measurements": {}}),
+            json!({"kind": "other", "platform": "sim", "measurements": {"measurement": h}}),
+        ] {
+            assert!(parse_reference(Path::new("r.json"), &bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_running_test_binary_is_not_static_and_garbage_is_not_elf() {
+        let exe = std::env::current_exe().unwrap();
+        assert!(!is_static_elf(&exe).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x");
+        fs::write(&f, b"#!/bin/sh\n").unwrap();
+        assert!(!is_static_elf(&f).unwrap());
+    }
+}

@@ -1,0 +1,395 @@
+//! The QEMU backend end to end (TCG here): `kiln image build` is reproducible; `kiln build
+//! --backend qemu` builds the C example inside a VM booted from kiln's image, and `kiln verify`
+//! accepts it against the measurement `kiln image measure --platform sim` predicted and refuses
+//! it against the image with a one-byte change to the command line; a guest that crashes at
+//! boot, hangs, or goes away mid-build gives a clear error, no output and no QEMU left behind.
+//!
+//! Needs QEMU and the pinned kernel/toolchain (`scripts/install-deps`); builds the static
+//! kiln-enclave itself (a no-op when it is current). VM tests run one at a time.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use kiln_image::initramfs::Archive;
+use kiln_image::recipe::{default_cache_dir, Recipe};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The static enclave, built once per test run; the kernel and toolchain fetched.
+fn static_enclave() -> PathBuf {
+    static ONCE: OnceLock<PathBuf> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let st = Command::new(root().join("scripts/fetch-kernel"))
+            .status()
+            .unwrap();
+        assert!(st.success(), "scripts/fetch-kernel failed");
+        let st = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "kiln-enclave",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+            ])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .current_dir(root())
+            .status()
+            .unwrap();
+        assert!(st.success(), "building the static kiln-enclave failed");
+        let kiln = PathBuf::from(env!("CARGO_BIN_EXE_kiln"));
+        let target = kiln.parent().unwrap().parent().unwrap();
+        let p = target.join("x86_64-unknown-linux-gnu/release/kiln-enclave");
+        assert!(p.is_file(), "{}", p.display());
+        p
+    })
+    .clone()
+}
+
+/// One VM at a time (2 cores, TCG); the shared state folder keeps the simulated chip.
+fn serial() -> MutexGuard<'static, ()> {
+    static M: Mutex<()> = Mutex::new(());
+    M.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn state() -> &'static Path {
+    static S: OnceLock<tempfile::TempDir> = OnceLock::new();
+    S.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
+fn kiln(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .env("KILN_STATE_DIR", state())
+        .env("KILN_ENCLAVE_STATIC", static_enclave())
+        .output()
+        .unwrap();
+    eprintln!(
+        "$ kiln {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// One image for the VM tests.
+fn image() -> PathBuf {
+    static IMG: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    IMG.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("img");
+        let out = kiln(&["image", "build", "--out", s(&dir)]);
+        assert!(out.status.success());
+        (d, dir)
+    })
+    .1
+    .clone()
+}
+
+/// QEMU processes whose command line mentions the test state folder.
+fn stray_qemu() -> Vec<String> {
+    let needle = state().to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains("qemu-system") && cmd.contains(&needle) {
+                found.push(cmd);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn image_build_twice_gives_identical_bytes() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    for dir in [&a, &b] {
+        let out = kiln(&["image", "build", "--format", "eif", "--out", s(dir)]);
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("image {}", s(dir))));
+    }
+    for f in [
+        "vmlinuz",
+        "base.cpio",
+        "toolchain.cpio",
+        "initrd.cpio",
+        "cmdline",
+        "image.eif",
+        "image.json",
+    ] {
+        let (x, y) = (
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+        );
+        assert!(!x.is_empty(), "{f} is empty");
+        assert!(x == y, "{f} differs between two builds");
+    }
+    // The Nitro prediction reads the EIF; the sim prediction is the same for both folders.
+    let nitro = kiln(&["image", "measure", "--platform", "nitro", "--image", s(&a)]);
+    assert!(nitro.status.success());
+    assert!(String::from_utf8_lossy(&nitro.stdout).contains("nitro pcr0 "));
+    let m = |dir: &Path| kiln(&["image", "measure", "--platform", "sim", "--image", s(dir)]).stdout;
+    assert_eq!(m(&a), m(&b));
+}
+
+fn last_hex(stdout: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.lines().last().unwrap();
+    let hex = line.split_whitespace().last().unwrap().to_owned();
+    assert_eq!(hex.len(), 96, "{line}");
+    hex
+}
+
+#[test]
+fn qemu_build_verifies_against_the_predicted_measurement_only() {
+    let img = image();
+    let _vm = serial();
+    let d = tempfile::tempdir().unwrap();
+
+    // Predict, then build in the VM.
+    let predicted = kiln(&["image", "measure", "--platform", "sim", "--image", s(&img)]);
+    assert!(predicted.status.success());
+    let hex = last_hex(&predicted.stdout);
+    let reference = d.path().join("reference.json");
+    let json = kiln(&[
+        "image",
+        "measure",
+        "--platform",
+        "sim",
+        "--image",
+        s(&img),
+        "--json",
+    ]);
+    std::fs::write(&reference, &json.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["platform"], "sim");
+    assert_eq!(doc["measurements"]["measurement"], hex.as_str());
+
+    let out = d.path().join("out");
+    let example = root().join("examples/c-hello");
+    let b = kiln(&[
+        "build",
+        s(&example),
+        "--backend",
+        "qemu",
+        "--image",
+        s(&img),
+        "--out",
+        s(&out),
+        "--json",
+    ]);
+    assert!(b.status.success(), "kiln build --backend qemu failed");
+    assert!(out.join("artifacts/hello").is_file());
+    let summary: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(summary["measurement"]["measurement"], hex.as_str());
+    assert!(stray_qemu().is_empty(), "{:?}", stray_qemu());
+
+    // The provenance names what determined the measurement.
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("provenance.sigstore.json")).unwrap())
+            .unwrap();
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(bundle["dsseEnvelope"]["payload"].as_str().unwrap())
+        .unwrap();
+    let statement: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let deps = statement["predicate"]["runDetails"]["builder"]["builderDependencies"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let digest_of = |name: &str| {
+        deps.iter()
+            .find(|d| d["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {deps:?}"))["digest"]["sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for (name, file) in [
+        ("kernel", "vmlinuz"),
+        ("initrd", "initrd.cpio"),
+        ("cmdline", "cmdline"),
+    ] {
+        let want = kiln_image::image::sha256_file(&img.join(file)).unwrap().1;
+        assert_eq!(digest_of(name), hex::encode(want), "{name}");
+    }
+
+    // Accepted against the prediction, given three ways.
+    for expect in [
+        vec!["--expect-measurement", hex.as_str()],
+        vec!["--reference", s(&reference)],
+        vec!["--reference", s(&img)],
+    ] {
+        let mut args = vec!["verify", s(&out), "--allow-simulated"];
+        args.extend(expect);
+        assert!(kiln(&args).status.success(), "{args:?}");
+    }
+
+    // Refused against the image with a one-byte change to its command line.
+    let other = d.path().join("img2");
+    std::fs::create_dir_all(&other).unwrap();
+    for f in ["vmlinuz", "initrd.cpio"] {
+        std::fs::copy(img.join(f), other.join(f)).unwrap();
+    }
+    let mut cmdline = std::fs::read(img.join("cmdline")).unwrap();
+    *cmdline.last_mut().unwrap() ^= 0x20;
+    std::fs::write(other.join("cmdline"), &cmdline).unwrap();
+    let json2 = kiln(&[
+        "image",
+        "measure",
+        "--platform",
+        "sim",
+        "--image",
+        s(&other),
+        "--json",
+    ]);
+    let reference2 = d.path().join("reference2.json");
+    std::fs::write(&reference2, &json2.stdout).unwrap();
+    assert_ne!(
+        last_hex(
+            &kiln(&[
+                "image",
+                "measure",
+                "--platform",
+                "sim",
+                "--image",
+                s(&other)
+            ])
+            .stdout
+        ),
+        hex
+    );
+    for r in [&reference2, &other] {
+        let v = kiln(&["verify", s(&out), "--allow-simulated", "--reference", s(r)]);
+        assert_eq!(
+            v.status.code(),
+            Some(1),
+            "a changed command line must be refused"
+        );
+        let text = String::from_utf8_lossy(&v.stdout);
+        assert!(text.contains("BROKEN expectation"), "{text}");
+    }
+}
+
+/// An image folder with the real kernel and command line and a busybox `/init` script.
+fn fault_image(dir: &Path, init: &str) -> PathBuf {
+    let img = image();
+    let recipe = Recipe::builtin().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(img.join("vmlinuz"), dir.join("vmlinuz")).unwrap();
+    std::fs::copy(img.join("cmdline"), dir.join("cmdline")).unwrap();
+    let mut a = Archive::new();
+    a.add_bytes("init", init.as_bytes().to_vec(), true).unwrap();
+    let busybox = recipe
+        .toolchain_root(&default_cache_dir())
+        .unwrap()
+        .join("bin/busybox");
+    a.add_file("bin/busybox", &busybox, true).unwrap();
+    a.add_char_device("dev/console", 5, 1, 0o600).unwrap();
+    std::fs::write(dir.join("initrd.cpio"), a.to_newc().unwrap()).unwrap();
+    dir.to_path_buf()
+}
+
+fn failed_build(image: &Path, project: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "build",
+        s(project),
+        "--backend",
+        "qemu",
+        "--image",
+        s(image),
+        "--out",
+        s(out),
+    ];
+    args.extend(extra);
+    let b = kiln(&args);
+    assert_eq!(b.status.code(), Some(1), "the build must fail");
+    assert!(!out.exists(), "no output after a failed build");
+    assert!(stray_qemu().is_empty(), "stray QEMU: {:?}", stray_qemu());
+    String::from_utf8_lossy(&b.stderr).into_owned()
+}
+
+#[test]
+fn guest_crashing_at_boot_is_reported_with_its_console() {
+    let _vm = serial();
+    let d = tempfile::tempdir().unwrap();
+    let img = fault_image(
+        &d.path().join("crash"),
+        "#!/bin/busybox sh\necho kiln-test: init gives up\nexit 3\n",
+    );
+    let err = failed_build(
+        &img,
+        &root().join("examples/c-hello"),
+        &d.path().join("out"),
+        &[],
+    );
+    assert!(
+        err.contains("the guest stopped before it was ready"),
+        "{err}"
+    );
+    assert!(err.contains("console log: "), "{err}");
+    // The log it names holds what the guest printed.
+    let log = err
+        .split("console log: ")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
+    let console = std::fs::read_to_string(log.trim()).unwrap();
+    assert!(console.contains("kiln-test: init gives up"), "{console}");
+    assert!(err.contains("after a kernel panic"), "{err}");
+}
+
+#[test]
+fn guest_hanging_at_boot_is_killed_at_the_timeout() {
+    let _vm = serial();
+    let d = tempfile::tempdir().unwrap();
+    let img = fault_image(
+        &d.path().join("hang"),
+        "#!/bin/busybox sh\nwhile :; do /bin/busybox sleep 1; done\n",
+    );
+    let started = std::time::Instant::now();
+    let err = failed_build(
+        &img,
+        &root().join("examples/c-hello"),
+        &d.path().join("out"),
+        &["--timeout", "8"],
+    );
+    assert!(
+        err.contains("did not become ready (no hello) within 8 s"),
+        "{err}"
+    );
+    assert!(started.elapsed().as_secs() < 60);
+}
+
+#[test]
+fn guest_going_away_mid_build_is_a_clear_error() {
+    let img = image();
+    let _vm = serial();
+    let d = tempfile::tempdir().unwrap();
+    // A project whose build powers the VM off: the channel closes in the middle of the build.
+    let project = d.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[build]\ncommand = \"echo going; poweroff -f; sleep 30\"\noutputs = [\"x\"]\n\n[limits]\ntime = \"2m\"\n",
+    )
+    .unwrap();
+    let err = failed_build(&img, &project, &d.path().join("out"), &[]);
+    assert!(err.contains("the build session failed"), "{err}");
+    assert!(err.contains("the VM stopped"), "{err}");
+    assert!(err.contains("console log: "), "{err}");
+}
