@@ -145,10 +145,7 @@ pub type ChunkSink<'a> = dyn FnMut(&str, Vec<u8>) -> Result<(), EnclaveError> + 
 
 /// Reads each output once, in chunks of at most [`CHUNK`] bytes given to `send` (an empty
 /// chunk ends each file), and returns its subject with the SHA-256 of exactly what was sent.
-pub fn stream(
-    outputs: &[Output],
-    send: &mut ChunkSink<'_>,
-) -> Result<Vec<Subject>, EnclaveError> {
+pub fn stream(outputs: &[Output], send: &mut ChunkSink<'_>) -> Result<Vec<Subject>, EnclaveError> {
     let mut subjects = Vec::with_capacity(outputs.len());
     for o in outputs {
         let mut file = File::open(&o.path).map_err(|e| EnclaveError::io("open", &o.path, e))?;

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::EnclaveError;
 
-/// How long a `--version` may take.
-const VERSION_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a `--version` (or a `rustup which`) may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Finds `name` on `path` (a `:`-separated list), as a shell would: the first executable.
 fn which(name: &str, path: &str) -> Option<PathBuf> {
@@ -46,16 +46,24 @@ fn sha256_file(path: &Path) -> Result<String, EnclaveError> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// The first non-empty line `binary version_arg` prints (stdout, else stderr), run with the
-/// build's environment and a time limit.
-fn version_line(
+/// What a probe printed.
+struct ProbeOutput {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `binary args` with the build's environment (and nothing else), in `cwd`, with
+/// [`PROBE_TIMEOUT`], and collects its output.
+fn probe(
     binary: &Path,
-    arg: &str,
+    args: &[&str],
     env: &BTreeMap<String, String>,
     cwd: &Path,
-) -> Result<String, String> {
+) -> Result<ProbeOutput, String> {
+    let shown = format!("{} {}", binary.display(), args.join(" "));
     let mut child = Command::new(binary)
-        .arg(arg)
+        .args(args)
         .env_clear()
         .envs(env)
         .current_dir(cwd)
@@ -63,7 +71,7 @@ fn version_line(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {} {arg}: {e}", binary.display()))?;
+        .map_err(|e| format!("cannot run {shown}: {e}"))?;
     // Read both pipes while waiting, so that a chatty tool cannot block on a full pipe.
     let reader = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
@@ -87,58 +95,263 @@ fn version_line(
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
     let started = Instant::now();
-    loop {
+    // Short sleeps first: a `--version` typically ends within a few milliseconds.
+    let mut pause = Duration::from_millis(1);
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() > VERSION_TIMEOUT => {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() > PROBE_TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(
-                    "{} {arg} did not finish in {} s",
-                    binary.display(),
-                    VERSION_TIMEOUT.as_secs()
+                    "{shown} did not finish in {} s",
+                    PROBE_TIMEOUT.as_secs()
                 ));
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(e.to_string()),
+            Ok(None) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            Err(e) => return Err(format!("{shown}: {e}")),
         }
-    }
-    let out = out_t.join().unwrap_or_default();
-    let err = err_t.join().unwrap_or_default();
+    };
+    Ok(ProbeOutput {
+        success: status.success(),
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    })
+}
+
+/// The first non-empty line `binary arg` prints (stdout, else stderr).
+fn version_line(
+    binary: &Path,
+    arg: &str,
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+) -> Result<String, String> {
+    let out = probe(binary, &[arg], env, cwd)?;
     Ok(out
+        .stdout
         .lines()
-        .chain(err.lines())
+        .chain(out.stderr.lines())
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or_default()
         .to_owned())
 }
 
+/// A file's identity: two names (symbolic or hard links) of one file share it.
+type FileId = (u64, u64);
+
+fn file_id(path: &Path) -> std::io::Result<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(path)?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+/// The rustup that `real` (a resolved tool) is a proxy of: `rustup` itself when `real` is
+/// the same file as the `rustup` on the PATH (rustup installs its proxies as symbolic or
+/// hard links to itself), or `real` when its own name is `rustup` (a link to a rustup that
+/// is not on the PATH). An environment that merely names a toolchain (`RUSTUP_TOOLCHAIN`)
+/// does not make a binary a proxy: a distribution's cargo ignores it.
+fn rustup_of(
+    real: &Path,
+    id: FileId,
+    rustup_on_path: Option<&(PathBuf, FileId)>,
+) -> Option<PathBuf> {
+    if let Some((rustup, rustup_id)) = rustup_on_path {
+        if *rustup_id == id {
+            return Some(rustup.clone());
+        }
+    }
+    let name = real.file_name()?.to_str()?;
+    (name == "rustup" || name.starts_with("rustup-init")).then(|| real.to_path_buf())
+}
+
+/// The binary the rustup proxy `tool` runs for this build: `rustup which TOOL` with the
+/// build's environment in the source folder (so `RUSTUP_TOOLCHAIN` and a
+/// `rust-toolchain.toml` choose the toolchain, as they will for the build).
+fn rustup_which(
+    rustup: &Path,
+    tool: &str,
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+) -> Result<PathBuf, String> {
+    let out = probe(rustup, &["which", tool], env, cwd)?;
+    let line = out.stdout.lines().map(str::trim).find(|l| !l.is_empty());
+    match line {
+        Some(path) if out.success => Ok(PathBuf::from(path)),
+        _ => Err(format!(
+            "{tool} is a rustup proxy, and `{} which {tool}` did not name its binary: {}",
+            rustup.display(),
+            out.stderr.trim()
+        )),
+    }
+}
+
+/// One declared tool, found on the PATH and, through a rustup proxy, to its real binary.
+struct Located {
+    /// The real binary (canonical path): what is hashed and recorded.
+    real: PathBuf,
+    /// What the version probe runs: the name the PATH gives (a multi-call binary such as
+    /// busybox answers by the name it is run as), or for a proxy the binary it runs.
+    run: PathBuf,
+    id: FileId,
+    /// The rustup proxy the build's PATH reaches first, when there is one.
+    proxy: Option<PathBuf>,
+}
+
+fn locate(
+    tool: &Tool,
+    path: &str,
+    rustup_on_path: Option<&(PathBuf, FileId)>,
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+) -> Result<Located, String> {
+    let found = which(&tool.name, path).ok_or_else(|| format!("not on PATH {path}"))?;
+    let canonical = |p: &Path| {
+        let real =
+            fs::canonicalize(p).map_err(|e| format!("cannot resolve {}: {e}", p.display()))?;
+        let id = file_id(&real).map_err(|e| format!("cannot inspect {}: {e}", real.display()))?;
+        Ok::<_, String>((real, id))
+    };
+    let (real, id) = canonical(&found)?;
+    let Some(rustup) = rustup_of(&real, id, rustup_on_path) else {
+        return Ok(Located {
+            real,
+            run: found,
+            id,
+            proxy: None,
+        });
+    };
+    let (target, target_id) = canonical(&rustup_which(&rustup, &tool.name, env, cwd)?)?;
+    if target_id == id {
+        return Err(format!(
+            "`{} which {}` names the proxy itself ({})",
+            rustup.display(),
+            tool.name,
+            target.display()
+        ));
+    }
+    Ok(Located {
+        run: target.clone(),
+        real: target,
+        id: target_id,
+        proxy: Some(found),
+    })
+}
+
+/// The files to hash: each distinct one once (two names of one file share its identity).
+fn distinct_files(found: &[Located]) -> BTreeMap<FileId, &Path> {
+    let mut files: BTreeMap<FileId, &Path> = BTreeMap::new();
+    for f in found {
+        files.entry(f.id).or_insert(&f.real);
+    }
+    files
+}
+
 /// Each declared tool, resolved on the build's PATH to its real file: `uri` file://path,
 /// `digest` sha256, `annotations.version` the first line of its version output.
+///
+/// A rustup proxy (`cargo`, `rustc`, … linked to rustup) is followed to the toolchain's
+/// binary it runs for this build (`rustup which`); that binary is recorded, with the proxy's
+/// path in `annotations.proxy`. Each distinct file is hashed once, however many tools name
+/// it, and the hashing and the version probes run concurrently.
 pub fn resolve_tools(
     tools: &[Tool],
     env: &BTreeMap<String, String>,
     cwd: &Path,
 ) -> Result<Vec<ResourceDescriptor>, EnclaveError> {
     let path = env.get("PATH").map(String::as_str).unwrap_or_default();
-    let mut out = Vec::new();
-    for tool in tools {
-        let fail = |reason: String| EnclaveError::Toolchain {
-            tool: tool.name.clone(),
-            reason,
-        };
-        let found = which(&tool.name, path).ok_or_else(|| fail(format!("not on PATH {path}")))?;
-        let real = fs::canonicalize(&found)
-            .map_err(|e| fail(format!("cannot resolve {}: {e}", found.display())))?;
-        let digest = sha256_file(&real)?;
-        let arg = tool.version_arg.as_deref().unwrap_or("--version");
-        let version = version_line(&found, arg, env, cwd).map_err(fail)?;
+    let fail = |tool: &Tool, reason: String| EnclaveError::Toolchain {
+        tool: tool.name.clone(),
+        reason,
+    };
+    let rustup_on_path = which("rustup", path)
+        .and_then(|p| fs::canonicalize(&p).ok().map(|real| (p, real)))
+        .and_then(|(p, real)| file_id(&real).ok().map(|id| (p, id)));
+
+    // Locating runs `rustup which` for proxies: one thread per tool.
+    let located: Vec<Result<Located, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = tools
+            .iter()
+            .map(|tool| s.spawn(|| locate(tool, path, rustup_on_path.as_ref(), env, cwd)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("locating panicked".to_owned()))
+            })
+            .collect()
+    });
+    let mut found = Vec::with_capacity(tools.len());
+    for (tool, located) in tools.iter().zip(located) {
+        found.push(located.map_err(|reason| fail(tool, reason))?);
+    }
+
+    let files = distinct_files(&found);
+    let (digests, versions) = std::thread::scope(|s| {
+        let digests: Vec<_> = files
+            .iter()
+            .map(|(id, real)| (*id, s.spawn(move || sha256_file(real))))
+            .collect();
+        let versions: Vec<_> = tools
+            .iter()
+            .zip(&found)
+            .map(|(tool, f)| {
+                let arg = tool.version_arg.as_deref().unwrap_or("--version");
+                s.spawn(move || version_line(&f.run, arg, env, cwd))
+            })
+            .collect();
+        let digests: Vec<(FileId, Result<String, EnclaveError>)> = digests
+            .into_iter()
+            .map(|(id, h)| {
+                let digest = h.join().unwrap_or_else(|_| {
+                    Err(EnclaveError::Toolchain {
+                        tool: files
+                            .get(&id)
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
+                        reason: "hashing panicked".to_owned(),
+                    })
+                });
+                (id, digest)
+            })
+            .collect();
+        let versions: Vec<Result<String, String>> = versions
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("version probe panicked".to_owned()))
+            })
+            .collect();
+        (digests, versions)
+    });
+    let mut digest_of = BTreeMap::new();
+    for (id, digest) in digests {
+        digest_of.insert(id, digest?);
+    }
+
+    let mut out = Vec::with_capacity(tools.len());
+    for ((tool, f), version) in tools.iter().zip(found).zip(versions) {
+        let version = version.map_err(|reason| fail(tool, reason))?;
+        let digest = digest_of.get(&f.id).cloned().ok_or_else(|| {
+            // Unreachable: every located file was hashed above.
+            fail(tool, format!("{} was not hashed", f.real.display()))
+        })?;
+        let mut annotations = serde_json::json!({ "version": version });
+        if let (Some(proxy), Some(map)) = (&f.proxy, annotations.as_object_mut()) {
+            map.insert(
+                "proxy".to_owned(),
+                serde_json::Value::String(proxy.display().to_string()),
+            );
+        }
         out.push(ResourceDescriptor {
-            uri: Some(format!("file://{}", real.display())),
+            uri: Some(format!("file://{}", f.real.display())),
             digest: [("sha256".to_owned(), digest)].into_iter().collect(),
             name: Some(tool.name.clone()),
-            annotations: Some(serde_json::json!({ "version": version })),
+            annotations: Some(annotations),
             ..ResourceDescriptor::default()
         });
     }
@@ -231,6 +444,152 @@ mod tests {
         }];
         let err = resolve_tools(&missing, &env, dir.path()).unwrap_err();
         assert!(err.to_string().contains("no-such-tool-kiln"));
+    }
+
+    fn script(path: &Path, body: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn tool(name: &str) -> Tool {
+        Tool {
+            name: name.into(),
+            version_arg: None,
+        }
+    }
+
+    #[test]
+    fn two_names_of_one_binary_are_hashed_once() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("bin");
+        fs::create_dir(&bin).unwrap();
+        script(
+            &d.path().join("multi"),
+            "echo \"multi 1.0 as $(basename \"$0\")\"",
+        );
+        std::os::unix::fs::symlink(d.path().join("multi"), bin.join("one")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("multi"), bin.join("two")).unwrap();
+        let path = format!("{}:{}", bin.display(), crate::build::STANDARD_PATH);
+        let env: BTreeMap<String, String> = [("PATH".to_owned(), path.clone())].into();
+        let found: Vec<Located> = ["one", "two"]
+            .iter()
+            .map(|n| locate(&tool(n), &path, None, &env, d.path()).unwrap())
+            .collect();
+        let files = distinct_files(&found);
+        assert_eq!(files.len(), 1);
+        let real = fs::canonicalize(d.path().join("multi")).unwrap();
+        assert_eq!(files.values().next().copied(), Some(real.as_path()));
+
+        let r = resolve_tools(&[tool("one"), tool("two")], &env, d.path()).unwrap();
+        assert_eq!(r[0].uri, Some(format!("file://{}", real.display())));
+        assert_eq!(r[0].uri, r[1].uri);
+        assert_eq!(r[0].digest["sha256"], sha256_file(&real).unwrap());
+        assert_eq!(r[0].digest, r[1].digest);
+        // Each ran under its own name; neither is a proxy.
+        assert_eq!(
+            r[0].annotations,
+            Some(serde_json::json!({"version": "multi 1.0 as one"}))
+        );
+        assert_eq!(
+            r[1].annotations,
+            Some(serde_json::json!({"version": "multi 1.0 as two"}))
+        );
+    }
+
+    #[test]
+    fn a_rustup_proxy_is_followed_to_the_toolchain_binary() {
+        let d = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(d.path()).unwrap();
+        let (bin, toolchain) = (root.join("cargo-bin"), root.join("toolchain/bin"));
+        fs::create_dir(&bin).unwrap();
+        fs::create_dir_all(&toolchain).unwrap();
+        // A fake rustup: `which TOOL` names the toolchain's binary; as a proxy it would say so.
+        script(
+            &bin.join("rustup"),
+            "if [ \"$1\" = which ]; then echo \"$FAKE_TOOLCHAIN/bin/$2\"; exit 0; fi\necho proxy",
+        );
+        for name in ["cargo", "rustc"] {
+            std::os::unix::fs::symlink("rustup", bin.join(name)).unwrap();
+            script(
+                &toolchain.join(name),
+                &format!("echo '{name} 9.9.{}'", name.len()),
+            );
+        }
+        let path = format!("{}:{}", bin.display(), crate::build::STANDARD_PATH);
+        let env: BTreeMap<String, String> = [
+            ("PATH".to_owned(), path),
+            (
+                "FAKE_TOOLCHAIN".to_owned(),
+                root.join("toolchain").display().to_string(),
+            ),
+        ]
+        .into();
+        let r = resolve_tools(&[tool("cargo"), tool("rustc")], &env, &root).unwrap();
+        let proxy_digest = sha256_file(&bin.join("rustup")).unwrap();
+        for (d, name) in r.iter().zip(["cargo", "rustc"]) {
+            let real = toolchain.join(name);
+            assert_eq!(d.uri, Some(format!("file://{}", real.display())));
+            assert_eq!(d.digest["sha256"], sha256_file(&real).unwrap());
+            assert_ne!(d.digest["sha256"], proxy_digest);
+            assert_eq!(
+                d.annotations,
+                Some(serde_json::json!({
+                    "version": format!("{name} 9.9.5"),
+                    "proxy": bin.join(name).display().to_string(),
+                }))
+            );
+        }
+        assert_ne!(r[0].digest, r[1].digest);
+
+        // A rustup that cannot name the binary is an error, not the proxy's digest.
+        script(
+            &bin.join("rustup"),
+            "echo 'error: toolchain not installed' >&2; exit 1",
+        );
+        let err = resolve_tools(&[tool("cargo")], &env, &root).unwrap_err();
+        assert!(err.to_string().contains("toolchain not installed"), "{err}");
+    }
+
+    /// With a real rustup on this machine, rustc is recorded as the toolchain's own binary.
+    #[test]
+    fn a_real_rustup_rustc_is_the_sysroot_binary() {
+        let mut env = BTreeMap::new();
+        for key in ["PATH", "HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"] {
+            if let Ok(value) = std::env::var(key) {
+                env.insert(key.to_owned(), value);
+            }
+        }
+        let path = env.get("PATH").cloned().unwrap_or_default();
+        let Some(rustup) = which("rustup", &path) else {
+            eprintln!("skipped: no rustup on PATH {path}");
+            return;
+        };
+        let rustc = which("rustc", &path).unwrap();
+        if file_id(&rustc).unwrap() != file_id(&rustup).unwrap() {
+            eprintln!("skipped: {} is not a rustup proxy", rustc.display());
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let sysroot = Command::new(&rustc)
+            .args(["--print", "sysroot"])
+            .env_clear()
+            .envs(&env)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(sysroot.status.success());
+        let sysroot = String::from_utf8(sysroot.stdout).unwrap();
+        let real = fs::canonicalize(Path::new(sysroot.trim()).join("bin/rustc")).unwrap();
+        let r = resolve_tools(&[tool("rustc")], &env, dir.path()).unwrap();
+        assert_eq!(r[0].uri, Some(format!("file://{}", real.display())));
+        assert_eq!(r[0].digest["sha256"], sha256_file(&real).unwrap());
+        let annotations = r[0].annotations.as_ref().unwrap();
+        assert_eq!(annotations["proxy"], rustc.display().to_string());
+        assert!(annotations["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("rustc "));
     }
 
     #[test]

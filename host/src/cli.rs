@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use kiln_tee::Platform;
+use kiln_verifier::build::AllowSimulated;
 use kiln_verifier::UnixTime;
 
 use crate::error::HostError;
@@ -37,6 +38,9 @@ pub enum CliCommand {
     /// expectations.
     #[command(after_help = EXIT_CODES)]
     Verify(VerifyArgs),
+    /// Write a starter verification policy from a verified build.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Build kiln's guest image or predict its measurements.
     #[command(subcommand)]
     Image(ImageCommand),
@@ -183,9 +187,37 @@ pub struct VerifyArgs {
     /// Verify as of this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
+    /// A policy (TOML) the verified build must also satisfy; exit 3 when it does not.
+    /// `kiln policy init` writes a starter policy.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Rego rules (package `kiln`: `allow`, `deny`) evaluated with the policy.
+    #[arg(long, value_name = "FILE", requires = "policy")]
+    pub rego: Option<PathBuf>,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `kiln policy`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Write a starter policy (TOML, commented) from a verified build output: the values it
+    /// saw (measurement, TCB, builder, source), to be reviewed and tightened.
+    Init(PolicyInitArgs),
+}
+
+/// `kiln policy init`.
+#[derive(Debug, Args)]
+pub struct PolicyInitArgs {
+    /// The output folder of `kiln build` to take the values from (it is verified first).
+    pub out_dir: PathBuf,
+    /// Accept a build on the simulated TEE (the policy then says `allow_simulated = true`).
+    #[arg(long)]
+    pub allow_simulated: bool,
+    /// Write the policy to this file instead of standard output (refused if it exists).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// The default builder id of the simulator.
@@ -228,7 +260,7 @@ pub struct VerifyConfig {
     /// The output folder.
     pub out_dir: PathBuf,
     /// Accept simulated evidence.
-    pub allow_simulated: bool,
+    pub allow_simulated: AllowSimulated,
     /// Expected primary measurement.
     pub measurement: Option<Vec<u8>>,
     /// Further expected measurements by claim name (from --reference).
@@ -243,6 +275,10 @@ pub struct VerifyConfig {
     pub nonce: Option<String>,
     /// Verification time.
     pub at: UnixTime,
+    /// The policy, loaded.
+    pub policy: Option<kiln_verifier::policy::Policy>,
+    /// Rego rules, loaded.
+    pub rego: Option<kiln_verifier::policy::RegoRules>,
     /// JSON output.
     pub json: bool,
 }
@@ -415,9 +451,21 @@ impl VerifyArgs {
             }
             None => now(),
         };
+        let policy = self
+            .policy
+            .as_deref()
+            .map(kiln_verifier::policy::Policy::from_toml_file)
+            .transpose()
+            .map_err(|e| usage(format!("--policy: {e}")))?;
+        let rego = self
+            .rego
+            .as_deref()
+            .map(kiln_verifier::policy::RegoRules::from_file)
+            .transpose()
+            .map_err(|e| usage(format!("--rego: {e}")))?;
         Ok(VerifyConfig {
             out_dir: self.out_dir,
-            allow_simulated: self.allow_simulated,
+            allow_simulated: allow_simulated(self.allow_simulated),
             measurement,
             measurements,
             source,
@@ -425,8 +473,19 @@ impl VerifyArgs {
             builder: self.expect_builder,
             nonce,
             at,
+            policy,
+            rego,
             json: self.json,
         })
+    }
+}
+
+/// The flag, as the library's named escape hatch.
+pub fn allow_simulated(flag: bool) -> AllowSimulated {
+    if flag {
+        AllowSimulated::Yes
+    } else {
+        AllowSimulated::No
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_host::cli::{Cli, CliCommand, ImageCommand};
+use kiln_host::cli::{Cli, CliCommand, ImageCommand, PolicyCommand, PolicyInitArgs};
 use kiln_host::error::{HostError, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use kiln_host::progress::Progress;
 use kiln_host::report_error;
@@ -22,6 +22,7 @@ fn main() -> ExitCode {
             Ok(cfg) => verify(&cfg),
             Err(e) => fail(&e),
         },
+        CliCommand::Policy(PolicyCommand::Init(args)) => policy_init(&args),
         CliCommand::Image(cmd) => {
             let result = match cmd {
                 ImageCommand::Build(args) => kiln_host::image::run_build(args),
@@ -78,13 +79,22 @@ fn build(cfg: &kiln_host::cli::BuildConfig) -> u8 {
 fn verify(cfg: &kiln_host::cli::VerifyConfig) -> u8 {
     match kiln_host::verify::run(cfg) {
         Ok(v) => {
+            let report = kiln_host::verify::evaluate_policy(cfg, &v);
             if cfg.json {
-                print_json(&kiln_host::verify::json_report(Ok(&v)));
+                let mut json = kiln_host::verify::json_report(Ok(&v));
+                if let (Some(r), Some(obj)) = (&report, json.as_object_mut()) {
+                    obj.insert("policy".into(), r.to_json());
+                }
+                print_json(&json);
             } else {
                 let mut out = std::io::stdout().lock();
                 let _ = write!(out, "{}", kiln_host::verify::report_ok(cfg, &v));
+                if let Some(r) = &report {
+                    let _ = write!(out, "\n{}", r.render_text());
+                }
             }
-            EXIT_OK
+            // 0 accepted, 3 rejected by the policy.
+            report.map_or(EXIT_OK, |r| r.exit_code().code())
         }
         Err(HostError::Verify { path, source }) => {
             if cfg.json {
@@ -109,5 +119,39 @@ fn verify(cfg: &kiln_host::cli::VerifyConfig) -> u8 {
             }
         }
         Err(e) => fail(&e),
+    }
+}
+
+fn policy_init(args: &PolicyInitArgs) -> u8 {
+    let at = kiln_host::cli::now();
+    let allow = kiln_host::cli::allow_simulated(args.allow_simulated);
+    let text = match kiln_host::verify::starter_policy(&args.out_dir, allow, at) {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
+    match &args.output {
+        None => {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "{text}");
+            EXIT_OK
+        }
+        Some(path) => {
+            // create_new: never overwrite a policy someone may have edited.
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(text.as_bytes()));
+            match written {
+                Ok(()) => {
+                    eprintln!("wrote {}", path.display());
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("kiln: error: cannot write {}: {e}", path.display());
+                    EXIT_USAGE
+                }
+            }
+        }
     }
 }

@@ -49,16 +49,16 @@ pub fn run(cfg: &VerifyConfig) -> Result<VerifiedBuild, HostError> {
         source_commit: cfg.commit.clone(),
         nonce: cfg.nonce.clone(),
     };
-    let allow = if cfg.allow_simulated {
-        AllowSimulated::Yes
-    } else {
-        AllowSimulated::No
-    };
-    verify(&output, &expect, &TrustAnchors::vendor(), allow, cfg.at).map_err(|source| {
-        HostError::Verify {
-            path: cfg.out_dir.clone(),
-            source,
-        }
+    verify(
+        &output,
+        &expect,
+        &TrustAnchors::vendor(),
+        cfg.allow_simulated,
+        cfg.at,
+    )
+    .map_err(|source| HostError::Verify {
+        path: cfg.out_dir.clone(),
+        source,
     })
 }
 
@@ -138,4 +138,48 @@ pub fn json_report(v: Result<&VerifiedBuild, &BuildError>) -> serde_json::Value 
             "error": e.to_string(),
         }),
     }
+}
+
+/// Evaluates the configured policy (if any) over a verified build.
+pub fn evaluate_policy(
+    cfg: &VerifyConfig,
+    verified: &VerifiedBuild,
+) -> Option<kiln_verifier::policy::Report> {
+    let policy = cfg.policy.as_ref()?;
+    let summary = kiln_verifier::policy::BuildSummary::from_verified(verified);
+    Some(kiln_verifier::policy::evaluate(
+        verified.claims(),
+        Some(&summary),
+        policy,
+        cfg.rego.as_ref(),
+        cfg.at,
+    ))
+}
+
+/// `kiln policy init`: verifies the output and returns a starter policy for it.
+pub fn starter_policy(
+    out_dir: &std::path::Path,
+    allow_simulated: AllowSimulated,
+    at: kiln_verifier::UnixTime,
+) -> Result<String, HostError> {
+    let output = load_output_dir(out_dir).map_err(|source| HostError::Verify {
+        path: out_dir.to_path_buf(),
+        source,
+    })?;
+    let verified = verify(
+        &output,
+        &Expectations::default(),
+        &TrustAnchors::vendor(),
+        allow_simulated,
+        at,
+    )
+    .map_err(|source| HostError::Verify {
+        path: out_dir.to_path_buf(),
+        source,
+    })?;
+    let summary = kiln_verifier::policy::BuildSummary::from_verified(&verified);
+    Ok(kiln_verifier::policy::Policy::starter_from(
+        verified.claims(),
+        Some(&summary),
+    ))
 }

@@ -17,6 +17,17 @@
 //! on the 2-core CI machine), so those keys are made once per chip, on first SEV-SNP use: kept
 //! in a process-wide cache keyed by a digest of the secret, and in the state or cache
 //! directory (PKCS#8 DER, mode 0600) when there is one. TDX and Nitro keys take milliseconds.
+//!
+//! Issuing the SEV-SNP chain takes three RSA-4096 signatures (tens of milliseconds, every
+//! process). A chip with a state directory therefore keeps the certificates it issued there
+//! ([`PKI_CACHE_PREFIX`] files, one per PKI: `snp-<product>-<TCB_VERSION hex>`, `tdx`,
+//! `nitro`; mode 0600, written through a rename). Such a file is trusted only as far as it
+//! proves itself: its HMAC-SHA256 tag, keyed by the chip secret and covering the file's name,
+//! must verify, and each certificate is reused only when its TBSCertificate and signature
+//! algorithm are exactly what the chip would issue now (same keys, same profile). Anything
+//! else is issued again and the file rewritten, so evidence is byte for byte what a chip
+//! without the file gives. Keys are never cached: all but the RSA pair derive from the secret
+//! in microseconds to milliseconds. Seeded chips keep their PKIs in memory only.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -24,7 +35,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use hkdf::Hkdf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hkdf::{Hkdf, HkdfExtract};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
@@ -40,6 +53,12 @@ use crate::pki::tdx::TdxPki;
 pub const SECRET_FILE: &str = "chip-secret";
 const ARK_FILE: &str = "amd-ark-rsa4096.pk8";
 const ASK_FILE: &str = "amd-ask-rsa4096.pk8";
+/// The prefix of the issued-certificate cache files in a state directory.
+pub const PKI_CACHE_PREFIX: &str = "pki-cache-";
+const PKI_CACHE_MAGIC: &[u8] = b"kiln-tee sim pki cache v1\n";
+/// No PKI cache file is near this (the SEV-SNP one is about 4 KiB).
+const PKI_CACHE_MAX_BYTES: u64 = 1 << 20;
+const PKI_CACHE_TAG_LEN: usize = 32;
 
 /// A simulated chip. Cheap to share (`Arc`); PKIs are made on first use and kept.
 pub struct SimChip {
@@ -238,6 +257,12 @@ impl SimChip {
         if let Some(pki) = lock(&self.snp).get(&key) {
             return Ok(Arc::clone(pki));
         }
+        let kind = format!(
+            "snp-{}-{}",
+            product.name().to_ascii_lowercase(),
+            hex::encode(tcb.to_bytes(product))
+        );
+        let cached = self.load_pki_cache(&kind)?;
         let rsa = self.amd_rsa_keys()?;
         let salt_secret = self.derive("amd pss salt");
         let chip_id: [u8; 64] = {
@@ -259,7 +284,9 @@ impl SimChip {
                 vcek,
                 chip_id,
             },
+            &cached,
         )?);
+        self.store_pki_cache(&kind, &cached, &[&pki.ark_der, &pki.ask_der, &pki.vcek_der])?;
         lock(&self.snp).insert(key, Arc::clone(&pki));
         Ok(pki)
     }
@@ -270,7 +297,18 @@ impl SimChip {
         if let Some(pki) = slot.as_ref() {
             return Ok(Arc::clone(pki));
         }
-        let pki = Arc::new(crate::pki::tdx::build(self)?);
+        let cached = self.load_pki_cache("tdx")?;
+        let pki = Arc::new(crate::pki::tdx::build(self, &cached)?);
+        self.store_pki_cache(
+            "tdx",
+            &cached,
+            &[
+                &pki.root_der,
+                &pki.platform_ca_der,
+                &pki.pck_der,
+                &pki.tcb_signing_der,
+            ],
+        )?;
         *slot = Some(Arc::clone(&pki));
         Ok(pki)
     }
@@ -281,9 +319,105 @@ impl SimChip {
         if let Some(root) = slot.as_ref() {
             return Ok(Arc::clone(root));
         }
-        let root = Arc::new(crate::pki::nitro::build_root(self)?);
+        let cached = self.load_pki_cache("nitro")?;
+        let root = Arc::new(crate::pki::nitro::build_root(self, &cached)?);
+        self.store_pki_cache("nitro", &cached, &[&root.root_der])?;
         *slot = Some(Arc::clone(&root));
         Ok(root)
+    }
+
+    fn pki_cache_path(&self, kind: &str) -> Option<PathBuf> {
+        self.state_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{PKI_CACHE_PREFIX}{kind}.bin")))
+    }
+
+    /// HMAC-SHA256 (as HKDF-Extract computes it: the salt is the key) of a cache file's body,
+    /// keyed by the chip secret and bound to the file's kind.
+    fn pki_cache_tag(&self, kind: &str, body: &[u8]) -> [u8; PKI_CACHE_TAG_LEN] {
+        let key = self.derive("pki cache mac v1");
+        let mut mac = HkdfExtract::<Sha256>::new(Some(&key));
+        mac.input_ikm(&(kind.len() as u64).to_be_bytes());
+        mac.input_ikm(kind.as_bytes());
+        mac.input_ikm(body);
+        mac.finalize().0.into()
+    }
+
+    /// The certificates of the cache file `kind`, in the order they were stored; empty when
+    /// there is no state directory, no file, or a file that does not authenticate (it is
+    /// then rewritten by [`Self::store_pki_cache`]).
+    fn load_pki_cache(&self, kind: &str) -> Result<Vec<Vec<u8>>, TeeError> {
+        let Some(path) = self.pki_cache_path(kind) else {
+            return Ok(Vec::new());
+        };
+        let file = match fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(TeeError::io(path, "open PKI cache", e)),
+        };
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, PKI_CACHE_MAX_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(|e| TeeError::io(&path, "read PKI cache", e))?;
+        Ok(self.parse_pki_cache(kind, &bytes).unwrap_or_default())
+    }
+
+    /// The blobs of an authenticated cache file, or `None`.
+    fn parse_pki_cache(&self, kind: &str, bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+        if bytes.len() as u64 > PKI_CACHE_MAX_BYTES {
+            return None;
+        }
+        let body_len = bytes.len().checked_sub(PKI_CACHE_TAG_LEN)?;
+        let (body, tag) = bytes.split_at(body_len);
+        let expected = self.pki_cache_tag(kind, body);
+        // Constant time: the comparison must not say how much of a forged tag is right.
+        if tag
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            != 0
+        {
+            return None;
+        }
+        let mut rest = body.strip_prefix(PKI_CACHE_MAGIC)?;
+        let mut blobs = Vec::new();
+        while !rest.is_empty() {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+            let blob = tail.get(..len)?;
+            blobs.push(blob.to_vec());
+            rest = tail.get(len..)?;
+        }
+        Some(blobs)
+    }
+
+    /// Writes the cache file `kind` with `issued` unless `cached` (what was loaded) already
+    /// holds exactly that.
+    fn store_pki_cache(
+        &self,
+        kind: &str,
+        cached: &[Vec<u8>],
+        issued: &[&Vec<u8>],
+    ) -> Result<(), TeeError> {
+        let Some(path) = self.pki_cache_path(kind) else {
+            return Ok(());
+        };
+        if cached.len() == issued.len() && cached.iter().zip(issued).all(|(c, i)| c == *i) {
+            return Ok(());
+        }
+        let mut body = PKI_CACHE_MAGIC.to_vec();
+        for blob in issued {
+            let len = u32::try_from(blob.len()).map_err(|_| {
+                TeeError::encoding("PKI cache", format!("a {}-byte certificate", blob.len()))
+            })?;
+            body.extend_from_slice(&len.to_be_bytes());
+            body.extend_from_slice(blob);
+        }
+        let tag = self.pki_cache_tag(kind, &body);
+        body.extend_from_slice(&tag);
+        write_private_atomic(&path, &body)
     }
 }
 
@@ -326,7 +460,10 @@ fn write_private_new(path: &Path, bytes: &[u8]) -> Result<(), TeeError> {
 
 /// Writes `bytes` to `path` (mode 0600) through a temporary file and a rename.
 fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), TeeError> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per process and call: threads storing the same file must not share a temporary.
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     write_private_new(&tmp, bytes)?;
     fs::rename(&tmp, path).map_err(|e| TeeError::io(path, "rename into place", e))
@@ -402,6 +539,41 @@ mod tests {
         }
         fs::write(dir.join(SECRET_FILE), b"short").unwrap();
         assert!(matches!(SimChip::open(&dir), Err(TeeError::State { .. })));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_tagged_cache_is_used_only_where_it_is_what_would_be_issued() {
+        let dir = std::env::temp_dir().join(format!("kiln-tee-pki-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let chip = SimChip::open(&dir).unwrap();
+        let pki = chip.tdx_pki().unwrap();
+        let path = chip.pki_cache_path("tdx").unwrap();
+        let good = fs::read(&path).unwrap();
+        assert_eq!(
+            chip.load_pki_cache("tdx").unwrap(),
+            [
+                pki.root_der.clone(),
+                pki.platform_ca_der.clone(),
+                pki.pck_der.clone(),
+                pki.tcb_signing_der.clone(),
+            ]
+        );
+        // Correctly tagged, but the root in every place: only the root is reused.
+        let root = &pki.root_der;
+        chip.store_pki_cache("tdx", &[], &[root, root, root, root])
+            .unwrap();
+        let again = SimChip::open(&dir).unwrap();
+        assert_eq!(again.load_pki_cache("tdx").unwrap().len(), 4);
+        let reissued = again.tdx_pki().unwrap();
+        assert_eq!(reissued.platform_ca_der, pki.platform_ca_der);
+        assert_eq!(reissued.pck_der, pki.pck_der);
+        assert_eq!(reissued.tcb_signing_der, pki.tcb_signing_der);
+        assert_eq!(fs::read(&path).unwrap(), good);
+        // A file tagged for another kind is not read as this one.
+        assert!(again.load_pki_cache("nitro").unwrap().is_empty());
+        fs::copy(&path, chip.pki_cache_path("nitro").unwrap()).unwrap();
+        assert!(again.load_pki_cache("nitro").unwrap().is_empty());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

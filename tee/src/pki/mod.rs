@@ -386,6 +386,20 @@ fn extensions(list: &[(ObjectIdentifier, bool, Vec<u8>)]) -> Result<Vec<Extensio
 
 /// Issues a v3 certificate and returns its DER.
 pub fn issue(spec: &CertSpec, signer: &Signer<'_>) -> Result<Vec<u8>, TeeError> {
+    issue_reusing(spec, signer, None)
+}
+
+/// [`issue`], returning `cached` instead of signing when it is a certificate this `spec` and
+/// `signer` issued before: its TBSCertificate and signature algorithm must be exactly those
+/// `spec` and `signer` give now. The signature is not checked here: `cached` must come from
+/// an authenticated store (the chip's PKI cache, whose tag only the chip's secret makes).
+/// Both signers are deterministic (PSS salt and ECDSA nonce derived from the message), so a
+/// reused certificate is byte for byte the one [`issue`] would make.
+pub fn issue_reusing(
+    spec: &CertSpec,
+    signer: &Signer<'_>,
+    cached: Option<&[u8]>,
+) -> Result<Vec<u8>, TeeError> {
     let enc = |e: der::Error| TeeError::encoding("certificate", e);
     let algorithm = signer.algorithm()?;
     let tbs = TbsCertificate {
@@ -405,6 +419,20 @@ pub fn issue(spec: &CertSpec, signer: &Signer<'_>) -> Result<Vec<u8>, TeeError> 
         extensions: Some(extensions(&spec.extensions)?),
     };
     let tbs_der = tbs.to_der().map_err(enc)?;
+    if let Some(cached) = cached {
+        if let Ok(cert) = Certificate::from_der(cached) {
+            // The re-encoding must give the cached bytes back: only canonical DER is reused.
+            if cert.signature_algorithm == algorithm
+                && cert
+                    .tbs_certificate
+                    .to_der()
+                    .is_ok_and(|der| der == tbs_der)
+                && cert.to_der().is_ok_and(|der| der == cached)
+            {
+                return Ok(cached.to_vec());
+            }
+        }
+    }
     let signature = signer.sign(&tbs_der)?;
     let cert = Certificate {
         tbs_certificate: tbs,

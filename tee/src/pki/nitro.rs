@@ -22,8 +22,8 @@ use p384::ecdsa::SigningKey;
 use x509_cert::name::Name;
 
 use super::{
-    issue, key_id, key_usage, name, p384_spki, CertSpec, Signer, Str, OID_C, OID_CN, OID_L, OID_O,
-    OID_OU, OID_ST, SIM_NOT_AFTER, SIM_NOT_BEFORE,
+    issue, issue_reusing, key_id, key_usage, name, p384_spki, CertSpec, Signer, Str, OID_C, OID_CN,
+    OID_L, OID_O, OID_OU, OID_ST, SIM_NOT_AFTER, SIM_NOT_BEFORE,
 };
 use crate::chip::SimChip;
 use crate::error::TeeError;
@@ -123,8 +123,10 @@ fn zonal_name(cn: &str) -> Result<Name, TeeError> {
     ])
 }
 
-/// Issues the root and derives the intermediates' keys.
-pub(crate) fn build_root(chip: &SimChip) -> Result<NitroRoot, TeeError> {
+/// Issues the root and derives the intermediates' keys. `cached` holds the root issued before
+/// (authenticated by the caller), reused when it is exactly what would be issued now (see
+/// [`super::issue_reusing`]).
+pub(crate) fn build_root(chip: &SimChip, cached: &[Vec<u8>]) -> Result<NitroRoot, TeeError> {
     let root_key = chip.p384_key("nitro root");
     let root_name = name(&[
         (OID_C, Str::Printable, "US"),
@@ -146,7 +148,11 @@ pub(crate) fn build_root(chip: &SimChip) -> Result<NitroRoot, TeeError> {
     .basic_constraints(true, None)
     .ski(&root_id)
     .key_usage(true, key_usage::DIGITAL_CERT_CRL_SIGN);
-    let root_der = issue(&root, &Signer::P384(&root_key))?;
+    let root_der = issue_reusing(
+        &root,
+        &Signer::P384(&root_key),
+        cached.first().map(Vec::as_slice),
+    )?;
     Ok(NitroRoot {
         root_der,
         instance_id: format!("i-{}", hex_id(chip, "nitro instance id", 17)),

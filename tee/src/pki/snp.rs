@@ -28,8 +28,8 @@ use p384::ecdsa::SigningKey;
 use rsa::RsaPrivateKey;
 
 use super::{
-    issue, key_id, key_usage, name, rsa_spki, CertSpec, Signer, Str, OID_C, OID_CN, OID_L, OID_O,
-    OID_OU, OID_ST, SIM_NOT_AFTER, SIM_NOT_BEFORE,
+    issue_reusing, key_id, key_usage, name, rsa_spki, CertSpec, Signer, Str, OID_C, OID_CN, OID_L,
+    OID_O, OID_OU, OID_ST, SIM_NOT_AFTER, SIM_NOT_BEFORE,
 };
 use crate::error::TeeError;
 
@@ -266,12 +266,16 @@ pub(crate) struct SnpChipKeys<'a> {
     pub chip_id: [u8; 64],
 }
 
-/// Issues ARK, ASK and VCEK for one product and TCB.
+/// Issues ARK, ASK and VCEK for one product and TCB. `cached` holds certificates issued
+/// before (ARK, ASK, VCEK; authenticated by the caller): each is reused when it is exactly
+/// what would be issued now (see [`super::issue_reusing`]), which skips its RSA signature.
 pub(crate) fn build(
     product: SnpProduct,
     tcb: SnpTcb,
     keys: SnpChipKeys<'_>,
+    cached: &[Vec<u8>],
 ) -> Result<SnpPki, TeeError> {
+    let cached = |i: usize| cached.get(i).map(Vec::as_slice);
     let prod = product.name();
     let crl = format!("https://kdsintf.sim.kiln.invalid/vcek/v1/{prod}/crl");
     let ark_name = amd_name(&format!("ARK-{prod}"), SIMULATED_AMD_ORG)?;
@@ -310,7 +314,7 @@ pub(crate) fn build(
     .ski(&ark_id)
     .basic_constraints(true, None)
     .crl_dp(&crl);
-    let ark_der = issue(&ark, &ark_signer)?;
+    let ark_der = issue_reusing(&ark, &ark_signer, cached(0))?;
 
     let ask = CertSpec {
         serial: (serial + 1).to_be_bytes().to_vec(),
@@ -326,7 +330,7 @@ pub(crate) fn build(
     .basic_constraints(true, Some(0))
     .key_usage(true, key_usage::CERT_SIGN_AMD)
     .crl_dp(&crl);
-    let ask_der = issue(&ask, &ark_signer)?;
+    let ask_der = issue_reusing(&ask, &ark_signer, cached(1))?;
 
     let mut vcek = CertSpec {
         serial: vec![0],
@@ -340,7 +344,7 @@ pub(crate) fn build(
     for (suffix, value) in vcek_extensions(product, tcb, &keys.chip_id) {
         vcek = vcek.ext(amd_oid(suffix)?, false, value);
     }
-    let vcek_der = issue(&vcek, &vcek_signer)?;
+    let vcek_der = issue_reusing(&vcek, &vcek_signer, cached(2))?;
 
     let mut chip_id = keys.chip_id;
     if product == SnpProduct::Turin {

@@ -27,8 +27,8 @@ use p256::ecdsa::SigningKey;
 use x509_cert::name::Name;
 
 use super::{
-    ext, issue, key_id, key_usage, name, octets, p256_spki, pem, seq, tlv, uint, CertSpec, Signer,
-    Str, OID_C, OID_CN, OID_L, OID_O, OID_ST, SIM_NOT_AFTER, SIM_NOT_BEFORE,
+    ext, issue_reusing, key_id, key_usage, name, octets, p256_spki, pem, seq, tlv, uint, CertSpec,
+    Signer, Str, OID_C, OID_CN, OID_L, OID_O, OID_ST, SIM_NOT_AFTER, SIM_NOT_BEFORE,
 };
 use crate::chip::SimChip;
 use crate::error::TeeError;
@@ -215,8 +215,11 @@ const ROOT_CRL_URL: &str = "https://certificates.sim.kiln.invalid/IntelSGXRootCA
 const PCK_CRL_URL: &str =
     "https://api.sim.kiln.invalid/sgx/certification/v4/pckcrl?ca=platform&encoding=der";
 
-/// Issues the chain and derives the quoting keys.
-pub(crate) fn build(chip: &SimChip) -> Result<TdxPki, TeeError> {
+/// Issues the chain and derives the quoting keys. `cached` holds certificates issued before
+/// (root, Platform CA, PCK, TCB signing; authenticated by the caller): each is reused when it
+/// is exactly what would be issued now (see [`super::issue_reusing`]).
+pub(crate) fn build(chip: &SimChip, cached: &[Vec<u8>]) -> Result<TdxPki, TeeError> {
+    let cached = |i: usize| cached.get(i).map(Vec::as_slice);
     let root_key = chip.p256_key("tdx root");
     let platform_ca_key = chip.p256_key("tdx pck platform ca");
     let pck_key = chip.p256_key("tdx pck");
@@ -250,7 +253,7 @@ pub(crate) fn build(chip: &SimChip) -> Result<TdxPki, TeeError> {
         .ski(&root_id)
         .key_usage(true, key_usage::CERT_CRL_SIGN)
         .basic_constraints(true, Some(1));
-    let root_der = issue(&root, &root_signer)?;
+    let root_der = issue_reusing(&root, &root_signer, cached(0))?;
 
     let platform_ca = cert(
         "tdx platform ca serial",
@@ -263,7 +266,7 @@ pub(crate) fn build(chip: &SimChip) -> Result<TdxPki, TeeError> {
     .ski(&platform_ca_id)
     .key_usage(true, key_usage::CERT_CRL_SIGN)
     .basic_constraints(true, Some(0));
-    let platform_ca_der = issue(&platform_ca, &root_signer)?;
+    let platform_ca_der = issue_reusing(&platform_ca, &root_signer, cached(1))?;
 
     let pck_id = key_id(&pck_spki)?;
     let pck = cert(
@@ -278,7 +281,7 @@ pub(crate) fn build(chip: &SimChip) -> Result<TdxPki, TeeError> {
     .key_usage(true, key_usage::DIGITAL_NON_REPUDIATION)
     .basic_constraints(false, None)
     .ext(sgx_oid("")?, false, sgx_extension(&platform)?);
-    let pck_der = issue(&pck, &Signer::P256(&platform_ca_key))?;
+    let pck_der = issue_reusing(&pck, &Signer::P256(&platform_ca_key), cached(2))?;
 
     let tcb_id = key_id(&tcb_spki)?;
     let tcb = cert(
@@ -292,7 +295,7 @@ pub(crate) fn build(chip: &SimChip) -> Result<TdxPki, TeeError> {
     .ski(&tcb_id)
     .key_usage(true, key_usage::DIGITAL_NON_REPUDIATION)
     .basic_constraints(false, None);
-    let tcb_signing_der = issue(&tcb, &root_signer)?;
+    let tcb_signing_der = issue_reusing(&tcb, &root_signer, cached(3))?;
 
     Ok(TdxPki {
         root_der,
