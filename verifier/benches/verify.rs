@@ -26,9 +26,9 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use criterion::Criterion;
 use kiln_verifier::{Evidence, Platform, TrustAnchors, UnixTime, Verifier};
-use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 
 /// Criterion's samples per benchmark.
 const SAMPLES: usize = 20;

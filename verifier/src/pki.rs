@@ -6,11 +6,11 @@
 
 use std::sync::{Arc, OnceLock};
 
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use const_oid::db::{rfc4519, rfc5912};
 use const_oid::ObjectIdentifier;
 use der::asn1::{AnyRef, BitString, ContextSpecific, IntRef, OctetStringRef};
 use der::{Decode, Encode, Reader, SliceReader, TagNumber};
-use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use sha2::{Digest, Sha256};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::AttributeTypeAndValue;

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use der::Decode;
 use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
+use der::Decode;
 use spki::SubjectPublicKeyInfoRef;
 
 use crate::anchors::TrustAnchors;
