@@ -150,7 +150,7 @@ impl Ctx<'_> {
     ) -> Result<ReferenceValues, PolicyError> {
         let key = format!("{section}.measurement_from");
         let path = resolve(self.base, written.get_ref());
-        let refs = ReferenceValues::from_file(&path)
+        let refs = ReferenceValues::from_file_for(&path, Some(platform))
             .map_err(|e| self.invalid(written.span(), &key, e.to_string()))?;
         if refs.platform != platform {
             return Err(self.invalid(

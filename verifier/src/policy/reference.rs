@@ -10,8 +10,14 @@
 //! }
 //! ```
 //!
-//! - `platform`: `sev-snp`, `tdx` or `nitro`; it must be the policy section's platform.
-//! - `image` (optional): free text naming the image, shown in reports.
+//! - `platform`: `sev-snp`, `tdx` or `nitro`; it must be the policy section's platform. Or
+//!   `sim`: the simulated security processor's VM measurement that `kiln image measure
+//!   --platform sim --json` predicts; its `measurement` stands for the primary register of the
+//!   section it is used in (SEV-SNP `measurement`, TDX `mrtd`, Nitro `pcr0`).
+//! - `kind` (optional): `kiln-image-reference/v1`, as `kiln image measure --json` writes it;
+//!   `launch` (optional) is then informational.
+//! - `image` (optional): free text naming the image, or the object `kiln image measure`
+//!   writes (its `dir` is shown in reports).
 //! - `measurements`: by claim name, 48 bytes each: `measurement` (SEV-SNP); `mrtd`,
 //!   `rtmr0`..`rtmr3` (TDX); `pcr0`..`pcr31` (Nitro). At least one.
 
@@ -39,13 +45,29 @@ pub struct ReferenceValues {
     pub measurements: BTreeMap<String, Hex>,
 }
 
+/// The `kind` that `kiln image measure --json` writes.
+pub const REFERENCE_KIND: &str = "kiln-image-reference/v1";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawReference {
+    #[serde(default)]
+    kind: Option<String>,
     platform: String,
     #[serde(default)]
-    image: Option<String>,
+    image: Option<serde_json::Value>,
+    #[serde(default)]
+    launch: Option<serde_json::Value>,
     measurements: BTreeMap<String, String>,
+}
+
+/// The primary measurement register of a platform.
+fn primary(platform: Platform) -> &'static str {
+    match platform {
+        Platform::SevSnp => "measurement",
+        Platform::Tdx => "mrtd",
+        Platform::Nitro => "pcr0",
+    }
 }
 
 /// Whether `name` is a measurement claim of `platform`.
@@ -61,13 +83,62 @@ pub fn is_measurement_name(platform: Platform, name: &str) -> bool {
 }
 
 impl ReferenceValues {
-    /// Parses a reference file's JSON; `path` is only for messages.
+    /// Parses a reference file's JSON; `path` is only for messages. A `sim` reference is
+    /// refused here: it needs the platform it stands for ([`Self::from_json_for`]).
     pub fn from_json(bytes: &[u8], path: &Path) -> Result<Self, PolicyError> {
+        Self::from_json_for(bytes, path, None)
+    }
+
+    /// Parses a reference file's JSON for a policy section of `section` (which lets a `sim`
+    /// reference stand for that platform's primary register).
+    pub fn from_json_for(
+        bytes: &[u8],
+        path: &Path,
+        section: Option<Platform>,
+    ) -> Result<Self, PolicyError> {
         let bad = |message: String| PolicyError::Reference {
             path: path.to_path_buf(),
             message,
         };
-        let raw: RawReference = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        let mut raw: RawReference =
+            serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        if let Some(kind) = &raw.kind {
+            if kind != REFERENCE_KIND {
+                return Err(bad(format!("kind {kind:?} is not {REFERENCE_KIND:?}")));
+            }
+        }
+        let _informational = raw.launch.take();
+        let image = match raw.image.take() {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s),
+            Some(serde_json::Value::Object(o)) => {
+                Some(o.get("dir").and_then(|d| d.as_str()).map_or_else(
+                    || serde_json::Value::Object(o.clone()).to_string(),
+                    str::to_owned,
+                ))
+            }
+            Some(other) => {
+                return Err(bad(format!("image must be text or an object, not {other}")))
+            }
+        };
+        if raw.platform == "sim" {
+            let platform = section.ok_or_else(|| {
+                bad("a sim reference stands for the primary register of a platform: use it as measurement_from of a platform section".into())
+            })?;
+            let measurements = std::mem::take(&mut raw.measurements)
+                .into_iter()
+                .map(|(name, value)| {
+                    let name = if name == "measurement" {
+                        primary(platform).to_owned()
+                    } else {
+                        name
+                    };
+                    (name, value)
+                })
+                .collect();
+            raw.measurements = measurements;
+            raw.platform = platform.as_str().to_owned();
+        }
         let platform = Platform::parse(&raw.platform)
             .filter(|_| raw.platform != "snp")
             .ok_or_else(|| {
@@ -90,18 +161,23 @@ impl ReferenceValues {
         }
         Ok(Self {
             platform,
-            image: raw.image,
+            image,
             measurements,
         })
     }
 
     /// Reads and parses a reference file.
     pub fn from_file(path: &Path) -> Result<Self, PolicyError> {
+        Self::from_file_for(path, None)
+    }
+
+    /// Reads and parses a reference file for a policy section of `section`.
+    pub fn from_file_for(path: &Path, section: Option<Platform>) -> Result<Self, PolicyError> {
         let bytes = std::fs::read(path).map_err(|e| PolicyError::Io {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        Self::from_json(&bytes, path)
+        Self::from_json_for(&bytes, path, section)
     }
 
     /// The JSON text of this file, as a guest-image build would publish it.
@@ -149,5 +225,37 @@ mod tests {
         assert!(is_measurement_name(Platform::Nitro, "pcr31"));
         assert!(!is_measurement_name(Platform::Nitro, "pcr32"));
         assert!(!is_measurement_name(Platform::Nitro, "pcr01"));
+    }
+}
+
+#[cfg(test)]
+mod image_reference_tests {
+    use super::*;
+
+    #[test]
+    fn the_image_measure_document_is_a_reference() {
+        let m = "cd".repeat(48);
+        let doc = format!(
+            r#"{{"kind":"kiln-image-reference/v1","platform":"sim","measurements":{{"measurement":"{m}"}},"launch":{{"vcpus":2,"memoryMiB":1024}},"image":{{"dir":"/img","cmdline":"console=ttyS0","files":{{}}}}}}"#
+        );
+        let path = Path::new("image.json");
+        // A sim reference stands for the primary register of the section's platform.
+        let snp =
+            ReferenceValues::from_json_for(doc.as_bytes(), path, Some(Platform::SevSnp)).unwrap();
+        assert_eq!(snp.platform, Platform::SevSnp);
+        assert!(snp.measurements.contains_key("measurement"));
+        assert_eq!(snp.image.as_deref(), Some("/img"));
+        let tdx =
+            ReferenceValues::from_json_for(doc.as_bytes(), path, Some(Platform::Tdx)).unwrap();
+        assert!(tdx.measurements.contains_key("mrtd"));
+        let nitro =
+            ReferenceValues::from_json_for(doc.as_bytes(), path, Some(Platform::Nitro)).unwrap();
+        assert!(nitro.measurements.contains_key("pcr0"));
+        // Outside a section it has no platform; another kind is refused.
+        assert!(ReferenceValues::from_json(doc.as_bytes(), path).is_err());
+        let other = doc.replace("kiln-image-reference/v1", "something-else");
+        assert!(
+            ReferenceValues::from_json_for(other.as_bytes(), path, Some(Platform::SevSnp)).is_err()
+        );
     }
 }
