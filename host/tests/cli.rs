@@ -79,11 +79,7 @@ fn unavailable_backends_say_what_is_missing() {
     let d = tempfile::tempdir().unwrap();
     let p = project(d.path());
     // `qemu` works here (host/tests/qemu.rs); the hardware backends need their hardware.
-    for (backend, needle) in [
-        ("snp", "SEV-SNP"),
-        ("tdx", "TDX"),
-        ("nitro", "Nitro"),
-    ] {
+    for (backend, needle) in [("snp", "SEV-SNP"), ("tdx", "TDX"), ("nitro", "Nitro")] {
         let o = kiln(&["build", &p, "--backend", backend], d.path());
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         let e = stderr(&o);
