@@ -454,7 +454,7 @@ impl VerifyArgs {
         let policy = self
             .policy
             .as_deref()
-            .map(kiln_verifier::policy::Policy::from_toml_file)
+            .map(|p| kiln_verifier::policy::Policy::from_toml_file_with(p, &image_reference))
             .transpose()
             .map_err(|e| usage(format!("--policy: {e}")))?;
         let rego = self
@@ -496,4 +496,38 @@ pub fn now() -> UnixTime {
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0);
     UnixTime::from_secs(secs)
+}
+
+/// Resolves a policy's `measurement_from` that names a guest-image folder or recipe
+/// (`.toml`): the image is built (cached in the state folder) and its simulated VM
+/// measurement predicted, standing for the platform's primary register. Other paths are left
+/// to the policy loader (reference JSON files).
+fn image_reference(
+    path: &std::path::Path,
+    platform: kiln_verifier::Platform,
+) -> Option<Result<kiln_verifier::policy::ReferenceValues, String>> {
+    let is_recipe = path.extension().is_some_and(|e| e == "toml");
+    if !path.is_dir() && !is_recipe {
+        return None;
+    }
+    let state = default_state_dir().ok();
+    Some(
+        crate::image::load_reference(path, state.as_deref())
+            .map_err(|e| crate::error::chain(&e))
+            .map(|r| {
+                let primary = kiln_verifier::build::primary_measurement(platform);
+                let mut measurements = std::collections::BTreeMap::new();
+                if let Some(m) = r.primary {
+                    measurements.insert(primary.to_owned(), kiln_verifier::Hex(m));
+                }
+                for (name, value) in r.others {
+                    measurements.insert(name, kiln_verifier::Hex(value));
+                }
+                kiln_verifier::policy::ReferenceValues {
+                    platform,
+                    image: Some(path.display().to_string()),
+                    measurements,
+                }
+            }),
+    )
 }

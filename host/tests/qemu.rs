@@ -281,6 +281,37 @@ fn qemu_build_verifies_against_the_predicted_measurement_only() {
         let text = String::from_utf8_lossy(&v.stdout);
         assert!(text.contains("BROKEN expectation"), "{text}");
     }
+
+    // A policy whose expected measurement comes from the reference file or the image folder
+    // (not a literal) accepts the build; pointing it at the changed image rejects it (exit 3).
+    let starter = kiln(&["policy", "init", s(&out), "--allow-simulated"]);
+    assert!(
+        starter.status.success(),
+        "{}",
+        String::from_utf8_lossy(&starter.stderr)
+    );
+    let starter = String::from_utf8(starter.stdout).unwrap();
+    let without_literal: String = starter
+        .lines()
+        .filter(|l| !l.starts_with("measurement = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for (from, code) in [(&reference, 0), (&img, 0), (&reference2, 3), (&other, 3)] {
+        let policy = without_literal.replace(
+            "[sev-snp]\n",
+            &format!("[sev-snp]\nmeasurement_from = {:?}\n", s(from)),
+        );
+        assert!(policy.contains("measurement_from"), "{policy}");
+        let path = d.path().join("policy.toml");
+        std::fs::write(&path, &policy).unwrap();
+        let v = kiln(&["verify", s(&out), "--allow-simulated", "--policy", s(&path)]);
+        assert_eq!(
+            v.status.code(),
+            Some(code),
+            "{from:?}: {}",
+            String::from_utf8_lossy(&v.stdout)
+        );
+    }
 }
 
 /// An image folder with the real kernel and command line and a busybox `/init` script.

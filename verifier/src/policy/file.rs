@@ -124,11 +124,18 @@ struct RawNitro {
     module_id_pattern: Option<String>,
 }
 
+/// Resolves a `measurement_from` path that is not a reference JSON file (a guest-image
+/// recipe or image folder, which only the host can build and measure): returns `None` to
+/// fall back to reading the path as a reference file.
+pub type ReferenceResolver<'r> =
+    &'r dyn Fn(&Path, Platform) -> Option<Result<ReferenceValues, String>>;
+
 /// What the conversion needs to name a place in the file and find reference files.
 struct Ctx<'a> {
     text: &'a str,
     origin: &'a str,
     base: &'a Path,
+    resolver: Option<ReferenceResolver<'a>>,
 }
 
 impl Ctx<'_> {
@@ -150,8 +157,12 @@ impl Ctx<'_> {
     ) -> Result<ReferenceValues, PolicyError> {
         let key = format!("{section}.measurement_from");
         let path = resolve(self.base, written.get_ref());
-        let refs = ReferenceValues::from_file_for(&path, Some(platform))
-            .map_err(|e| self.invalid(written.span(), &key, e.to_string()))?;
+        let resolved = self.resolver.and_then(|r| r(&path, platform));
+        let refs = match resolved {
+            Some(result) => result.map_err(|e| self.invalid(written.span(), &key, e))?,
+            None => ReferenceValues::from_file_for(&path, Some(platform))
+                .map_err(|e| self.invalid(written.span(), &key, e.to_string()))?,
+        };
         if refs.platform != platform {
             return Err(self.invalid(
                 written.span(),
@@ -168,13 +179,23 @@ impl Ctx<'_> {
 }
 
 /// Parses a policy's TOML text; relative reference-file paths resolve against `base`.
-pub(crate) fn parse(text: &str, origin: &str, base: &Path) -> Result<Policy, PolicyError> {
+pub(crate) fn parse(
+    text: &str,
+    origin: &str,
+    base: &Path,
+    resolver: Option<ReferenceResolver<'_>>,
+) -> Result<Policy, PolicyError> {
     let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::Syntax {
         origin: origin.to_owned(),
         location: e.span().map(|s| Location::of_offset(text, s.start)),
         message: e.message().trim().to_owned(),
     })?;
-    let ctx = Ctx { text, origin, base };
+    let ctx = Ctx {
+        text,
+        origin,
+        base,
+        resolver,
+    };
     let b = raw.build;
     let build = BuildPolicy {
         allowed_platforms: b

@@ -105,6 +105,7 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use error::{Location, PolicyError};
+pub use file::ReferenceResolver;
 pub use model::{
     BuildPolicy, Duration, NitroPolicy, Policy, ProductTcb, SigningKeyPolicy, SnpPolicy, SnpTcb,
     TdxPolicy,
@@ -126,18 +127,33 @@ impl Policy {
             reason: e.to_string(),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        file::parse(&text, &path.display().to_string(), base)
+        file::parse(&text, &path.display().to_string(), base, None)
+    }
+
+    /// Reads a policy file whose `measurement_from` entries may also name something
+    /// `resolver` understands (the host resolves guest-image recipes and image folders by
+    /// building and measuring them); anything it declines is read as a reference file.
+    pub fn from_toml_file_with(
+        path: &Path,
+        resolver: file::ReferenceResolver<'_>,
+    ) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        file::parse(&text, &path.display().to_string(), base, Some(resolver))
     }
 
     /// Parses policy text; `origin` names it in messages. Reference files resolve relative
     /// to the current directory.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, PolicyError> {
-        file::parse(text, origin, Path::new("."))
+        file::parse(text, origin, Path::new("."), None)
     }
 
     /// Parses policy text whose reference files resolve relative to `base`.
     pub fn from_toml_str_in(text: &str, origin: &str, base: &Path) -> Result<Self, PolicyError> {
-        file::parse(text, origin, base)
+        file::parse(text, origin, base, None)
     }
 
     /// A commented starter policy (TOML) holding the values seen in `claims` (and `build`),
