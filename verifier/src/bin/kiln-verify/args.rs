@@ -291,12 +291,12 @@ pub fn run(config: Config) -> ExitCode {
         }
         Config::Simulate(request, out) => match kiln_tee::bundle::write_bundle(&out, &request) {
             Ok(paths) => {
-                println!(
+                out!(
                     "SIMULATED {} evidence written (NOT proof of real hardware):",
                     request.platform
                 );
                 for p in paths {
-                    println!("  {}", p.display());
+                    out!("  {}", p.display());
                 }
                 ExitCode::from(EXIT_VERIFIED)
             }

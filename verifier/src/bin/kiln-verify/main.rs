@@ -5,6 +5,14 @@
 
 #![forbid(unsafe_code)]
 
+/// `println!` that ignores a closed standard output (`kiln-verify … | head` must not panic).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod args;
 mod render;
 

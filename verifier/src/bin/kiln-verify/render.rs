@@ -6,7 +6,7 @@ use kiln_verifier::{Error, TcbStatus, TrustAnchors, UnixTime, VerifiedEvidence};
 /// Prints a policy's verification report: the text report, or the JSON one.
 pub fn report(r: &Report, json: bool) {
     if json {
-        println!(
+        out!(
             "{}",
             // The struct itself keeps the field order: verdict and summary first.
             serde_json::to_string_pretty(r).unwrap_or_else(|_| "null".into())
@@ -19,7 +19,7 @@ pub fn report(r: &Report, json: bool) {
 /// Prints verified claims.
 pub fn verified(v: &VerifiedEvidence, json: bool, at_is_now: bool) {
     if json {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&v.to_json()).unwrap_or_else(|_| "null".into())
         );
@@ -27,24 +27,26 @@ pub fn verified(v: &VerifiedEvidence, json: bool, at_is_now: bool) {
     }
     let c = v.claims();
     if c.simulated {
-        println!(
+        out!(
             "SIMULATED evidence verified: {} ({}) — this is NOT proof of real TEE hardware",
-            c.platform, c.product
+            c.platform,
+            c.product
         );
     } else {
-        println!("VERIFIED {} evidence ({})", c.platform, c.product);
+        out!("VERIFIED {} evidence ({})", c.platform, c.product);
     }
     let when = if at_is_now { " (now)" } else { "" };
-    println!("  verified at   {}{when}", c.verified_at);
-    println!(
+    out!("  verified at   {}{when}", c.verified_at);
+    out!(
         "  anchored by   {} (sha256 {})",
-        c.anchor.name, c.anchor.sha256
+        c.anchor.name,
+        c.anchor.sha256
     );
     for (name, value) in &c.measurements {
-        println!("  {name:<13} {value}");
+        out!("  {name:<13} {value}");
     }
     if let Some(rd) = &c.report_data {
-        println!("  report_data   {rd}");
+        out!("  report_data   {rd}");
     }
     for (label, value) in [
         ("public_key", &c.public_key),
@@ -52,7 +54,7 @@ pub fn verified(v: &VerifiedEvidence, json: bool, at_is_now: bool) {
         ("nonce", &c.nonce),
     ] {
         if let Some(v) = value {
-            println!("  {label:<13} {v}");
+            out!("  {label:<13} {v}");
         }
     }
     let versions: Vec<String> = c
@@ -62,27 +64,27 @@ pub fn verified(v: &VerifiedEvidence, json: bool, at_is_now: bool) {
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     match c.tcb.status {
-        TcbStatus::Unknown => println!(
+        TcbStatus::Unknown => out!(
             "  tcb status    Unknown: no collateral was given, so the TCB level was NOT evaluated"
         ),
-        status => println!("  tcb status    {status}"),
+        status => out!("  tcb status    {status}"),
     }
     if !versions.is_empty() {
-        println!("  tcb versions  {}", versions.join(" "));
+        out!("  tcb versions  {}", versions.join(" "));
     }
     if !c.tcb.advisory_ids.is_empty() {
-        println!("  advisories    {}", c.tcb.advisory_ids.join(", "));
+        out!("  advisories    {}", c.tcb.advisory_ids.join(", "));
     }
     if let Some(id) = &c.chip_id {
-        println!("  chip_id       {id}");
+        out!("  chip_id       {id}");
     }
     if let Some(id) = &c.instance_id {
-        println!("  instance      {id}");
+        out!("  instance      {id}");
     }
     if let Some(t) = c.evidence_time {
-        println!("  evidence time {t}");
+        out!("  evidence time {t}");
     }
-    println!(
+    out!(
         "  debug         {}",
         if c.debug {
             "YES: the host can read the TEE's memory"
@@ -101,7 +103,7 @@ pub fn rejected(e: &Error, at: UnixTime, json: bool) {
             "error": e.to_string(),
             "at": at.to_string(),
         });
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
         eprintln!("REJECTED: {e}");
         eprintln!("  (verification time {at})");
@@ -124,14 +126,14 @@ pub fn roots(anchors: &TrustAnchors, json: bool) {
                 })
             })
             .collect();
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_default()
         );
         return;
     }
     for a in anchors.roots() {
-        println!(
+        out!(
             "{:<8} {:<28} {}",
             a.platform.as_str(),
             a.name,
