@@ -132,6 +132,14 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<BuildSumm
             cfg.platform
         ),
     );
+    if cfg.platform == kiln_tee::Platform::SevSnp
+        && !kiln_tee::sim::SimChip::has_vendor_keys(&cfg.state_dir.join("sim-chip"))
+    {
+        progress.note(
+            "first SEV-SNP use of this simulated chip: its RSA-4096 vendor keys are generated \
+             during the attest phase (a few seconds, once; kept in the state folder)",
+        );
+    }
     let spec = LaunchSpec {
         platform: cfg.platform,
         state_dir: cfg.state_dir.clone(),

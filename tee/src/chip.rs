@@ -126,6 +126,13 @@ impl SimChip {
         Arc::new(chip)
     }
 
+    /// Whether the chip in state directory `dir` already holds its AMD vendor keys
+    /// (RSA-4096, generated on first SEV-SNP use, which takes seconds): callers announce the
+    /// wait when it does not.
+    pub fn has_vendor_keys(dir: &Path) -> bool {
+        dir.join(ARK_FILE).is_file() && dir.join(ASK_FILE).is_file()
+    }
+
     /// The chip kept in `dir`, created there on first use with a secret from the OS.
     pub fn open(dir: &Path) -> Result<Arc<Self>, TeeError> {
         create_private_dir(dir)?;
