@@ -91,10 +91,10 @@ pub struct Manifest {
     pub nitro: Option<NitroPcrs>,
 }
 
-/// SHA-256 of a file, streamed.
-pub fn sha256_file(path: &Path) -> Result<(u64, [u8; 32]), ImageError> {
+/// A file's length and digest under `D`, streamed in 1 MiB reads.
+pub fn digest_file<D: Digest>(path: &Path) -> Result<(u64, sha2::digest::Output<D>), ImageError> {
     let mut f = fs::File::open(path).map_err(ImageError::io(path, "opening"))?;
-    let mut h = Sha256::new();
+    let mut h = D::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
@@ -105,7 +105,12 @@ pub fn sha256_file(path: &Path) -> Result<(u64, [u8; 32]), ImageError> {
         n += k as u64;
         h.update(buf.get(..k).unwrap_or(&[]));
     }
-    Ok((n, h.finalize().into()))
+    Ok((n, h.finalize()))
+}
+
+/// SHA-256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<(u64, [u8; 32]), ImageError> {
+    digest_file::<Sha256>(path).map(|(n, d)| (n, d.into()))
 }
 
 fn write_atomic(

@@ -21,8 +21,6 @@
 //! - Nitro: PCR0/1/2 from the EIF ([`crate::eif`]).
 //! - TDX: not predicted yet ([`tdx_measurement`] says why).
 
-use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sev::measurement::sev_hashes::SevHashes;
@@ -47,19 +45,7 @@ pub struct VmLaunch {
 }
 
 fn sha384_file(path: &Path) -> Result<(u64, [u8; 48]), ImageError> {
-    let mut f = fs::File::open(path).map_err(ImageError::io(path, "opening"))?;
-    let mut h = Sha384::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf).map_err(ImageError::io(path, "reading"))?;
-        if k == 0 {
-            break;
-        }
-        n += k as u64;
-        h.update(buf.get(..k).unwrap_or(&[]));
-    }
-    Ok((n, h.finalize().into()))
+    crate::image::digest_file::<Sha384>(path).map(|(n, d)| (n, d.into()))
 }
 
 /// The `sim` VM measurement (see the module documentation for the encoding).
