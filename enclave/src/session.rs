@@ -225,8 +225,6 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         &tmp,
         |k| std::env::var(k).ok(),
     );
-    let tools = toolchain::resolve_tools(&request.recipe.toolchain, &env, &src)?;
-
     let started = OffsetDateTime::now_utc();
     host.progress(
         Phase::Build,
@@ -235,13 +233,27 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
             request.recipe.command, request.recipe.limits.time_secs
         ),
     )?;
-    build::run(
-        &request.recipe.command,
-        &src,
-        &env,
-        Duration::from_secs(request.recipe.limits.time_secs),
-        &mut |stream, line| host.send(&Message::Log { stream, line }, "send a log line"),
-    )?;
+    // The toolchain is located, hashed and asked its version while the build runs (hashing a
+    // 40 MB cargo costs tens of milliseconds); its result is awaited before signing.
+    let (tools, built) = std::thread::scope(|scope| {
+        let tools = scope.spawn(|| toolchain::resolve_tools(&request.recipe.toolchain, &env, &src));
+        let built = build::run(
+            &request.recipe.command,
+            &src,
+            &env,
+            Duration::from_secs(request.recipe.limits.time_secs),
+            &mut |stream, line| host.send(&Message::Log { stream, line }, "send a log line"),
+        );
+        let tools = tools.join().unwrap_or_else(|_| {
+            Err(EnclaveError::Toolchain {
+                tool: "(all)".into(),
+                reason: "resolving the toolchain panicked".into(),
+            })
+        });
+        (tools, built)
+    });
+    built?;
+    let tools = tools?;
     let found = outputs::collect(
         &src,
         &request.recipe.outputs,

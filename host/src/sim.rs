@@ -270,14 +270,25 @@ impl SimLauncher {
             .await
             .map_err(io(format!("read {}", self.enclave.display())))?;
         let params = launch_params(spec.platform);
-        let measurement = process_measurement(spec.platform, &binary, &params);
+        // The measurement and the recorded digests hash the same binary: on two threads.
+        let (measurement, enclave_component) = std::thread::scope(|scope| {
+            let recorded = scope.spawn(|| {
+                component(
+                    ENCLAVE_NAME,
+                    Some(format!("file://{}", self.enclave.display())),
+                    &binary,
+                    None,
+                )
+            });
+            let measurement = process_measurement(spec.platform, &binary, &params);
+            (measurement, recorded.join())
+        });
+        let enclave_component = enclave_component.map_err(|_| LaunchError::Io {
+            op: "hash the enclave binary".into(),
+            source: std::io::Error::other("the hashing thread panicked"),
+        })?;
         let components = vec![
-            component(
-                ENCLAVE_NAME,
-                Some(format!("file://{}", self.enclave.display())),
-                &binary,
-                None,
-            ),
+            enclave_component,
             component("launch-parameters", None, &params, Some(params.clone())),
         ];
 
