@@ -25,6 +25,8 @@ pub struct Output {
     pub path: PathBuf,
     /// Its size.
     pub size: u64,
+    /// Whether any execute bit is set.
+    pub executable: bool,
 }
 
 fn glob_set(patterns: &[String]) -> Result<GlobSet, EnclaveError> {
@@ -113,6 +115,9 @@ pub fn collect(root: &Path, patterns: &[String], limit: u64) -> Result<Vec<Outpu
                     name: name.clone(),
                     path: path.clone(),
                     size: meta.len(),
+                    executable: std::os::unix::fs::PermissionsExt::mode(&meta.permissions())
+                        & 0o111
+                        != 0,
                 },
             );
         } else {
@@ -140,8 +145,9 @@ pub fn collect(root: &Path, patterns: &[String], limit: u64) -> Result<Vec<Outpu
     Ok(picked.into_values().collect())
 }
 
-/// Receives each artifact chunk: the subject name and the bytes.
-pub type ChunkSink<'a> = dyn FnMut(&str, Vec<u8>) -> Result<(), EnclaveError> + 'a;
+/// Receives each artifact chunk: the subject name, the bytes, and (meaningful on the empty
+/// chunk that ends a file) whether the file is executable.
+pub type ChunkSink<'a> = dyn FnMut(&str, Vec<u8>, bool) -> Result<(), EnclaveError> + 'a;
 
 /// Reads each output once, in chunks of at most [`CHUNK`] bytes given to `send` (an empty
 /// chunk ends each file), and returns its subject with the SHA-256 of exactly what was sent.
@@ -174,9 +180,9 @@ pub fn stream(outputs: &[Output], send: &mut ChunkSink<'_>) -> Result<Vec<Subjec
                 });
             }
             hasher.update(&buf);
-            send(&o.name, buf)?;
+            send(&o.name, buf, false)?;
         }
-        send(&o.name, Vec::new())?;
+        send(&o.name, Vec::new(), o.executable)?;
         subjects.push(Subject {
             name: o.name.clone(),
             digest: [("sha256".to_owned(), hex::encode(hasher.finalize()))]
@@ -240,7 +246,7 @@ mod tests {
         let d = tree();
         let outs = collect(d.path(), &["out/sub/*".into()], u64::MAX).unwrap();
         let mut chunks = Vec::new();
-        let subjects = stream(&outs, &mut |name, data| {
+        let subjects = stream(&outs, &mut |name, data, _executable| {
             chunks.push((name.to_owned(), data.len()));
             Ok(())
         })

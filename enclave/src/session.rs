@@ -287,11 +287,12 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         Phase::Sign,
         format!("hashing {} outputs and signing the provenance", found.len()),
     )?;
-    let subjects = outputs::stream(&found, &mut |path, data| {
+    let subjects = outputs::stream(&found, &mut |path, data, executable| {
         host.send(
             &Message::ArtifactChunk {
                 path: path.to_owned(),
                 data,
+                executable,
             },
             "send an artifact",
         )

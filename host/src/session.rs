@@ -197,7 +197,11 @@ pub async fn run(
         match recv(ch, "waiting for the build").await? {
             Message::Progress { phase, message } => progress.phase(phase, &message),
             Message::Log { stream, line } => progress.log(stream_name(stream), &line),
-            Message::ArtifactChunk { path, data } => writer.chunk(&path, &data).await?,
+            Message::ArtifactChunk {
+                path,
+                data,
+                executable,
+            } => writer.chunk(&path, &data, executable).await?,
             Message::Result {
                 bundle,
                 public_key_pem,
@@ -323,7 +327,12 @@ impl ArtifactWriter {
         }
     }
 
-    async fn chunk(&mut self, path: &str, data: &[u8]) -> Result<(), SessionError> {
+    async fn chunk(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        executable: bool,
+    ) -> Result<(), SessionError> {
         let protocol = |reason: String| SessionError::Protocol { reason };
         let rel = check_artifact_path(path).map_err(protocol)?;
         let full = self.dir.join(&rel);
@@ -357,6 +366,10 @@ impl ArtifactWriter {
         if data.is_empty() {
             if let Some((name, mut file)) = self.open.take() {
                 file.flush().await.map_err(io)?;
+                let mode = if executable { 0o755 } else { 0o644 };
+                file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
+                    .await
+                    .map_err(io)?;
                 file.sync_all().await.map_err(io)?;
                 self.done.insert(name);
             }

@@ -115,6 +115,10 @@ pub enum Message {
         /// The bytes (an empty chunk ends the file).
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
+        /// On the chunk that ends the file: whether it is executable. Mode bits are a
+        /// convenience for the user; they are not part of the subject digest.
+        #[serde(default)]
+        executable: bool,
     },
     /// The build succeeded: everything the host writes besides the artifacts.
     Result {

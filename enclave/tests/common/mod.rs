@@ -150,7 +150,7 @@ impl Outcome {
     pub fn artifacts(&self) -> BTreeMap<String, Vec<u8>> {
         let mut out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         for m in &self.messages {
-            if let Message::ArtifactChunk { path, data } = m {
+            if let Message::ArtifactChunk { path, data, .. } = m {
                 out.entry(path.clone()).or_default().extend_from_slice(data);
             }
         }

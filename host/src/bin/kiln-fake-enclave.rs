@@ -108,6 +108,7 @@ fn run() -> Result<u8, Box<dyn std::error::Error>> {
                 &Message::ArtifactChunk {
                     path: "../escape".into(),
                     data: b"owned".to_vec(),
+                    executable: false,
                 },
             )?;
             std::thread::sleep(std::time::Duration::from_secs(5));
