@@ -205,18 +205,6 @@ fn file_component(name: &str, path: &Path) -> std::io::Result<MeasuredComponent>
     })
 }
 
-fn bytes_component(name: &str, bytes: &[u8]) -> MeasuredComponent {
-    let mut digest = BTreeMap::new();
-    digest.insert("sha256".to_owned(), hex::encode(Sha256::digest(bytes)));
-    digest.insert("sha384".to_owned(), hex::encode(Sha384::digest(bytes)));
-    MeasuredComponent {
-        name: name.to_owned(),
-        uri: None,
-        digest,
-        content: Some(bytes.to_vec()),
-    }
-}
-
 /// What a launch measured: the sim measurement and the components behind it.
 fn measure_launch(
     p: &ImagePaths,
@@ -247,8 +235,18 @@ fn measure_launch(
     let components = vec![
         file_component("kernel", &p.kernel).map_err(io(format!("hash {}", p.kernel.display())))?,
         file_component("initrd", &p.initrd).map_err(io(format!("hash {}", p.initrd.display())))?,
-        bytes_component("cmdline", cmdline.as_bytes()),
-        bytes_component("launch-parameters", params.as_bytes()),
+        crate::sim::component(
+            "cmdline",
+            None,
+            cmdline.as_bytes(),
+            Some(cmdline.as_bytes().to_vec()),
+        ),
+        crate::sim::component(
+            "launch-parameters",
+            None,
+            params.as_bytes(),
+            Some(params.as_bytes().to_vec()),
+        ),
     ];
     Ok((m, components))
 }

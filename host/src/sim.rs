@@ -120,7 +120,7 @@ pub fn sim_measurement(platform: Platform, enclave_binary: &[u8]) -> Measurement
 }
 
 /// One measured component with its SHA-256 and SHA-384.
-fn component(
+pub(crate) fn component(
     name: &str,
     uri: Option<String>,
     bytes: &[u8],

@@ -7,44 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn enclave() -> PathBuf {
-    let kiln = PathBuf::from(env!("CARGO_BIN_EXE_kiln"));
-    let path = kiln.parent().unwrap().join("kiln-enclave");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo build -p kiln-enclave` first",
-        path.display()
-    );
-    path
-}
+use std::path::Path;
 
-fn kiln(args: &[&str], state: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(args)
-        .env("KILN_STATE_DIR", state)
-        .env("KILN_ENCLAVE", enclave())
-        .output()
-        .unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name();
-        if name == "kiln-out" || name == "hello" {
-            continue;
-        }
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(&name));
-        } else {
-            std::fs::copy(e.path(), to.join(&name)).unwrap();
-        }
-    }
-}
+use common::{copy_dir, kiln};
 
 fn build(proj: &Path, out: &Path, state: &Path, nonce: &str) -> serde_json::Value {
     let o = kiln(
