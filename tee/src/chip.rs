@@ -143,9 +143,10 @@ impl SimChip {
                 let mut fresh = [0u8; 32];
                 rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut fresh)
                     .map_err(|e| TeeError::crypto("chip secret", e))?;
-                match write_private_new(&path, &fresh) {
+                match publish_private(&path, &fresh) {
                     Ok(()) => fresh,
-                    // Another process created it first: use theirs.
+                    // Another process (or thread) created it first: use theirs. It was
+                    // published whole, so it is never seen half-written.
                     Err(TeeError::Io { source, .. })
                         if source.kind() == std::io::ErrorKind::AlreadyExists =>
                     {
@@ -465,13 +466,31 @@ fn write_private_new(path: &Path, bytes: &[u8]) -> Result<(), TeeError> {
         .map_err(|e| TeeError::io(path, "write", e))
 }
 
-/// Writes `bytes` to `path` (mode 0600) through a temporary file and a rename.
-fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), TeeError> {
-    // Unique per process and call: threads storing the same file must not share a temporary.
+/// Creates `path` holding `bytes` (mode 0600) only if it does not exist, and atomically: the
+/// bytes go to a temporary file first, which is then hard-linked into place (the link fails
+/// with `AlreadyExists` when another writer won). A reader therefore sees no file or the
+/// whole file, never the empty file that `create_new` followed by a write would show.
+fn publish_private(path: &Path, bytes: &[u8]) -> Result<(), TeeError> {
+    let tmp = unique_temporary(path);
+    write_private_new(&tmp, bytes)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    linked.map_err(|e| TeeError::io(path, "create", e))
+}
+
+/// A temporary name beside `path`, unique per process and call.
+fn unique_temporary(path: &Path) -> PathBuf {
+    // Threads storing the same file must not share a temporary.
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     let _ = fs::remove_file(&tmp);
+    tmp
+}
+
+/// Writes `bytes` to `path` (mode 0600) through a temporary file and a rename.
+fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), TeeError> {
+    let tmp = unique_temporary(path);
     write_private_new(&tmp, bytes)?;
     fs::rename(&tmp, path).map_err(|e| TeeError::io(path, "rename into place", e))
 }
@@ -547,6 +566,38 @@ mod tests {
         fs::write(dir.join(SECRET_FILE), b"short").unwrap();
         assert!(matches!(SimChip::open(&dir), Err(TeeError::State { .. })));
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Processes (here threads) opening a fresh state directory at once all get one secret:
+    /// none reads a half-written file (the failure CI once saw: "found 0" bytes).
+    #[test]
+    fn concurrent_first_opens_agree_on_one_secret() {
+        let base = std::env::temp_dir().join(format!("kiln-tee-race-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        for round in 0..40 {
+            let dir = base.join(round.to_string());
+            let barrier = Arc::new(std::sync::Barrier::new(8));
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let (dir, barrier) = (dir.clone(), Arc::clone(&barrier));
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        SimChip::open(&dir).map(|chip| chip.derive("x"))
+                    })
+                })
+                .collect();
+            let secrets: Vec<_> = handles
+                .into_iter()
+                .map(|h| h.join().unwrap().unwrap())
+                .collect();
+            assert!(secrets.iter().all(|s| *s == secrets[0]), "round {round}");
+            let names: Vec<_> = fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, [SECRET_FILE], "round {round}: temporaries left behind");
+        }
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
