@@ -369,11 +369,34 @@ struct LockedPackage {
     name: String,
     version: String,
     #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
     checksum: Option<String>,
 }
 
-/// The packages of every `Cargo.lock` under `root` (sorted, each once) as
-/// `pkg:cargo/NAME@VERSION` with the registry checksum as sha256 when there is one.
+/// The file `cargo vendor` puts in every vendored crate (and cargo checks): a folder holding
+/// it is a dependency's source, not a workspace of the project.
+const VENDORED_CRATE_MARKER: &str = ".cargo-checksum.json";
+
+/// The index URLs under which cargo names crates.io.
+const CRATES_IO_SOURCES: [&str; 2] = [
+    "registry+https://github.com/rust-lang/crates.io-index",
+    "sparse+https://index.crates.io/",
+];
+
+/// The packages that the project's `Cargo.lock` files pin (sorted, each once), as
+/// `pkg:cargo/NAME@VERSION`:
+///
+/// - a registry package with its checksum as `sha256` (the `.crate` file's digest), and for
+///   crates.io its download location;
+/// - a git package with its commit as `gitCommit` and its repository as download location;
+/// - packages without a source (the project's own crates, path dependencies) are left out:
+///   they are files of the source archive, which the `kiln:source` entry's digest covers.
+///
+/// Every `Cargo.lock` under `root` counts (several workspaces may share a source tree) except
+/// those inside vendored crates (folders holding `.cargo-checksum.json`) and inside `target/`
+/// folders: a vendored crate's own lock file pins its development dependencies, which this
+/// build never resolves.
 pub fn cargo_packages(root: &Path) -> Result<Vec<ResourceDescriptor>, EnclaveError> {
     let mut locks = Vec::new();
     find_locks(root, &mut locks)?;
@@ -387,19 +410,48 @@ pub fn cargo_packages(root: &Path) -> Result<Vec<ResourceDescriptor>, EnclaveErr
             ),
         })?;
         for p in parsed.package {
-            seen.insert((p.name, p.version, p.checksum));
+            if let Some(source) = p.source {
+                seen.insert((p.name, p.version, source, p.checksum));
+            }
         }
     }
     Ok(seen
         .into_iter()
-        .map(|(name, version, checksum)| ResourceDescriptor {
-            uri: Some(format!("pkg:cargo/{name}@{version}")),
-            digest: checksum
-                .map(|c| [("sha256".to_owned(), c)].into_iter().collect())
-                .unwrap_or_default(),
-            ..ResourceDescriptor::default()
-        })
+        .map(|(name, version, source, checksum)| locked_package(name, version, &source, checksum))
         .collect())
+}
+
+fn locked_package(
+    name: String,
+    version: String,
+    source: &str,
+    checksum: Option<String>,
+) -> ResourceDescriptor {
+    let mut digest = BTreeMap::new();
+    let mut download_location = None;
+    if let Some(c) = checksum {
+        digest.insert("sha256".to_owned(), c);
+    }
+    if CRATES_IO_SOURCES.contains(&source) {
+        download_location = Some(format!(
+            "https://crates.io/api/v1/crates/{name}/{version}/download"
+        ));
+    } else if let Some(git) = source.strip_prefix("git+") {
+        // git+URL?rev=…#COMMIT: the fragment is the commit cargo locked.
+        if let Some((url, commit)) = git.rsplit_once('#') {
+            digest.insert("gitCommit".to_owned(), commit.to_owned());
+            let repo = url.split_once('?').map_or(url, |(repo, _)| repo);
+            download_location = Some(repo.to_owned());
+        }
+    }
+    ResourceDescriptor {
+        uri: Some(format!("pkg:cargo/{name}@{version}")),
+        digest,
+        download_location,
+        annotations: (!CRATES_IO_SOURCES.contains(&source))
+            .then(|| serde_json::json!({ "cargoSource": source })),
+        ..ResourceDescriptor::default()
+    }
 }
 
 fn find_locks(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), EnclaveError> {
@@ -407,10 +459,16 @@ fn find_locks(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), EnclaveError> {
         .map_err(|e| EnclaveError::io("list", dir, e))?
         .filter_map(Result::ok)
         .collect();
+    if entries
+        .iter()
+        .any(|e| e.file_name() == VENDORED_CRATE_MARKER)
+    {
+        return Ok(());
+    }
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let Ok(ft) = e.file_type() else { continue };
-        if ft.is_dir() {
+        if ft.is_dir() && e.file_name() != "target" {
             find_locks(&e.path(), out)?;
         } else if ft.is_file() && e.file_name() == "Cargo.lock" {
             out.push(e.path());
@@ -596,18 +654,61 @@ mod tests {
     fn cargo_lock_packages_are_listed_once_with_checksums() {
         let d = tempfile::tempdir().unwrap();
         let lock = "version = 3\n\n[[package]]\nname = \"demo\"\nversion = \"0.1.0\"\n\n\
-                    [[package]]\nname = \"itoa\"\nversion = \"1.0.11\"\nsource = \"registry+x\"\n\
-                    checksum = \"49f1f14873335454500d59611f1cf4a4b0f786f9ac11f4312a78e4cf2566695b\"\n";
+                    [[package]]\nname = \"itoa\"\nversion = \"1.0.11\"\n\
+                    source = \"registry+https://github.com/rust-lang/crates.io-index\"\n\
+                    checksum = \"49f1f14873335454500d59611f1cf4a4b0f786f9ac11f4312a78e4cf2566695b\"\n\n\
+                    [[package]]\nname = \"gitdep\"\nversion = \"0.2.0\"\n\
+                    source = \"git+https://example.org/gitdep?rev=abc#0123456789abcdef0123456789abcdef01234567\"\n";
         fs::write(d.path().join("Cargo.lock"), lock).unwrap();
         fs::create_dir(d.path().join("sub")).unwrap();
         fs::write(d.path().join("sub/Cargo.lock"), lock).unwrap();
         let p = cargo_packages(d.path()).unwrap();
-        assert_eq!(p.len(), 2);
-        assert_eq!(p[0].uri.as_deref(), Some("pkg:cargo/demo@0.1.0"));
-        assert!(p[0].digest.is_empty());
-        assert_eq!(p[1].uri.as_deref(), Some("pkg:cargo/itoa@1.0.11"));
+        // The local package `demo` is part of the source archive: not listed.
+        let uris: Vec<_> = p.iter().map(|r| r.uri.as_deref().unwrap()).collect();
+        assert_eq!(uris, ["pkg:cargo/gitdep@0.2.0", "pkg:cargo/itoa@1.0.11"]);
+        assert_eq!(
+            p[0].digest["gitCommit"],
+            "0123456789abcdef0123456789abcdef01234567"
+        );
+        assert_eq!(
+            p[0].download_location.as_deref(),
+            Some("https://example.org/gitdep")
+        );
         assert_eq!(p[1].digest["sha256"].len(), 64);
+        assert_eq!(
+            p[1].download_location.as_deref(),
+            Some("https://crates.io/api/v1/crates/itoa/1.0.11/download")
+        );
+        assert!(p[1].annotations.is_none());
         fs::write(d.path().join("Cargo.lock"), "[[package]]\nname = 3\n").unwrap();
         assert!(cargo_packages(d.path()).is_err());
+    }
+
+    /// A vendored crate's own Cargo.lock (its development dependencies) and target folders
+    /// are not the project's dependencies.
+    #[test]
+    fn vendored_crates_and_target_folders_are_not_searched() {
+        let d = tempfile::tempdir().unwrap();
+        let pkg = |name: &str| {
+            format!(
+                "[[package]]\nname = \"{name}\"\nversion = \"1.0.0\"\n\
+                 source = \"registry+https://github.com/rust-lang/crates.io-index\"\n\
+                 checksum = \"{}\"\n",
+                "ab".repeat(32)
+            )
+        };
+        fs::write(d.path().join("Cargo.lock"), pkg("regex")).unwrap();
+        let vendored = d.path().join("vendor/regex");
+        fs::create_dir_all(&vendored).unwrap();
+        fs::write(vendored.join(".cargo-checksum.json"), "{}").unwrap();
+        fs::write(vendored.join("Cargo.lock"), pkg("quickcheck")).unwrap();
+        fs::create_dir_all(d.path().join("target/x")).unwrap();
+        fs::write(d.path().join("target/x/Cargo.lock"), pkg("stale")).unwrap();
+        let p = cargo_packages(d.path()).unwrap();
+        let uris: Vec<_> = p.iter().map(|r| r.uri.as_deref().unwrap()).collect();
+        assert_eq!(uris, ["pkg:cargo/regex@1.0.0"]);
+        // Without the marker, the same folder is a workspace of the project and counts.
+        fs::remove_file(vendored.join(".cargo-checksum.json")).unwrap();
+        assert_eq!(cargo_packages(d.path()).unwrap().len(), 2);
     }
 }

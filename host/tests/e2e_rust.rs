@@ -9,6 +9,10 @@
 //!   command under `/bin/sh -c`, its environment, in yet another folder): the recipe's
 //!   `--remap-path-prefix` keeps every path out of the binary.
 //!
+//! - examples/rust-grep (crates.io dependencies vendored, built offline) builds twice
+//!   identically, its provenance lists exactly the registry packages of its Cargo.lock with
+//!   their checksums (not the vendored crates' own lock files), and the artifact greps.
+//!
 //! rust-hello needs cargo and a toolchain that the enclave's fresh HOME can find: RUSTUP_HOME
 //! is passed through (defaulting to ~/.rustup). Without cargo the Rust tests print SKIPPED.
 
@@ -194,4 +198,82 @@ fn the_rust_example_is_reproducible_and_equals_a_native_build_the_recipe_way() {
         native.len(),
         attested.len()
     );
+}
+
+#[test]
+fn the_rust_example_with_vendored_dependencies_is_reproducible_and_lists_them() {
+    if !have_cargo() {
+        return;
+    }
+    const ARTIFACT: &str = "target/release/rust-grep";
+    let (_root, out) = assert_reproducible("rust-grep", ARTIFACT);
+
+    // resolvedDependencies: the registry packages of the example's Cargo.lock, each with its
+    // checksum and crates.io location; the example itself (part of the source) is not one.
+    let lock: toml::Table = toml::from_str(
+        &std::fs::read_to_string(common::repo_root().join("examples/rust-grep/Cargo.lock"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut expected: Vec<(String, String)> = lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p.get("source").is_some())
+        .map(|p| {
+            (
+                format!(
+                    "pkg:cargo/{}@{}",
+                    p["name"].as_str().unwrap(),
+                    p["version"].as_str().unwrap()
+                ),
+                p["checksum"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert!(expected.len() >= 4, "{expected:?}");
+    let bundle = common::read_bundle(&out);
+    let payload = kiln_verifier::build::dsse::decode_base64(
+        bundle["dsseEnvelope"]["payload"].as_str().unwrap(),
+    )
+    .unwrap();
+    let statement: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    let mut packages: Vec<(String, String)> = deps
+        .iter()
+        .filter(|d| {
+            d["uri"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("pkg:cargo/"))
+        })
+        .map(|d| {
+            let uri = d["uri"].as_str().unwrap().to_owned();
+            let (name, version) = uri["pkg:cargo/".len()..].split_once('@').unwrap();
+            assert_eq!(
+                d["downloadLocation"],
+                format!("https://crates.io/api/v1/crates/{name}/{version}/download")
+            );
+            (uri, d["digest"]["sha256"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    packages.sort();
+    assert_eq!(packages, expected);
+
+    let bin = out.join("artifacts").join(ARTIFACT);
+    let input = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(input.path(), "alpha\nkiln 42\nbeta 7\n").unwrap();
+    let run = Command::new(&bin)
+        .args([r"^\w+ \d+$", input.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "kiln 42\nbeta 7\n");
+    let none = Command::new(&bin)
+        .args(["^zzz$", input.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(1));
 }

@@ -595,7 +595,11 @@ mod tests {
                 .unwrap()
                 .map(|e| e.unwrap().file_name())
                 .collect();
-            assert_eq!(names, [SECRET_FILE], "round {round}: temporaries left behind");
+            assert_eq!(
+                names,
+                [SECRET_FILE],
+                "round {round}: temporaries left behind"
+            );
         }
         fs::remove_dir_all(&base).unwrap();
     }
