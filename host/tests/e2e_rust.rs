@@ -29,10 +29,21 @@ use common::{build, copy_example, kiln, rustup_home, text};
 const NONCE: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
 const RUST_ARTIFACT: &str = "target/release/rust-hello";
 
-/// One warm state folder for the whole file (the simulator's vendor keys are made once).
+/// One warm state folder for the whole file: the simulator's vendor keys and the sealed
+/// signing key are made once, by a build of the C example that runs before any test builds.
+/// (Tests run in parallel: two first builds on an empty state would each make a signing key,
+/// and the later one to finish would replace the other between a test's two builds.)
 fn state() -> &'static Path {
     static S: OnceLock<tempfile::TempDir> = OnceLock::new();
-    S.get_or_init(|| tempfile::tempdir().unwrap()).path()
+    S.get_or_init(|| {
+        let state = tempfile::tempdir().unwrap();
+        let warm = tempfile::tempdir().unwrap();
+        let proj = warm.path().join("c-hello");
+        copy_example("c-hello", &proj);
+        build(&proj, &warm.path().join("out"), state.path(), NONCE);
+        state
+    })
+    .path()
 }
 
 fn have_cargo() -> bool {
