@@ -9,6 +9,8 @@
 
 mod common;
 
+use std::process::Command;
+
 use base64::Engine as _;
 use common::*;
 use kiln_proto::{write_message, Message, Stream};
@@ -368,6 +370,65 @@ fn the_build_sees_only_allowed_variables() {
             .collect();
         assert_eq!(interfaces, ["lo"]);
     }
+}
+
+/// Where the enclave can make neither a network namespace nor a user namespace, the build
+/// still runs, the host is warned, and the signed provenance says `networkIsolation: false`.
+/// The enclave runs in a user namespace (util-linux `unshare -U -r`) that forbids nested
+/// user namespaces (`max_user_namespaces` = 0) and without any capability (`setpriv`).
+#[test]
+fn a_build_without_network_isolation_says_so_in_the_provenance() {
+    let usable = Command::new("unshare")
+        .args(["-U", "-r", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !usable {
+        println!("SKIPPED: `unshare -U -r` does not work here; the fallback cannot be forced");
+        return;
+    }
+    let mut launch = Launch::new(Platform::SevSnp);
+    launch.wrapper = [
+        "unshare",
+        "-U",
+        "-r",
+        "sh",
+        "-c",
+        "echo 0 > /proc/sys/user/max_user_namespaces && \
+         exec setpriv --securebits=+noroot,+noroot_locked --bounding-set=-all --inh-caps=-all \"$@\"",
+        "sh",
+    ]
+    .map(String::from)
+    .to_vec();
+    let source = tiny_source();
+    let req = request(Platform::SevSnp, TINY, &["out/*"], &source);
+    let out = build(&launch, &req, &source, None);
+    assert!(out.status.success(), "{:?} {}", out.error(), out.stderr);
+    let said = out.logs(Stream::Builder);
+    assert!(
+        said.iter()
+            .any(|l| l.starts_with("WARNING: ") && l.contains("cannot isolate the network")),
+        "{said:?}"
+    );
+    assert!(
+        !said.iter().any(|l| l.starts_with("network isolated")),
+        "{said:?}"
+    );
+    let (bundle, ..) = result_parts(&out);
+    let payload = decode_base64(&bundle.dsse_envelope.payload).unwrap();
+    let st: Statement = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        st.predicate.build_definition.internal_parameters["networkIsolation"],
+        false
+    );
+    // And the ordinary launch is isolated, so the flag is not constant.
+    let out = build(&Launch::new(Platform::SevSnp), &req, &source, None);
+    let (bundle, ..) = result_parts(&out);
+    let payload = decode_base64(&bundle.dsse_envelope.payload).unwrap();
+    let st: Statement = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        st.predicate.build_definition.internal_parameters["networkIsolation"],
+        true
+    );
 }
 
 #[test]

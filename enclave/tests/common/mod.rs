@@ -91,6 +91,8 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// The protocol version the harness announces.
     pub host_protocol: u16,
+    /// A command the enclave is run under (`PREFIX... ENCLAVE ARGS...`), when not empty.
+    pub wrapper: Vec<String>,
 }
 
 impl Launch {
@@ -100,6 +102,7 @@ impl Launch {
             params: b"--test-launch v1".to_vec(),
             env: vec![],
             host_protocol: PROTOCOL_VERSION,
+            wrapper: vec![],
         }
     }
 }
@@ -231,7 +234,15 @@ pub fn session(launch: &Launch, script: impl FnOnce(&mut UnixStream)) -> Outcome
     let work_root = dir.path().join("work");
     std::fs::create_dir(&work_root).unwrap();
     let started = Instant::now();
-    let mut child = Command::new(ENCLAVE)
+    let mut command = match launch.wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(ENCLAVE);
+            c
+        }
+        None => Command::new(ENCLAVE),
+    };
+    let mut child = command
         .arg("--control")
         .arg(format!("unix:{}", control_path.display()))
         .arg("--device")
