@@ -44,6 +44,13 @@ fn verifier_platform(p: Platform) -> kiln_verifier::Platform {
     }
 }
 
+/// The in-toto statement signed in the outcome's bundle.
+fn signed_statement(o: &Outcome) -> Statement {
+    let (bundle, ..) = result_parts(o);
+    let payload = decode_base64(&bundle.dsse_envelope.payload).unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
 fn result_parts(
     o: &Outcome,
 ) -> (
@@ -358,9 +365,7 @@ fn the_build_sees_only_allowed_variables() {
     assert!(vars["HOME"].contains("kiln-build-"), "{}", vars["HOME"]);
     assert!(!vars.contains_key("KILN_TEST_SECRET"));
     // In a new network namespace the build sees the loopback interface only.
-    let (bundle, ..) = result_parts(&out);
-    let payload = decode_base64(&bundle.dsse_envelope.payload).unwrap();
-    let st: Statement = serde_json::from_slice(&payload).unwrap();
+    let st = signed_statement(&out);
     if st.predicate.build_definition.internal_parameters["networkIsolation"] == true {
         let interfaces: Vec<&str> = out
             .logs(Stream::Stdout)
@@ -413,18 +418,14 @@ fn a_build_without_network_isolation_says_so_in_the_provenance() {
         !said.iter().any(|l| l.starts_with("network isolated")),
         "{said:?}"
     );
-    let (bundle, ..) = result_parts(&out);
-    let payload = decode_base64(&bundle.dsse_envelope.payload).unwrap();
-    let st: Statement = serde_json::from_slice(&payload).unwrap();
+    let st = signed_statement(&out);
     assert_eq!(
         st.predicate.build_definition.internal_parameters["networkIsolation"],
         false
     );
     // And the ordinary launch is isolated, so the flag is not constant.
     let out = build(&Launch::new(Platform::SevSnp), &req, &source, None);
-    let (bundle, ..) = result_parts(&out);
-    let payload = decode_base64(&bundle.dsse_envelope.payload).unwrap();
-    let st: Statement = serde_json::from_slice(&payload).unwrap();
+    let st = signed_statement(&out);
     assert_eq!(
         st.predicate.build_definition.internal_parameters["networkIsolation"],
         true

@@ -102,12 +102,7 @@ fn rust_example_builds_verifies_and_runs() {
     assert_eq!(report["subjects"], summary["subjects"]);
 
     // The provenance lists the Cargo.lock packages and the cargo/rustc toolchain.
-    let bundle = common::read_bundle(&out);
-    let payload = kiln_verifier::build::dsse::decode_base64(
-        bundle["dsseEnvelope"]["payload"].as_str().unwrap(),
-    )
-    .unwrap();
-    let statement: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let statement = common::read_statement(&out);
     let deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
         .as_array()
         .unwrap();
@@ -244,12 +239,7 @@ fn the_rust_example_with_vendored_dependencies_is_reproducible_and_lists_them() 
         .collect();
     expected.sort();
     assert!(expected.len() >= 4, "{expected:?}");
-    let bundle = common::read_bundle(&out);
-    let payload = kiln_verifier::build::dsse::decode_base64(
-        bundle["dsseEnvelope"]["payload"].as_str().unwrap(),
-    )
-    .unwrap();
-    let statement: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let statement = common::read_statement(&out);
     let deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
         .as_array()
         .unwrap();

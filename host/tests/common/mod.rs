@@ -156,6 +156,16 @@ pub fn read_bundle(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("provenance.sigstore.json")).unwrap()).unwrap()
 }
 
+/// The in-toto statement signed in an output folder's bundle, as JSON.
+pub fn read_statement(out: &Path) -> serde_json::Value {
+    let bundle = read_bundle(out);
+    let payload = kiln_verifier::build::dsse::decode_base64(
+        bundle["dsseEnvelope"]["payload"].as_str().unwrap(),
+    )
+    .unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
 /// Writes the bundle of an output folder.
 pub fn write_bundle(out: &Path, bundle: &serde_json::Value) {
     std::fs::write(
