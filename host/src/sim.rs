@@ -33,6 +33,8 @@ const CONTROL_SOCK: &str = "control.sock";
 const DEVICE_SOCK: &str = "device.sock";
 /// Diagnostic lines of the enclave kept for error reports.
 const TAIL_LINES: usize = 20;
+/// How long an exited enclave's last stderr lines are waited for.
+const STDERR_DRAIN: Duration = Duration::from_millis(500);
 
 /// The system clock, for the simulated TEE's timestamps.
 #[derive(Debug, Clone, Copy)]
@@ -192,6 +194,8 @@ fn tail_text(tail: &Tail) -> String {
 struct SimGuest {
     child: Child,
     tail: Tail,
+    /// Reads the enclave's stderr into `tail`; ends at its end of file.
+    stderr_task: Option<tokio::task::JoinHandle<()>>,
     device_task: tokio::task::JoinHandle<()>,
     // Dropped last: removes the sockets.
     _dir: PrivateDir,
@@ -210,6 +214,21 @@ impl Drop for SimGuest {
         // The process may already have exited; a failed kill leaves nothing to do.
         let _ = self.child.start_kill();
         self.device_task.abort();
+        if let Some(task) = &self.stderr_task {
+            task.abort();
+        }
+    }
+}
+
+impl SimGuest {
+    /// The last diagnostics of an enclave that has exited: first lets the stderr reader reach
+    /// the end of the pipe (bounded, in case a child of the enclave still holds it), so the
+    /// lines written just before the exit are part of the report.
+    async fn final_tail(&mut self) -> String {
+        if let Some(task) = self.stderr_task.take() {
+            let _ = tokio::time::timeout(STDERR_DRAIN, task).await;
+        }
+        tail_text(&self.tail)
     }
 }
 
@@ -225,7 +244,7 @@ impl GuestHandle for SimGuest {
             };
             Some(format!(
                 "the enclave process {how}{}",
-                tail_text(&self.tail)
+                self.final_tail().await
             ))
         })
     }
@@ -328,15 +347,15 @@ impl SimLauncher {
             .map_err(io(format!("start {}", self.enclave.display())))?;
 
         let tail: Tail = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(stderr) = child.stderr.take() {
+        let stderr_task = child.stderr.take().map(|stderr| {
             let tail = Arc::clone(&tail);
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     push_tail(&tail, line);
                 }
-            });
-        }
+            })
+        });
 
         let device_task = {
             let tail = Arc::clone(&tail);
@@ -367,21 +386,41 @@ impl SimLauncher {
         let mut guest = SimGuest {
             child,
             tail,
+            stderr_task,
             device_task,
             _dir: dir,
         };
-        let accepted = tokio::select! {
-            r = control.accept() => r.map_err(|e| LaunchError::NoConnection {
+        /// How waiting for the enclave's connection ended.
+        enum Connect {
+            Accepted(std::io::Result<(tokio::net::UnixStream, tokio::net::unix::SocketAddr)>),
+            Exited(std::io::Result<std::process::ExitStatus>),
+            TimedOut,
+        }
+        let waited = tokio::select! {
+            r = control.accept() => Connect::Accepted(r),
+            status = guest.child.wait() => Connect::Exited(status),
+            () = tokio::time::sleep(spec.connect_timeout) => Connect::TimedOut,
+        };
+        let accepted = match waited {
+            Connect::Accepted(r) => r.map_err(|e| LaunchError::NoConnection {
                 reason: format!("accept on the control socket: {e}"),
             }),
-            status = guest.child.wait() => Err(LaunchError::NoConnection {
-                reason: match status {
-                    Ok(s) => format!("the enclave process {}{}", describe_status(s), tail_text(&guest.tail)),
-                    Err(e) => format!("the enclave process could not be waited for: {e}"),
-                },
+            Connect::Exited(Ok(status)) => Err(LaunchError::NoConnection {
+                reason: format!(
+                    "the enclave process {}{}",
+                    describe_status(status),
+                    guest.final_tail().await
+                ),
             }),
-            () = tokio::time::sleep(spec.connect_timeout) => Err(LaunchError::NoConnection {
-                reason: format!("nothing connected within {} s{}", spec.connect_timeout.as_secs(), tail_text(&guest.tail)),
+            Connect::Exited(Err(e)) => Err(LaunchError::NoConnection {
+                reason: format!("the enclave process could not be waited for: {e}"),
+            }),
+            Connect::TimedOut => Err(LaunchError::NoConnection {
+                reason: format!(
+                    "nothing connected within {} s{}",
+                    spec.connect_timeout.as_secs(),
+                    tail_text(&guest.tail)
+                ),
             }),
         };
         let (stream, _) = match accepted {
