@@ -432,7 +432,8 @@ fn locked_package(
     if let Some(c) = checksum {
         digest.insert("sha256".to_owned(), c);
     }
-    if CRATES_IO_SOURCES.contains(&source) {
+    let crates_io = CRATES_IO_SOURCES.contains(&source);
+    if crates_io {
         download_location = Some(format!(
             "https://crates.io/api/v1/crates/{name}/{version}/download"
         ));
@@ -448,8 +449,7 @@ fn locked_package(
         uri: Some(format!("pkg:cargo/{name}@{version}")),
         digest,
         download_location,
-        annotations: (!CRATES_IO_SOURCES.contains(&source))
-            .then(|| serde_json::json!({ "cargoSource": source })),
+        annotations: (!crates_io).then(|| serde_json::json!({ "cargoSource": source })),
         ..ResourceDescriptor::default()
     }
 }

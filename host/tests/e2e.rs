@@ -11,25 +11,12 @@ mod common;
 
 use std::path::Path;
 
-use common::{copy_dir, kiln};
+use common::{build_output, copy_dir, kiln};
 
+/// [`common::build`], also checking the loud SIMULATED banner.
 fn build(proj: &Path, out: &Path, state: &Path, nonce: &str) -> serde_json::Value {
-    let o = kiln(
-        &[
-            "build",
-            proj.to_str().unwrap(),
-            "--backend",
-            "sim",
-            "--out",
-            out.to_str().unwrap(),
-            "--nonce",
-            nonce,
-            "--json",
-        ],
-        state,
-    );
+    let o = build_output(proj, out, state, nonce);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(0), "kiln build failed:\n{err}");
     assert!(err.contains("SIMULATED TEE"), "{err}");
     serde_json::from_slice(&o.stdout).unwrap()
 }

@@ -71,6 +71,13 @@ fn fixture() -> &'static Fixture {
     })
 }
 
+/// Flips the lowest bit of byte `offset` of the file at `path`.
+fn flip_bit(path: &Path, offset: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[offset] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
 /// A fresh copy of the good output, and its temp folder (keep it alive).
 fn copy() -> (tempfile::TempDir, PathBuf) {
     let f = fixture();
@@ -111,10 +118,7 @@ fn the_untampered_output_verifies_with_every_expectation() {
 #[test]
 fn an_artifact_byte_breaks_the_artifacts_link() {
     let (_d, out) = copy();
-    let path = out.join("artifacts/hello");
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[200] ^= 0x01;
-    std::fs::write(&path, bytes).unwrap();
+    flip_bit(&out.join("artifacts/hello"), 200);
     assert_broken(
         &verify_plain(&out),
         "artifacts",
@@ -186,11 +190,8 @@ fn a_signature_byte_breaks_the_signature() {
 #[test]
 fn an_evidence_byte_breaks_the_evidence_link() {
     let (_d, out) = copy();
-    let path = out.join("evidence/evidence.bin");
-    let mut bytes = std::fs::read(&path).unwrap();
     // Inside the SEV-SNP report's REPORT_DATA (offset 0x50..0x90).
-    bytes[0x60] ^= 0x01;
-    std::fs::write(&path, bytes).unwrap();
+    flip_bit(&out.join("evidence/evidence.bin"), 0x60);
     assert_broken(
         &verify_plain(&out),
         "evidence",

@@ -78,6 +78,19 @@ fn config(dir: &Path, kernel: PathBuf, initrd: PathBuf, cmdline: &str, accel: Ac
     }
 }
 
+/// A TCG guest of the pinned kernel and command line booting a busybox initrd whose /init
+/// is `init`, with its files in `dir`.
+fn tiny_vm(dir: &Path, cache: &Path, recipe: &Recipe, init: &str) -> VmConfig {
+    let initrd = tiny_initrd(dir, cache, recipe, init);
+    config(
+        dir,
+        recipe.kernel_dir(cache).join("vmlinuz"),
+        initrd,
+        &recipe.kernel.cmdline,
+        Accel::Tcg,
+    )
+}
+
 fn alive(pid: u32) -> bool {
     // A reaped process has no /proc entry; a zombie would show state Z.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -167,14 +180,7 @@ fn tcg_probe_runs_and_nothing_is_left_behind() {
 fn hang_times_out_and_drop_kills_the_guest() {
     let (recipe, cache) = fetch();
     let d = tempfile::tempdir().unwrap();
-    let initrd = tiny_initrd(d.path(), &cache, &recipe, HANG_INIT);
-    let c = config(
-        d.path(),
-        recipe.kernel_dir(&cache).join("vmlinuz"),
-        initrd,
-        &recipe.kernel.cmdline,
-        Accel::Tcg,
-    );
+    let c = tiny_vm(d.path(), &cache, &recipe, HANG_INIT);
     let mut vm = qemu::launch(&c, Duration::from_secs(10)).unwrap();
     let pid = vm.guard.pid().unwrap();
     let e = vm
@@ -196,14 +202,7 @@ fn hang_times_out_and_drop_kills_the_guest() {
 fn crash_at_boot_ends_qemu() {
     let (recipe, cache) = fetch();
     let d = tempfile::tempdir().unwrap();
-    let initrd = tiny_initrd(d.path(), &cache, &recipe, CRASH_INIT);
-    let c = config(
-        d.path(),
-        recipe.kernel_dir(&cache).join("vmlinuz"),
-        initrd,
-        &recipe.kernel.cmdline,
-        Accel::Tcg,
-    );
+    let c = tiny_vm(d.path(), &cache, &recipe, CRASH_INIT);
     let mut vm = qemu::launch(&c, Duration::from_secs(10)).unwrap();
     let pid = vm.guard.pid().unwrap();
     // init exiting panics the kernel; panic=-1 + -no-reboot make QEMU exit.

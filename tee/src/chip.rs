@@ -472,10 +472,11 @@ fn write_private_new(path: &Path, bytes: &[u8]) -> Result<(), TeeError> {
 /// whole file, never the empty file that `create_new` followed by a write would show.
 fn publish_private(path: &Path, bytes: &[u8]) -> Result<(), TeeError> {
     let tmp = unique_temporary(path);
-    write_private_new(&tmp, bytes)?;
-    let linked = fs::hard_link(&tmp, path);
+    let linked = write_private_new(&tmp, bytes)
+        .and_then(|()| fs::hard_link(&tmp, path).map_err(|e| TeeError::io(path, "create", e)));
+    // The temporary goes in every case: linked, it is a second name of `path`.
     let _ = fs::remove_file(&tmp);
-    linked.map_err(|e| TeeError::io(path, "create", e))
+    linked
 }
 
 /// A temporary name beside `path`, unique per process and call.
@@ -491,8 +492,13 @@ fn unique_temporary(path: &Path) -> PathBuf {
 /// Writes `bytes` to `path` (mode 0600) through a temporary file and a rename.
 fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), TeeError> {
     let tmp = unique_temporary(path);
-    write_private_new(&tmp, bytes)?;
-    fs::rename(&tmp, path).map_err(|e| TeeError::io(path, "rename into place", e))
+    let renamed = write_private_new(&tmp, bytes).and_then(|()| {
+        fs::rename(&tmp, path).map_err(|e| TeeError::io(path, "rename into place", e))
+    });
+    if renamed.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    renamed
 }
 
 fn load_rsa(dir: &Path, prefix: &str) -> Result<Option<AmdRsaKeys>, TeeError> {

@@ -84,6 +84,11 @@ pub fn copy_example(name: &str, dest: &Path) {
 /// `kiln build PROJ --backend sim --out OUT --nonce NONCE --json`: asserts success and
 /// returns the JSON summary.
 pub fn build(proj: &Path, out: &Path, state: &Path, nonce: &str) -> serde_json::Value {
+    serde_json::from_slice(&build_output(proj, out, state, nonce).stdout).unwrap()
+}
+
+/// [`build`]'s run itself (success asserted), for tests that also read what it printed.
+pub fn build_output(proj: &Path, out: &Path, state: &Path, nonce: &str) -> Output {
     let o = kiln(
         &[
             "build",
@@ -99,7 +104,7 @@ pub fn build(proj: &Path, out: &Path, state: &Path, nonce: &str) -> serde_json::
         state,
     );
     assert_eq!(o.status.code(), Some(0), "kiln build failed:\n{}", text(&o));
-    serde_json::from_slice(&o.stdout).unwrap()
+    o
 }
 
 /// `kiln verify OUT --allow-simulated EXTRA...`.
