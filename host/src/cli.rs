@@ -58,6 +58,60 @@ pub enum ImageCommand {
     /// `kiln verify --reference`.
     #[command(after_help = EXIT_CODES)]
     Measure(ImageMeasureArgs),
+    /// Download the recipe's pinned Debian packages (apt sources first, then the snapshot
+    /// archive; each checked against its pinned SHA-256) and unpack the kernel and toolchain
+    /// into the cache. `kiln image build` does this itself when something is missing.
+    #[command(after_help = EXIT_CODES)]
+    Fetch(ImageFetchArgs),
+    /// Resolve the recipe's pins again from apt's current package indices (version, SHA-256,
+    /// pool path, snapshot timestamp) and rewrite the recipe, like `cargo update`; with
+    /// --check, only report which pins no reachable source serves any more.
+    #[command(after_help = crate::image_pins::LOCK_EXIT_CODES)]
+    Lock(ImageLockArgs),
+}
+
+/// `kiln image fetch`.
+#[derive(Debug, Args)]
+pub struct ImageFetchArgs {
+    /// The recipe (default: $KILN_IMAGE_RECIPE, else the recipe built into kiln).
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+    /// The download and unpack cache (default: $KILN_CACHE, else .cache/kiln of the source tree).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Only the kernel, not the toolchain.
+    #[arg(long)]
+    pub no_toolchain: bool,
+    /// Do not ask the snapshot archive (apt sources only).
+    #[arg(long)]
+    pub no_snapshot: bool,
+    /// Do not ask apt (snapshot archive only).
+    #[arg(long)]
+    pub no_apt: bool,
+}
+
+/// `kiln image lock`.
+#[derive(Debug, Args)]
+pub struct ImageLockArgs {
+    /// The recipe file to check or rewrite.
+    #[arg(long, value_name = "FILE", default_value = "images/recipe.toml")]
+    pub recipe: PathBuf,
+    /// Change nothing: list every pin no reachable source serves (exit 1 if any) and every pin
+    /// its suite has a newer version of (a warning).
+    #[arg(long, conflicts_with_all = ["unavailable_only", "output"])]
+    pub check: bool,
+    /// Replace only the pins no reachable source serves, each with its own snapshot timestamp.
+    #[arg(long)]
+    pub unavailable_only: bool,
+    /// Write the locked recipe here instead of rewriting --recipe.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Do not ask the snapshot archive whether it serves a pin.
+    #[arg(long)]
+    pub no_snapshot: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kiln image build`.
@@ -69,6 +123,9 @@ pub struct ImageBuildArgs {
     /// The output folder (default: the cached default image in the state folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The recipe (default: $KILN_IMAGE_RECIPE, else the recipe built into kiln).
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
     /// kiln's state folder (see `kiln build --help`).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
@@ -127,7 +184,7 @@ pub struct BuildArgs {
     #[arg(long)]
     pub nonce: Option<String>,
     /// The builder id written to the provenance
-    /// (default for sim: https://kiln.dev/builders/sim@v1).
+    /// (default for sim: `https://kiln.dev/builders/sim@v1`).
     #[arg(long)]
     pub builder_id: Option<String>,
     /// kiln's state folder (simulated chip, sealed keys); default: $KILN_STATE_DIR, else

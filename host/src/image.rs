@@ -28,11 +28,12 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use kiln_image::image::{build_image, sha256_file, BuildOptions, ImagePaths};
+use kiln_image::inputs::Toolchain;
 use kiln_image::measure::{
     sim_vm_measurement, snp_firmware_digest, snp_launch_digest, tdx_measurement, SnpParams,
     VmLaunch,
 };
-use kiln_image::recipe::{default_cache_dir, Recipe, BUILTIN_RECIPE};
+use kiln_image::recipe::{default_cache_dir, Recipe, RecipeInForce};
 use kiln_image::ImageError;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -229,27 +230,45 @@ pub fn cache_key(recipe_text: &str, enclave: &Path) -> Result<String, ImageCmdEr
     Ok(hex::encode(h.finalize()).chars().take(32).collect())
 }
 
-/// Builds an image of the built-in recipe into `out` (a fresh build: any files there are
-/// replaced).
-pub fn build_into(out: &Path, eif: bool) -> Result<ImagePaths, ImageCmdError> {
-    let recipe = Recipe::builtin().map_err(image_err("read the built-in recipe"))?;
+/// The recipe in force: `recipe` if given, else `$KILN_IMAGE_RECIPE`, else the built-in one
+/// (announced on stderr when it is not the built-in one).
+pub fn recipe_in_force(recipe: Option<&Path>) -> Result<RecipeInForce, ImageCmdError> {
+    let r = RecipeInForce::resolve(recipe).map_err(image_err("read the image recipe"))?;
+    crate::image_pins::announce_recipe(&r);
+    Ok(r)
+}
+
+/// Builds an image of `recipe` into `out` (a fresh build: any files there are replaced),
+/// fetching the recipe's packages first if the cache lacks them.
+pub fn build_into(recipe: &Recipe, out: &Path, eif: bool) -> Result<ImagePaths, ImageCmdError> {
     let init = find_static_enclave()?;
+    let cache = default_cache_dir();
+    crate::image_pins::ensure_inputs(recipe, &cache, Toolchain::Include).map_err(|e| match e {
+        crate::HostError::Image(i) => i,
+        other => ImageCmdError::Usage(other.to_string()),
+    })?;
     let opts = BuildOptions {
-        cache: default_cache_dir(),
+        cache,
         init,
         eif,
         without_toolchain: false,
     };
-    let (paths, _) = build_image(&recipe, &opts, out)
+    let (paths, _) = build_image(recipe, &opts, out)
         .map_err(image_err(format!("build the image into {}", out.display())))?;
     Ok(paths)
 }
 
-/// The default image (with its EIF), built on first use into `<state>/images/<key>/`.
-/// Returns the folder and whether it was built now.
+/// The default image of the recipe in force (with its EIF), built on first use into
+/// `<state>/images/<key>/`. Returns the folder and whether it was built now.
 pub fn default_image(state_dir: &Path) -> Result<(PathBuf, bool), ImageCmdError> {
+    let r = recipe_in_force(None)?;
+    image_of(&r, state_dir)
+}
+
+/// The image of `r` (with its EIF), built on first use into `<state>/images/<key>/`.
+pub fn image_of(r: &RecipeInForce, state_dir: &Path) -> Result<(PathBuf, bool), ImageCmdError> {
     let enclave = find_static_enclave()?;
-    let key = cache_key(BUILTIN_RECIPE, &enclave)?;
+    let key = cache_key(&r.text, &enclave)?;
     let root = state_dir.join("images");
     let dir = root.join(&key);
     if ImagePaths::in_dir(&dir).manifest.is_file() {
@@ -260,7 +279,7 @@ pub fn default_image(state_dir: &Path) -> Result<(PathBuf, bool), ImageCmdError>
         ".{key}.partial-{}",
         crate::random_hex(6).map_err(io_err("read /dev/urandom"))?
     ));
-    let built = build_into(&tmp, true);
+    let built = build_into(&r.recipe, &tmp, true);
     if let Err(e) = built {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
@@ -535,14 +554,7 @@ pub fn load_reference(path: &Path, state_dir: Option<&Path>) -> Result<Reference
             .join("images")
             .join(format!("recipe-{}", cache_key(&text, &enclave)?));
         if !ImagePaths::in_dir(&dir).manifest.is_file() {
-            let opts = BuildOptions {
-                cache: default_cache_dir(),
-                init: enclave,
-                eif: false,
-                without_toolchain: false,
-            };
-            build_image(&recipe, &opts, &dir)
-                .map_err(image_err(format!("build the image of {}", path.display())))?;
+            build_into(&recipe, &dir, false)?;
         }
         return sim(&dir);
     }
@@ -562,9 +574,10 @@ pub fn run_build(args: crate::cli::ImageBuildArgs) -> Result<String, crate::Host
         "eif" => true,
         other => return Err(usage(format!("--format {other:?} is not initramfs or eif"))),
     };
+    let r = recipe_in_force(args.recipe.as_deref()).map_err(crate::HostError::Image)?;
     let dir = match args.out {
         Some(out) => {
-            build_into(&out, eif).map_err(crate::HostError::Image)?;
+            build_into(&r.recipe, &out, eif).map_err(crate::HostError::Image)?;
             out
         }
         None => {
@@ -572,7 +585,7 @@ pub fn run_build(args: crate::cli::ImageBuildArgs) -> Result<String, crate::Host
                 Some(d) => d,
                 None => crate::cli::default_state_dir()?,
             };
-            default_image(&state).map_err(crate::HostError::Image)?.0
+            image_of(&r, &state).map_err(crate::HostError::Image)?.0
         }
     };
     let p = ImagePaths::in_dir(&dir);

@@ -9,6 +9,7 @@ pub mod build;
 pub mod cli;
 pub mod error;
 pub mod image;
+pub mod image_pins;
 pub mod launcher;
 pub mod output;
 pub mod progress;

@@ -25,14 +25,22 @@ fn main() -> ExitCode {
         CliCommand::Policy(PolicyCommand::Init(args)) => policy_init(&args),
         CliCommand::Image(cmd) => {
             let result = match cmd {
-                ImageCommand::Build(args) => kiln_host::image::run_build(args),
-                ImageCommand::Measure(args) => kiln_host::image::run_measure(args),
+                ImageCommand::Build(args) => {
+                    kiln_host::image::run_build(args).map(|t| (t, EXIT_OK))
+                }
+                ImageCommand::Measure(args) => {
+                    kiln_host::image::run_measure(args).map(|t| (t, EXIT_OK))
+                }
+                ImageCommand::Fetch(args) => {
+                    kiln_host::image_pins::run_fetch(args).map(|t| (t, EXIT_OK))
+                }
+                ImageCommand::Lock(args) => kiln_host::image_pins::run_lock(args),
             };
             match result {
-                Ok(text) => {
+                Ok((text, code)) => {
                     let mut out = std::io::stdout().lock();
                     let _ = write!(out, "{text}");
-                    EXIT_OK
+                    code
                 }
                 Err(e) => fail(&e),
             }

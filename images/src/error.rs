@@ -15,7 +15,9 @@ pub enum ImageError {
     },
     /// The recipe is malformed or inconsistent.
     Recipe(String),
-    /// A cached input is missing (run `scripts/fetch-kernel`).
+    /// The Debian archive could not give a pinned package.
+    Archive(crate::debian::ArchiveError),
+    /// A cached input is missing (run `kiln image fetch`).
     MissingInput { path: PathBuf, hint: &'static str },
     /// An input cannot go into an image (a path that is not valid, a too large file, ...).
     Invalid(String),
@@ -44,6 +46,7 @@ impl fmt::Display for ImageError {
                 write!(f, "{what} {}: {source}", path.display())
             }
             ImageError::Recipe(m) => write!(f, "image recipe: {m}"),
+            ImageError::Archive(e) => e.fmt(f),
             ImageError::MissingInput { path, hint } => {
                 write!(f, "missing {}: {hint}", path.display())
             }
@@ -61,6 +64,7 @@ impl std::error::Error for ImageError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ImageError::Io { source, .. } => Some(source),
+            ImageError::Archive(e) => e.source(),
             _ => None,
         }
     }

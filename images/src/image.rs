@@ -26,7 +26,7 @@ use crate::ImageError;
 /// Inputs of an image build besides the recipe.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    /// `.cache/kiln` as filled by `scripts/fetch-kernel`.
+    /// `.cache/kiln` as filled by `kiln image fetch` ([`crate::inputs::prepare`]).
     pub cache: PathBuf,
     /// The statically linked program that becomes `/init` (kiln-enclave).
     pub init: PathBuf,
@@ -151,7 +151,7 @@ pub fn base_archive(recipe: &Recipe, cache: &Path, init: &Path) -> Result<Archiv
         if !src.is_file() {
             return Err(ImageError::MissingInput {
                 path: src,
-                hint: "run scripts/fetch-kernel",
+                hint: "run `kiln image fetch`",
             });
         }
         a.add_file(&format!("{moddir}/{m}"), &src, false)?;
@@ -178,7 +178,7 @@ pub fn build_image(
     if !kernel_src.is_file() {
         return Err(ImageError::MissingInput {
             path: kernel_src,
-            hint: "run scripts/fetch-kernel",
+            hint: "run `kiln image fetch`",
         });
     }
     write_atomic(&p.kernel, |w| {

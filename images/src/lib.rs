@@ -3,14 +3,16 @@
 //! launcher the host agent drives.
 //!
 //! Everything here is a pure function of the recipe's pinned inputs (the Debian packages that
-//! `scripts/fetch-kernel` downloads and checks into `.cache/kiln/`) and of the `kiln-enclave`
+//! `kiln image fetch` downloads, checks and unpacks into `.cache/kiln/`) and of the `kiln-enclave`
 //! binary: two builds give identical bytes, so anyone can recompute the measurement.
 #![forbid(unsafe_code)]
 
+pub mod debian;
 pub mod eif;
 pub mod error;
 pub mod image;
 pub mod initramfs;
+pub mod inputs;
 pub mod measure;
 pub mod qemu;
 pub mod recipe;

@@ -11,17 +11,12 @@ use std::path::Path;
 use std::process::Command;
 
 use kiln_image::image::{build_image, BuildOptions};
-use kiln_image::recipe::{default_cache_dir, Recipe};
+use kiln_image::inputs::{prepare_default, Toolchain};
 
 #[test]
 fn image_build_is_reproducible() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    assert!(Command::new(root.join("scripts/fetch-kernel"))
-        .status()
-        .unwrap()
-        .success());
-    let recipe = Recipe::builtin().unwrap();
-    let cache = default_cache_dir();
+    let (recipe, cache, _) = prepare_default(Toolchain::Include).unwrap();
     // Stand-in for kiln-enclave: any static binary will do for the bytes.
     let init = recipe.toolchain_root(&cache).unwrap().join("bin/busybox");
     let opts = BuildOptions {

@@ -11,20 +11,17 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kiln_image::initramfs::Archive;
+use kiln_image::inputs::{prepare_default, Toolchain};
 use kiln_image::qemu::{self, Accel, VmConfig};
-use kiln_image::recipe::{default_cache_dir, Recipe};
+use kiln_image::recipe::Recipe;
 
 fn fetch() -> (Recipe, PathBuf) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let st = Command::new(root.join("scripts/fetch-kernel"))
-        .status()
-        .expect("run scripts/fetch-kernel");
-    assert!(st.success(), "scripts/fetch-kernel failed");
-    (Recipe::builtin().unwrap(), default_cache_dir())
+    let (recipe, cache, _) =
+        prepare_default(Toolchain::Include).expect("fetch the recipe's inputs");
+    (recipe, cache)
 }
 
 const READY_INIT: &str = r#"#!/bin/busybox sh

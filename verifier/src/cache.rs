@@ -52,7 +52,7 @@ const SAMPLE_WINDOWS: usize = 16;
 /// Width of one window of [`sampled_key`].
 const SAMPLE_WINDOW: usize = 64;
 
-/// A cheap key for large inputs: the domain, each part's length and [`SAMPLE_WINDOWS`] windows
+/// A cheap key for large inputs: the domain, each part's length and `SAMPLE_WINDOWS` windows
 /// of its bytes spread evenly (the whole part when it is short). Unlike [`key`] it does not
 /// identify the inputs: an entry stored under a sampled key must carry the exact inputs it
 /// was computed from, and a lookup uses it only when they are byte-for-byte those of the

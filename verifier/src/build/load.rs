@@ -1,5 +1,5 @@
 //! Reading a build output folder into a [`BuildOutput`]. This is the only I/O of the build
-//! verification; [`super::verify`] itself reads nothing.
+//! verification; [`super::verify`](fn@super::verify) itself reads nothing.
 
 use std::collections::BTreeMap;
 use std::fs;

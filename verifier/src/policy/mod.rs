@@ -45,7 +45,7 @@
 //! | key | value |
 //! |---|---|
 //! | `measurement` | hex (48 bytes) or list of accepted values |
-//! | `measurement_from` | a reference file ([`reference`]), path relative to the policy file; its values join `measurement` |
+//! | `measurement_from` | a reference file ([`reference`](mod@reference)), path relative to the policy file; its values join `measurement` |
 //! | `host_data` (32 B), `family_id` (16 B), `image_id` (16 B) | hex |
 //! | `min_tcb`, `min_launch_tcb` | `{ bl = 3, tee = 0, snp = 8, ucode = 115, fmc = 0 }`: minimum REPORTED_TCB / LAUNCH_TCB; components left out are not checked; `fmc` only counts on Turin |
 //! | `[sev-snp.by_product.Milan]` | `min_tcb` and `min_launch_tcb` for one product (`Milan`, `Genoa`, `Turin`), replacing the section's own for that product |

@@ -1,0 +1,238 @@
+//! The recipe's inputs in the cache: every pinned `.deb` fetched and checked
+//! ([`crate::debian::fetch`]), the kernel and its modules taken out of the kernel package, and
+//! the toolchain packages unpacked into one tree. What `kiln image fetch` does, and what
+//! `kiln image build` reads.
+//!
+//! Cache layout (`.cache/kiln` by default):
+//!
+//! | path | what |
+//! |---|---|
+//! | `debs/<package>_<version>_<sha8>.deb` | downloads, each checked against its pin |
+//! | `kernel/<release>-<stamp>/vmlinuz`, `config`, `modules/<path>` | the kernel (modules decompressed) |
+//! | `toolchain/<stamp>/root/` | the unpacked toolchain tree |
+//!
+//! `<stamp>` is a digest of the recipe table, so a changed pin never reuses an old tree. A
+//! tree is built in a temporary folder and renamed into place with a `.complete` marker.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::debian::fetch::{fetch_pin, FetchSources, FetchedFrom};
+use crate::recipe::{DebPin, Recipe};
+use crate::ImageError;
+
+/// Where the unpacked inputs are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inputs {
+    /// `vmlinuz`, `config`, `modules/`.
+    pub kernel_dir: PathBuf,
+    /// The toolchain tree.
+    pub toolchain_root: PathBuf,
+}
+
+/// Whether to unpack the toolchain too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Toolchain {
+    Include,
+    Skip,
+}
+
+fn run(cmd: &mut Command) -> Result<(), ImageError> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| ImageError::Invalid(format!("cannot run {shown}: {e}")))?;
+    if !out.status.success() {
+        return Err(ImageError::Invalid(format!(
+            "{shown} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+fn fetch(
+    pin: &DebPin,
+    recipe: &Recipe,
+    sources: &FetchSources,
+    cache: &Path,
+    report: &mut dyn FnMut(&str),
+) -> Result<PathBuf, ImageError> {
+    let (path, from) = fetch_pin(pin, &recipe.snapshot, sources, &cache.join("debs"))
+        .map_err(ImageError::Archive)?;
+    match from {
+        FetchedFrom::Cache => {}
+        FetchedFrom::Apt => report(&format!(
+            "fetched {}={} from the apt sources",
+            pin.package, pin.version
+        )),
+        FetchedFrom::Snapshot(url) => report(&format!(
+            "fetched {}={} from the snapshot archive ({url})",
+            pin.package, pin.version
+        )),
+    }
+    Ok(path)
+}
+
+/// Moves a finished `tmp` folder to `dir` (with its `.complete` marker written first). Another
+/// process that finished the same inputs first wins; its tree is identical.
+fn publish(tmp: &Path, dir: &Path) -> Result<(), ImageError> {
+    fs::write(tmp.join(".complete"), b"").map_err(ImageError::io(tmp, "marking complete"))?;
+    if let Some(parent) = dir.parent() {
+        fs::create_dir_all(parent).map_err(ImageError::io(parent, "creating"))?;
+    }
+    match fs::rename(tmp, dir) {
+        Ok(()) => Ok(()),
+        Err(_) if dir.join(".complete").is_file() => Ok(()),
+        Err(e) => Err(ImageError::Io {
+            path: dir.to_path_buf(),
+            what: "moving into place",
+            source: e,
+        }),
+    }
+}
+
+fn scratch(cache: &Path) -> Result<tempfile::TempDir, ImageError> {
+    fs::create_dir_all(cache).map_err(ImageError::io(cache, "creating"))?;
+    tempfile::Builder::new()
+        .prefix(".unpack-")
+        .tempdir_in(cache)
+        .map_err(ImageError::io(cache, "creating a folder in"))
+}
+
+fn prepare_kernel(
+    recipe: &Recipe,
+    cache: &Path,
+    sources: &FetchSources,
+    report: &mut dyn FnMut(&str),
+) -> Result<PathBuf, ImageError> {
+    let dir = recipe.kernel_dir(cache);
+    if dir.join(".complete").is_file() {
+        return Ok(dir);
+    }
+    let k = &recipe.kernel;
+    let deb = fetch(&k.pin(), recipe, sources, cache, report)?;
+    let tmp = scratch(cache)?;
+    let unpacked = tmp.path().join("deb");
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked))?;
+    let out = tmp.path().join("out");
+    fs::create_dir_all(out.join("modules")).map_err(ImageError::io(&out, "creating"))?;
+    for (from, to) in [("vmlinuz", "vmlinuz"), ("config", "config")] {
+        let src = unpacked.join("boot").join(format!("{from}-{}", k.release));
+        fs::copy(&src, out.join(to)).map_err(ImageError::io(
+            &src,
+            "copying (is kernel.release the package's uname -r?)",
+        ))?;
+    }
+    let moddir = unpacked.join("lib/modules").join(&k.release);
+    for rel in &k.modules {
+        let src = moddir.join(format!("{rel}.xz"));
+        if !src.is_file() {
+            return Err(ImageError::Recipe(format!(
+                "module {rel} is not in {}={}",
+                k.package, k.version
+            )));
+        }
+        let dst = out.join("modules").join(rel);
+        if let Some(parent) = dst.parent() {
+            fs::create_dir_all(parent).map_err(ImageError::io(parent, "creating"))?;
+        }
+        let file = fs::File::create(&dst).map_err(ImageError::io(&dst, "creating"))?;
+        run(Command::new("xz").arg("-dc").arg(&src).stdout(file))?;
+    }
+    publish(&out, &dir)?;
+    report(&format!("kernel {} ready in {}", k.release, dir.display()));
+    Ok(dir)
+}
+
+fn remove_path(p: &Path) -> Result<(), ImageError> {
+    let meta = match fs::symlink_metadata(p) {
+        Ok(m) => m,
+        Err(_) => return Ok(()),
+    };
+    if meta.is_dir() {
+        fs::remove_dir_all(p).map_err(ImageError::io(p, "removing"))
+    } else {
+        fs::remove_file(p).map_err(ImageError::io(p, "removing"))
+    }
+}
+
+fn prepare_toolchain(
+    recipe: &Recipe,
+    cache: &Path,
+    sources: &FetchSources,
+    report: &mut dyn FnMut(&str),
+) -> Result<PathBuf, ImageError> {
+    let dir = recipe.toolchain_dir(cache);
+    if dir.join(".complete").is_file() {
+        return Ok(dir.join("root"));
+    }
+    let t = &recipe.toolchain;
+    let mut debs = Vec::new();
+    for pin in &t.deb {
+        debs.push(fetch(pin, recipe, sources, cache, report)?);
+    }
+    let tmp = scratch(cache)?;
+    let out = tmp.path().join("out");
+    let root = out.join("root");
+    fs::create_dir_all(&root).map_err(ImageError::io(&root, "creating"))?;
+    for deb in &debs {
+        run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&root))?;
+    }
+    for rel in &t.exclude {
+        remove_path(&root.join(rel))?;
+    }
+    for (link, target) in &t.symlinks {
+        let p = root.join(link);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).map_err(ImageError::io(parent, "creating"))?;
+        }
+        remove_path(&p)?;
+        std::os::unix::fs::symlink(target, &p).map_err(ImageError::io(&p, "linking"))?;
+    }
+    for applet in &t.busybox_applets {
+        let p = root.join("bin").join(applet);
+        if fs::symlink_metadata(&p).is_err() {
+            std::os::unix::fs::symlink("busybox", &p).map_err(ImageError::io(&p, "linking"))?;
+        }
+    }
+    publish(&out, &dir)?;
+    report(&format!("toolchain ready in {}", dir.display()));
+    Ok(dir.join("root"))
+}
+
+/// Fetches and unpacks every input of `recipe` into `cache` (nothing is done for inputs already
+/// there). `report` receives one line per download and per unpacked tree.
+pub fn prepare(
+    recipe: &Recipe,
+    cache: &Path,
+    sources: &FetchSources,
+    toolchain: Toolchain,
+    report: &mut dyn FnMut(&str),
+) -> Result<Inputs, ImageError> {
+    let kernel_dir = prepare_kernel(recipe, cache, sources, report)?;
+    let toolchain_root = match toolchain {
+        Toolchain::Include => prepare_toolchain(recipe, cache, sources, report)?,
+        Toolchain::Skip => recipe.toolchain_dir(cache).join("root"),
+    };
+    Ok(Inputs {
+        kernel_dir,
+        toolchain_root,
+    })
+}
+
+/// The recipe in force (`$KILN_IMAGE_RECIPE`, else the built-in one) with its inputs fetched
+/// into the default cache, reporting on stderr: where tests and tools that need the default
+/// image's parts start.
+pub fn prepare_default(toolchain: Toolchain) -> Result<(Recipe, PathBuf, Inputs), ImageError> {
+    let r = crate::recipe::RecipeInForce::resolve(None)?;
+    let cache = crate::recipe::default_cache_dir();
+    let sources = FetchSources::new(true, true);
+    let inputs = prepare(&r.recipe, &cache, &sources, toolchain, &mut |line| {
+        eprintln!("kiln-image: {line}")
+    })?;
+    Ok((r.recipe, cache, inputs))
+}
