@@ -117,15 +117,7 @@ pub fn statement(inputs: Inputs<'_>) -> Result<Statement, EnclaveError> {
         content: Some(dsse::encode_base64(inputs.request_bytes)),
         ..ResourceDescriptor::default()
     }];
-    let vp = verifier_platform(inputs.platform);
-    for blob in inputs.evidence {
-        byproducts.push(ResourceDescriptor {
-            name: Some(blob.name.clone()),
-            media_type: Some(media::media_type(&blob.name, vp).into()),
-            content: Some(dsse::encode_base64(&blob.data)),
-            ..ResourceDescriptor::default()
-        });
-    }
+    byproducts.extend(evidence_byproducts(inputs.platform, inputs.evidence));
     Ok(Statement {
         type_: STATEMENT_TYPE_V1.into(),
         subject: inputs.subjects,
@@ -157,6 +149,32 @@ pub fn statement(inputs: Inputs<'_>) -> Result<Statement, EnclaveError> {
             },
         },
     })
+}
+
+/// The byproduct entries of the evidence files (what `kiln-binding/v1` leaves out).
+pub fn evidence_byproducts(
+    platform: kiln_tee::Platform,
+    evidence: &[NamedBlob],
+) -> Vec<ResourceDescriptor> {
+    let vp = verifier_platform(platform);
+    evidence
+        .iter()
+        .map(|blob| ResourceDescriptor {
+            name: Some(blob.name.clone()),
+            media_type: Some(media::media_type(&blob.name, vp).into()),
+            content: Some(dsse::encode_base64(&blob.data)),
+            ..ResourceDescriptor::default()
+        })
+        .collect()
+}
+
+/// The `kiln-binding/v1` digest of a statement (see `kiln_verifier::build::binding`).
+pub fn binding_of(statement: &Statement) -> Result<[u8; 32], EnclaveError> {
+    let value = serde_json::to_value(statement).map_err(|e| EnclaveError::Crypto {
+        op: "serialise the statement",
+        reason: e.to_string(),
+    })?;
+    Ok(kiln_verifier::build::binding(&value))
 }
 
 /// Signs the statement's exact JSON bytes and packs the envelope in a Sigstore bundle (JSON).

@@ -261,31 +261,16 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     )?;
     let finished = OffsetDateTime::now_utc();
 
+    // Hash (and hand over) the outputs first: the evidence binds them.
     host.progress(
         Phase::Attest,
         format!(
-            "{} evidence from {} binding the signing key and the request",
+            "hashing {} outputs, then {} evidence from {} binding the signing key and the \
+             signed statement (kiln-binding/v1)",
+            found.len(),
             backend.tee.platform(),
             backend.choice.as_str()
         ),
-    )?;
-    let spki = key.spki_der();
-    let mut rd = ReportData::new(report_data(&spki, &request_bytes));
-    if backend.tee.platform() == Platform::Nitro {
-        rd = rd.with_nitro_public_key(spki.clone());
-        if let Some(n) = nonce {
-            rd = rd.with_nonce(n);
-        }
-    }
-    let evidence = backend
-        .tee
-        .evidence(&rd)
-        .map_err(EnclaveError::tee("produce evidence"))?;
-    let evidence_files = bundle_files(&evidence);
-
-    host.progress(
-        Phase::Sign,
-        format!("hashing {} outputs and signing the provenance", found.len()),
     )?;
     let subjects = outputs::stream(&found, &mut |path, data, executable| {
         host.send(
@@ -297,7 +282,7 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
             "send an artifact",
         )
     })?;
-    let statement = provenance::statement(provenance::Inputs {
+    let mut statement = provenance::statement(provenance::Inputs {
         request: &request,
         request_bytes: &request_bytes,
         platform: backend.tee.platform(),
@@ -307,10 +292,41 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         tools,
         packages,
         builder_dependencies: backend.builder_dependencies.clone(),
-        evidence: &evidence_files,
+        evidence: &[],
         started,
         finished,
     })?;
+    let bound = provenance::binding_of(&statement)?;
+
+    let spki = key.spki_der();
+    let mut rd = ReportData::new(report_data(&spki, &bound));
+    if backend.tee.platform() == Platform::Nitro {
+        rd = rd.with_nitro_public_key(spki.clone());
+        if let Some(n) = nonce {
+            rd = rd.with_nonce(n);
+        }
+    }
+    let evidence = backend
+        .tee
+        .evidence(&rd)
+        .map_err(EnclaveError::tee("produce evidence"))?;
+    let evidence_files = bundle_files(&evidence);
+    statement
+        .predicate
+        .run_details
+        .byproducts
+        .extend(provenance::evidence_byproducts(
+            backend.tee.platform(),
+            &evidence_files,
+        ));
+    // The evidence byproducts are outside the binding: adding them must not change it.
+    if provenance::binding_of(&statement)? != bound {
+        return Err(EnclaveError::Crypto {
+            op: "bind the statement",
+            reason: "adding the evidence changed the statement's binding".into(),
+        });
+    }
+    host.progress(Phase::Sign, "signing the provenance".into())?;
     let bundle = provenance::sign_bundle(&statement, &key)?;
     host.send(
         &Message::Result {

@@ -208,7 +208,10 @@ fn a_tiny_build_is_signed_and_bound_to_verifying_evidence_on_every_platform() {
             .verify(&e, UnixTime::from_secs((T_MS / 1000) as i64))
             .unwrap_or_else(|err| panic!("{platform}: {err}"));
         let claims = verified.claims();
-        let expected = report_data(&spki, &request_bytes);
+        // kiln-binding/v1: the signed statement as received, without its evidence byproducts.
+        let payload = decode_base64(&bundle.dsse_envelope.payload).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        let expected = report_data(&spki, &kiln_verifier::build::binding(&json));
         let bound = match platform {
             Platform::Nitro => {
                 assert_eq!(claims.public_key.as_ref().unwrap().as_bytes(), &spki[..]);

@@ -25,8 +25,8 @@ pub const LINKS: &[(&str, &str)] = &[
     ("evidence", "hardware evidence chains to a trusted root"),
     ("key-binding", "evidence binds the signing key"),
     (
-        "request-binding",
-        "evidence binds the build request and its nonce",
+        "statement-binding",
+        "evidence binds the signed statement: subjects, request, dependencies, parameters (kiln-binding/v1), and the nonce",
     ),
     (
         "artifacts",

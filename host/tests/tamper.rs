@@ -6,10 +6,12 @@
 //! own copy of the output. A second build with another nonce (same state folder, so the same
 //! sealed key) supplies foreign evidence.
 //!
-//! Evidence that is *signed* along with the provenance but binds another request or another
-//! key cannot be produced through the CLI without the signing key; the library test
-//! `each_broken_link_is_named` in verifier/tests/build.rs covers it (`Fault::bind_other_request`
-//! → `BuildError::RequestBinding`, `Fault::bind_other_key` → `BuildError::KeyBinding`).
+//! Evidence that is *signed* along with the provenance but binds another statement or another
+//! key cannot be produced through the CLI without the signing key; the library tests in
+//! verifier/tests/build.rs cover it: `each_broken_link_is_named` (`Fault::bind_other_statement`
+//! → `BuildError::StatementBinding`, `Fault::bind_other_key` → `BuildError::KeyBinding`) and
+//! `a_statement_re_signed_by_the_genuine_key_for_other_subjects_is_rejected` (a stolen key
+//! re-signing the statement for other artifacts beside the honest evidence).
 //!
 //! Needs the `kiln-enclave` binary next to `kiln` (`cargo build -p kiln-enclave`).
 
@@ -298,7 +300,7 @@ fn another_expected_nonce_breaks_the_expectation() {
         &format!("nonce is {NONCE}, expected {OTHER_NONCE}"),
     );
     // Every link before the expectations held.
-    assert!(report.contains("ok  request-binding"), "{report}");
+    assert!(report.contains("ok  statement-binding"), "{report}");
     assert!(report.contains("ok  artifacts"), "{report}");
 }
 

@@ -94,8 +94,8 @@ fn request(platform: Platform) -> BuildRequest {
 /// The knobs a test turns to break one link while keeping every other one intact.
 #[derive(Default, Clone)]
 struct Fault {
-    /// Bind this instead of the request's bytes.
-    bind_other_request: bool,
+    /// Bind a statement with another subject digest instead of the signed one.
+    bind_other_statement: bool,
     /// Bind another key's SPKI.
     bind_other_key: bool,
     /// Nitro: put this nonce in the document instead of the request's.
@@ -127,55 +127,8 @@ fn assemble(platform: Platform, fault: &Fault) -> (BuildOutput, Key) {
     } else {
         key.spki.clone()
     };
-    let bound_req = if fault.bind_other_request {
-        b"another request".to_vec()
-    } else {
-        req_bytes.clone()
-    };
-    let mut rd = ReportData::new(build::report_data(&bound_spki, &bound_req));
-    if platform == Platform::Nitro {
-        rd = rd.with_nitro_public_key(bound_spki.clone()).with_nonce(
-            fault
-                .nitro_nonce
-                .clone()
-                .unwrap_or_else(|| hex::decode(NONCE).unwrap()),
-        );
-    }
-    let ev = sim_tee(platform).evidence(&rd).unwrap();
-    let mut evidence_files = BTreeMap::new();
-    evidence_files.insert(media::EVIDENCE_NAME.to_owned(), ev.evidence.clone());
-    if let Some(v) = &ev.vek_der {
-        evidence_files.insert(media::VEK_NAME.to_owned(), v.clone());
-    }
-    if let Some(c) = &ev.chain_pem {
-        evidence_files.insert(media::CHAIN_NAME.to_owned(), c.as_bytes().to_vec());
-    }
-    if let Some(c) = &ev.collateral_json {
-        evidence_files.insert(media::COLLATERAL_NAME.to_owned(), c.clone());
-    }
-    if let Some(r) = fault
-        .shipped_root
-        .as_ref()
-        .or(ev.simulated_root_der.as_ref())
-    {
-        evidence_files.insert(media::SIMULATED_ROOT_NAME.to_owned(), r.clone());
-    }
     let artifact = b"\x7fELF pretend binary".to_vec();
-    let mut byproducts = vec![ResourceDescriptor {
-        name: Some(media::REQUEST_NAME.into()),
-        media_type: Some(media::REQUEST_MEDIA_TYPE.into()),
-        content: Some(encode_base64(&req_bytes)),
-        ..Default::default()
-    }];
-    for (name, bytes) in &evidence_files {
-        byproducts.push(ResourceDescriptor {
-            name: Some(name.clone()),
-            media_type: Some(media::media_type(name, platform).into()),
-            content: Some(encode_base64(bytes)),
-            ..Default::default()
-        });
-    }
-    let statement = Statement {
+    let mut statement = Statement {
         type_: build::STATEMENT_TYPE_V1.into(),
         subject: vec![Subject {
             name: "hello".into(),
@@ -204,10 +157,63 @@ fn assemble(platform: Platform, fault: &Fault) -> (BuildOutput, Key) {
                     started_on: "2026-01-01T00:00:00Z".into(),
                     finished_on: "2026-01-01T00:00:01Z".into(),
                 },
-                byproducts,
+                byproducts: vec![ResourceDescriptor {
+                    name: Some(media::REQUEST_NAME.into()),
+                    media_type: Some(media::REQUEST_MEDIA_TYPE.into()),
+                    content: Some(encode_base64(&req_bytes)),
+                    ..Default::default()
+                }],
             },
         },
     };
+    // What the evidence binds: this statement, or (fault) one that differs in a subject.
+    let mut bound_statement = statement.clone();
+    if fault.bind_other_statement {
+        bound_statement.subject[0]
+            .digest
+            .insert("sha256".into(), "00".repeat(32));
+    }
+    let bound = build::binding(&serde_json::to_value(&bound_statement).unwrap());
+    let mut rd = ReportData::new(build::report_data(&bound_spki, &bound));
+    if platform == Platform::Nitro {
+        rd = rd.with_nitro_public_key(bound_spki.clone()).with_nonce(
+            fault
+                .nitro_nonce
+                .clone()
+                .unwrap_or_else(|| hex::decode(NONCE).unwrap()),
+        );
+    }
+    let ev = sim_tee(platform).evidence(&rd).unwrap();
+    let mut evidence_files = BTreeMap::new();
+    evidence_files.insert(media::EVIDENCE_NAME.to_owned(), ev.evidence.clone());
+    if let Some(v) = &ev.vek_der {
+        evidence_files.insert(media::VEK_NAME.to_owned(), v.clone());
+    }
+    if let Some(c) = &ev.chain_pem {
+        evidence_files.insert(media::CHAIN_NAME.to_owned(), c.as_bytes().to_vec());
+    }
+    if let Some(c) = &ev.collateral_json {
+        evidence_files.insert(media::COLLATERAL_NAME.to_owned(), c.clone());
+    }
+    if let Some(r) = fault
+        .shipped_root
+        .as_ref()
+        .or(ev.simulated_root_der.as_ref())
+    {
+        evidence_files.insert(media::SIMULATED_ROOT_NAME.to_owned(), r.clone());
+    }
+    for (name, bytes) in &evidence_files {
+        statement
+            .predicate
+            .run_details
+            .byproducts
+            .push(ResourceDescriptor {
+                name: Some(name.clone()),
+                media_type: Some(media::media_type(name, platform).into()),
+                content: Some(encode_base64(bytes)),
+                ..Default::default()
+            });
+    }
     let output = sign(
         &key,
         &serde_json::to_vec(&statement).unwrap(),
@@ -394,12 +400,12 @@ fn each_broken_link_is_named() {
         let (out, _) = assemble(
             p,
             &Fault {
-                bind_other_request: true,
+                bind_other_statement: true,
                 ..Fault::default()
             },
         );
         assert!(
-            matches!(check(&out, &none), Err(BuildError::RequestBinding { .. })),
+            matches!(check(&out, &none), Err(BuildError::StatementBinding { .. })),
             "{p}"
         );
 
@@ -477,7 +483,7 @@ fn nitro_nonce_and_public_key_are_bound() {
         },
     );
     match check(&out, &Expectations::default()) {
-        Err(BuildError::RequestBinding { field: "nonce", .. }) => {}
+        Err(BuildError::StatementBinding { field: "nonce", .. }) => {}
         other => panic!("{other:?}"),
     }
 }
@@ -498,5 +504,75 @@ fn a_shipped_root_that_does_not_say_simulated_is_refused() {
             assert!(reason.contains("does not say SIMULATED"), "{reason}");
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// A key that leaked vouches for nothing else: the genuine key re-signs the statement for other
+/// artifacts (new subject digests, matching files), beside the honest build's evidence. Every
+/// other link holds — the signature, the key binding, the request — and the statement binding
+/// rejects it. The same for a changed dependency or parameter.
+#[test]
+fn a_statement_re_signed_by_the_genuine_key_for_other_subjects_is_rejected() {
+    for p in PLATFORMS {
+        let (good, key) = assemble(p, &Fault::default());
+        check(&good, &Expectations::default()).unwrap_or_else(|e| panic!("{p}: {e}"));
+        let bundle: SigstoreBundle = serde_json::from_slice(&good.bundle_json).unwrap();
+        let payload = build::dsse::decode_base64(&bundle.dsse_envelope.payload).unwrap();
+        let statement: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+
+        let evil = b"\x7fELF the attacker's binary".to_vec();
+        let mut other = statement.clone();
+        other["subject"][0]["digest"]["sha256"] =
+            serde_json::Value::String(hex::encode(Sha256::digest(&evil)));
+        let mut forged = sign(
+            &key,
+            &serde_json::to_vec(&other).unwrap(),
+            good.evidence_files.clone(),
+            evil,
+        );
+        forged.public_key_pem = good.public_key_pem.clone();
+        match check(&forged, &Expectations::default()) {
+            Err(e @ BuildError::StatementBinding { .. }) => {
+                assert_eq!(e.link(), "statement-binding", "{p}");
+                assert!(e.to_string().contains("kiln-binding/v1"), "{p}: {e}");
+            }
+            other => panic!("{p}: expected a statement-binding rejection, got {other:?}"),
+        }
+
+        for (pointer, value) in [
+            (
+                "/predicate/buildDefinition/internalParameters/backend",
+                "qemu",
+            ),
+            (
+                "/predicate/runDetails/metadata/finishedOn",
+                "2026-01-01T00:00:02Z",
+            ),
+        ] {
+            let mut changed = statement.clone();
+            *changed.pointer_mut(pointer).unwrap() = serde_json::Value::String(value.into());
+            let forged = sign(
+                &key,
+                &serde_json::to_vec(&changed).unwrap(),
+                good.evidence_files.clone(),
+                b"\x7fELF pretend binary".to_vec(),
+            );
+            assert!(
+                matches!(
+                    check(&forged, &Expectations::default()),
+                    Err(BuildError::StatementBinding { .. })
+                ),
+                "{p} {pointer}"
+            );
+        }
+        // Re-serialising the same statement (another member order, whitespace) keeps it bound.
+        let pretty = serde_json::to_vec_pretty(&statement).unwrap();
+        let same = sign(
+            &key,
+            &pretty,
+            good.evidence_files.clone(),
+            b"\x7fELF pretend binary".to_vec(),
+        );
+        check(&same, &Expectations::default()).unwrap_or_else(|e| panic!("{p}: {e}"));
     }
 }

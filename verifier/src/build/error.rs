@@ -63,8 +63,9 @@ pub enum BuildError {
         /// Value in the evidence (hex).
         found: String,
     },
-    /// The evidence does not bind the build request (or its nonce).
-    RequestBinding {
+    /// The evidence does not bind the signed statement (`kiln-binding/v1`: its subjects, the
+    /// request, dependencies and parameters), or on Nitro the request's nonce.
+    StatementBinding {
         /// Which field.
         field: &'static str,
         /// Expected value (hex).
@@ -123,7 +124,7 @@ impl BuildError {
             Self::Request { .. } => "request",
             Self::EvidenceFile { .. } | Self::Evidence(_) => "evidence",
             Self::KeyBinding { .. } => "key-binding",
-            Self::RequestBinding { .. } => "request-binding",
+            Self::StatementBinding { .. } => "statement-binding",
             Self::Inconsistent { .. } => "statement",
             Self::MissingArtifact { .. }
             | Self::ArtifactDigest { .. }
@@ -158,13 +159,14 @@ impl fmt::Display for BuildError {
                 f,
                 "the evidence does not bind the signing key: REPORT_DATA[0..32] is {found}, SHA-256 of the public key is {expected}"
             ),
-            Self::RequestBinding {
+            Self::StatementBinding {
                 field,
                 expected,
                 found,
             } => write!(
                 f,
-                "the evidence does not bind the build request: {field} is {found}, expected {expected}"
+                "the evidence does not bind this signed statement (its subjects, request, \
+                 dependencies and parameters; kiln-binding/v1): {field} is {found}, expected {expected}"
             ),
             Self::Inconsistent {
                 field,

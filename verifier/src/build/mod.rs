@@ -3,9 +3,11 @@
 //! a build's output folder, link by link.
 //!
 //! The chain a consumer checks: hardware evidence → REPORT_DATA binds the signing key and the
-//! build request → the DSSE signature over the statement → every subject digest matches its
-//! artifact → expected measurement, builder, source and nonce.
+//! signed statement (its subjects, request, dependencies and parameters: [`binding`](mod@binding)) → the
+//! DSSE signature over the statement → every subject digest matches its artifact → expected
+//! measurement, builder, source and nonce.
 
+pub mod binding;
 pub mod bundle;
 pub mod dsse;
 pub mod error;
@@ -35,17 +37,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The 64 bytes of REPORT_DATA a kiln build binds into its evidence:
-/// `SHA-256(SubjectPublicKeyInfo DER of the signing key) || SHA-256(build request bytes)`.
-/// On Nitro the same 64 bytes are the document's `user_data`, and `public_key` carries the
-/// SubjectPublicKeyInfo itself.
-pub fn report_data(spki_der: &[u8], request_bytes: &[u8]) -> [u8; 64] {
-    let mut out = [0u8; 64];
-    let (key, req) = out.split_at_mut(32);
-    key.copy_from_slice(&Sha256::digest(spki_der));
-    req.copy_from_slice(&Sha256::digest(request_bytes));
-    out
-}
+pub use binding::{binding, report_data, BINDING_VERSION};
 
 /// The DSSE `keyid` kiln uses: lowercase hex SHA-256 of the key's SubjectPublicKeyInfo DER.
 pub fn key_id(spki_der: &[u8]) -> String {

@@ -1,5 +1,5 @@
-//! The build request: what the host asks the guest to build. Its exact bytes are hashed into
-//! REPORT_DATA and carried, signed, in the provenance, so a verifier recomputes the binding.
+//! The build request: what the host asks the guest to build. Its exact bytes are carried,
+//! signed, in the provenance, and so covered by the evidence's binding ([`super::binding`](mod@super::binding)).
 
 use serde::{Deserialize, Serialize};
 

@@ -13,7 +13,7 @@ use crate::build::error::BuildError;
 use crate::build::media;
 use crate::build::request::BuildRequest;
 use crate::build::statement::{Statement, BUILD_TYPE, PREDICATE_TYPE_SLSA_V1, STATEMENT_TYPE_V1};
-use crate::build::{bundle, key_id, report_data};
+use crate::build::{binding, bundle, key_id, report_data};
 use crate::claims::{Claims, Platform};
 use crate::time::UnixTime;
 use crate::{Evidence, Verifier};
@@ -119,9 +119,10 @@ pub fn primary_measurement(platform: Platform) -> &'static str {
 ///    others.
 /// 7. The hardware evidence verifies against `anchors` (plus the shipped simulated root only
 ///    when `allow_simulated` is [`AllowSimulated::Yes`]).
-/// 8. The evidence binds the key and the request: REPORT_DATA (Nitro: `user_data`) equals
-///    SHA-256(SPKI) || SHA-256(request); on Nitro `public_key` is the SPKI and `nonce` the
-///    request's nonce.
+/// 8. The evidence binds the key and what was built: REPORT_DATA (Nitro: `user_data`) equals
+///    SHA-256(SPKI) ‖ the `kiln-binding/v1` digest of the signed statement (everything it
+///    asserts but the evidence: subjects, request, dependencies, parameters; see
+///    [`super::binding`](mod@super::binding)); on Nitro `public_key` is the SPKI and `nonce` the request's nonce.
 /// 9. The statement agrees with the request (source digest, invocation id, builder, platform).
 /// 10. Every subject has its file with the signed digest, and every file is a subject.
 /// 11. The caller's expectations hold (measurement, builder id, source, commit, nonce).
@@ -196,6 +197,12 @@ pub fn verify(
             reason: e.to_string(),
         })?;
     check_statement_kind(&statement)?;
+    // The binding is computed over the received payload (parsed), not over the typed view.
+    let statement_json: serde_json::Value =
+        serde_json::from_slice(&payload).map_err(|e| BuildError::Statement {
+            reason: e.to_string(),
+        })?;
+    let bound_statement = binding(&statement_json);
     // 5.
     let byproducts = byproducts(&statement)?;
     let request_bytes = byproducts
@@ -213,7 +220,7 @@ pub fn verify(
     // 7.
     let claims = verify_evidence(platform, &evidence_files, anchors, allow_simulated, time)?;
     // 8.
-    check_binding(&claims, &spki_der, request_bytes, &request)?;
+    check_binding(&claims, &spki_der, &bound_statement, &request)?;
     // 9.
     check_consistency(&statement, &request)?;
     // 10.
@@ -384,26 +391,26 @@ fn verify_evidence(
 fn check_binding(
     claims: &Claims,
     spki_der: &[u8],
-    request_bytes: &[u8],
+    statement_binding: &[u8; 32],
     request: &BuildRequest,
 ) -> Result<(), BuildError> {
-    let expected = report_data(spki_der, request_bytes);
+    let expected = report_data(spki_der, statement_binding);
     let (bound, field) = match claims.platform {
         Platform::Nitro => (claims.user_data.as_ref(), "user_data"),
         _ => (claims.report_data.as_ref(), "REPORT_DATA"),
     };
     let bound = bound.map(|h| h.as_bytes()).unwrap_or_default();
-    let (key_part, request_part) = expected.split_at(32);
+    let (key_part, statement_part) = expected.split_at(32);
     if bound.get(..32) != Some(key_part) {
         return Err(BuildError::KeyBinding {
             expected: hex::encode(key_part),
             found: hex::encode(bound.get(..32).unwrap_or(bound)),
         });
     }
-    if bound.get(32..) != Some(request_part) {
-        return Err(BuildError::RequestBinding {
+    if bound.get(32..) != Some(statement_part) {
+        return Err(BuildError::StatementBinding {
             field,
-            expected: hex::encode(request_part),
+            expected: hex::encode(statement_part),
             found: hex::encode(bound.get(32..).unwrap_or_default()),
         });
     }
@@ -420,7 +427,7 @@ fn check_binding(
         })?;
         let found = claims.nonce.as_ref().map(|h| h.as_bytes());
         if found != Some(nonce.as_slice()) {
-            return Err(BuildError::RequestBinding {
+            return Err(BuildError::StatementBinding {
                 field: "nonce",
                 expected: request.nonce.clone(),
                 found: found.map(hex::encode).unwrap_or_else(|| "(none)".into()),
