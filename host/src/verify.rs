@@ -11,6 +11,10 @@ use crate::error::HostError;
 
 /// The links of the chain, in the order the verifier checks them.
 pub const LINKS: &[(&str, &str)] = &[
+    (
+        "layout",
+        "the output folder holds only the signed output's files",
+    ),
     ("bundle", "Sigstore bundle v0.3 with one DSSE envelope"),
     (
         "public-key",

@@ -15,6 +15,13 @@ pub enum BuildError {
         /// The error.
         reason: String,
     },
+    /// The output folder holds something that is not part of the signed output.
+    Layout {
+        /// The entry.
+        path: String,
+        /// What the folder may hold.
+        reason: String,
+    },
     /// The Sigstore bundle is malformed or not the kind kiln writes.
     Bundle {
         /// What is wrong.
@@ -117,6 +124,7 @@ impl BuildError {
     pub fn link(&self) -> &'static str {
         match self {
             Self::Io { .. } => "io",
+            Self::Layout { .. } => "layout",
             Self::Bundle { .. } => "bundle",
             Self::PublicKey { .. } | Self::KeyId { .. } => "public-key",
             Self::Signature => "signature",
@@ -138,6 +146,9 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Io { path, reason } => write!(f, "cannot read {path}: {reason}"),
+            Self::Layout { path, reason } => {
+                write!(f, "{path} is not part of the signed output: {reason}")
+            }
             Self::Bundle { reason } => write!(f, "provenance bundle: {reason}"),
             Self::PublicKey { reason } => write!(f, "public key: {reason}"),
             Self::KeyId {

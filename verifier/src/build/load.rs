@@ -38,10 +38,43 @@ fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, BuildError> {
     fs::read(path).map_err(|e| io(path, e))
 }
 
+/// What the top level of an output folder holds: these files, and the `artifacts/` and
+/// `evidence/` folders.
+pub const OUTPUT_FILES: &[&str] = &["provenance.sigstore.json", "public-key.pem"];
+/// The folders of an output.
+pub const OUTPUT_DIRS: &[&str] = &["artifacts", "evidence"];
+
+/// Refuses any entry at the top of `dir` that is not part of a signed output (a stray script or
+/// document beside the artifacts would otherwise travel with a verified output).
+fn check_layout(dir: &Path) -> Result<(), BuildError> {
+    for entry in fs::read_dir(dir).map_err(|e| io(dir, e))? {
+        let entry = entry.map_err(|e| io(dir, e))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|e| io(&path, e))?;
+        let name = entry.file_name();
+        let name = name.to_str().unwrap_or_default();
+        let known = (kind.is_file() && OUTPUT_FILES.contains(&name))
+            || (kind.is_dir() && OUTPUT_DIRS.contains(&name));
+        if !known {
+            return Err(BuildError::Layout {
+                path: path.display().to_string(),
+                reason: format!(
+                    "an output folder holds only {} and the folders {}",
+                    OUTPUT_FILES.join(", "),
+                    OUTPUT_DIRS.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Loads `OUT/provenance.sigstore.json`, `OUT/public-key.pem`, every file of `OUT/evidence/`
 /// and the SHA-256 of every file under `OUT/artifacts/`. Symbolic links and other special
-/// files under `artifacts/` are refused (a subject is a regular file).
+/// files under `artifacts/` are refused (a subject is a regular file), and so is anything else
+/// at the top of `OUT`.
 pub fn load_output_dir(dir: &Path) -> Result<BuildOutput, BuildError> {
+    check_layout(dir)?;
     let bundle_json = read_bounded(&dir.join("provenance.sigstore.json"), MAX_BUNDLE)?;
     let key_path = dir.join("public-key.pem");
     let public_key_pem = String::from_utf8(read_bounded(&key_path, MAX_EVIDENCE_FILE)?)
