@@ -241,6 +241,10 @@ pub struct VerifyArgs {
     /// The nonce given to `kiln build`, hex.
     #[arg(long, value_name = "HEX")]
     pub nonce: Option<String>,
+    /// Accept evidence of a debug-mode guest (the host can read and change its memory, so its
+    /// signature proves nothing); refused by default.
+    #[arg(long)]
+    pub allow_debug: bool,
     /// Verify as of this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
@@ -330,6 +334,8 @@ pub struct VerifyConfig {
     pub builder: Option<String>,
     /// Expected nonce, lowercase hex.
     pub nonce: Option<String>,
+    /// Whether debug-mode evidence is accepted.
+    pub debug: kiln_verifier::build::DebugEvidence,
     /// Verification time.
     pub at: UnixTime,
     /// The policy, loaded.
@@ -529,6 +535,11 @@ impl VerifyArgs {
             commit,
             builder: self.expect_builder,
             nonce,
+            debug: if self.allow_debug {
+                kiln_verifier::build::DebugEvidence::Allow
+            } else {
+                kiln_verifier::build::DebugEvidence::Refuse
+            },
             at,
             policy,
             rego,

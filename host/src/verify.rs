@@ -52,6 +52,7 @@ pub fn run(cfg: &VerifyConfig) -> Result<VerifiedBuild, HostError> {
         source_sha256: cfg.source.clone(),
         source_commit: cfg.commit.clone(),
         nonce: cfg.nonce.clone(),
+        debug: cfg.debug,
     };
     verify(
         &output,

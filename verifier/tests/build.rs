@@ -102,20 +102,23 @@ struct Fault {
     nitro_nonce: Option<Vec<u8>>,
     /// Ship (and sign) this certificate as `simulated-root.der`.
     shipped_root: Option<Vec<u8>>,
+    /// Launch a debug-mode guest (SEV-SNP policy DEBUG, TDX attribute DEBUG, Nitro PCRs zero).
+    debug: bool,
 }
 
-fn sim_tee(platform: Platform) -> SimTee {
+fn sim_tee(platform: Platform, debug: bool) -> SimTee {
     let chip = SimChip::from_seed(&[7; 32]);
     let profile = SimProfile::default_for(tee_platform(platform));
-    let measurement = process_measurement(tee_platform(platform), b"enclave", b"params");
-    SimTee::launch(
-        chip,
-        profile,
-        measurement,
-        profile.default_policy(),
-        FixedClock::new(MILLIS),
-    )
-    .unwrap()
+    let mut measurement = process_measurement(tee_platform(platform), b"enclave", b"params");
+    let mut policy = profile.default_policy();
+    if debug {
+        match platform {
+            Platform::SevSnp => policy |= 1 << 19,
+            Platform::Tdx => policy |= 1,
+            Platform::Nitro => measurement = kiln_tee::Measurement::Nitro { pcr: [[0; 48]; 3] },
+        }
+    }
+    SimTee::launch(chip, profile, measurement, policy, FixedClock::new(MILLIS)).unwrap()
 }
 
 fn assemble(platform: Platform, fault: &Fault) -> (BuildOutput, Key) {
@@ -183,7 +186,7 @@ fn assemble(platform: Platform, fault: &Fault) -> (BuildOutput, Key) {
                 .unwrap_or_else(|| hex::decode(NONCE).unwrap()),
         );
     }
-    let ev = sim_tee(platform).evidence(&rd).unwrap();
+    let ev = sim_tee(platform, fault.debug).evidence(&rd).unwrap();
     let mut evidence_files = BTreeMap::new();
     evidence_files.insert(media::EVIDENCE_NAME.to_owned(), ev.evidence.clone());
     if let Some(v) = &ev.vek_der {
@@ -574,5 +577,42 @@ fn a_statement_re_signed_by_the_genuine_key_for_other_subjects_is_rejected() {
             b"\x7fELF pretend binary".to_vec(),
         );
         check(&same, &Expectations::default()).unwrap_or_else(|e| panic!("{p}: {e}"));
+    }
+}
+
+/// Evidence of a debug-mode guest (the host can read and write its memory, so the key is the
+/// host's) is refused unless the caller allows it by name.
+#[test]
+fn debug_mode_evidence_is_refused_unless_allowed() {
+    for p in PLATFORMS {
+        let (out, _) = assemble(
+            p,
+            &Fault {
+                debug: true,
+                ..Fault::default()
+            },
+        );
+        match check(&out, &Expectations::default()) {
+            Err(e @ BuildError::Expectation { .. }) => {
+                assert!(e.to_string().contains("debug mode"), "{p}: {e}");
+                assert!(e.to_string().contains("--allow-debug"), "{p}: {e}");
+            }
+            other => panic!("{p}: expected the debug refusal, got {other:?}"),
+        }
+        let allowed = Expectations {
+            debug: build::DebugEvidence::Allow,
+            ..Expectations::default()
+        };
+        let v = check(&out, &allowed).unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert!(v.claims().debug, "{p}");
+        // A production guest passes without the opt-in.
+        let (good, _) = assemble(p, &Fault::default());
+        assert!(
+            !check(&good, &Expectations::default())
+                .unwrap()
+                .claims()
+                .debug,
+            "{p}"
+        );
     }
 }

@@ -27,7 +27,8 @@ pub use statement::{
     Subject, BUILD_TYPE, PREDICATE_TYPE_SLSA_V1, STATEMENT_TYPE_V1,
 };
 pub use verify::{
-    primary_measurement, verify, AllowSimulated, BuildOutput, Expectations, VerifiedBuild,
+    primary_measurement, verify, AllowSimulated, BuildOutput, DebugEvidence, Expectations,
+    VerifiedBuild,
 };
 
 use sha2::{Digest, Sha256};

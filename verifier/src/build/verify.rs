@@ -63,6 +63,21 @@ pub struct Expectations {
     pub source_commit: Option<String>,
     /// The nonce the caller gave `kiln build` (hex).
     pub nonce: Option<String>,
+    /// Whether evidence of a debug-mode guest (its memory open to the host) is acceptable:
+    /// refused unless the caller says [`DebugEvidence::Allow`].
+    pub debug: DebugEvidence,
+}
+
+/// Whether a build whose evidence says the guest ran in debug mode is accepted. A debug
+/// guest's memory and registers are open to the host, so nothing it signed is worth more than
+/// the host's word.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DebugEvidence {
+    /// Refuse it (the default).
+    #[default]
+    Refuse,
+    /// Accept it (for debugging kiln itself; `kiln verify --allow-debug`).
+    Allow,
 }
 
 /// A build output that passed every check. Only [`verify`] makes one.
@@ -125,7 +140,8 @@ pub fn primary_measurement(platform: Platform) -> &'static str {
 ///    [`super::binding`](mod@super::binding)); on Nitro `public_key` is the SPKI and `nonce` the request's nonce.
 /// 9. The statement agrees with the request (source digest, invocation id, builder, platform).
 /// 10. Every subject has its file with the signed digest, and every file is a subject.
-/// 11. The caller's expectations hold (measurement, builder id, source, commit, nonce).
+/// 11. The caller's expectations hold: a production guest (debug evidence is refused unless
+///     [`DebugEvidence::Allow`]), measurement, builder id, source, commit, nonce.
 pub fn verify(
     output: &BuildOutput,
     expect: &Expectations,
@@ -543,6 +559,15 @@ fn check_expectations(
     claims: &Claims,
     request: &BuildRequest,
 ) -> Result<(), BuildError> {
+    if claims.debug && expect.debug == DebugEvidence::Refuse {
+        return Err(BuildError::Expectation {
+            what: "a production guest (the evidence says debug mode: the host can read and \
+                   change the guest's memory; --allow-debug accepts it)"
+                .into(),
+            expected: "debug off".into(),
+            found: "debug on".into(),
+        });
+    }
     let mut wanted: Vec<(String, &[u8])> = expect
         .measurements
         .iter()
