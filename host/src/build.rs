@@ -84,6 +84,7 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<BuildSumm
     // Pack.
     progress.phase(Phase::Pack, &format!("packing {}", cfg.dir.display()));
     let packed = crate::source::pack(&cfg.dir, Some(&cfg.out)).map_err(HostError::Source)?;
+    crate::recipe::check_packed(&cfg.dir, &packed).map_err(HostError::Recipe)?;
     if packed.dirty {
         progress
             .warn("the working tree has uncommitted changes; building the committed tree at HEAD");

@@ -64,6 +64,17 @@ pub enum RecipeError {
         /// Why.
         reason: String,
     },
+    /// A git tree is built from its commit, but the working tree's recipe is not the
+    /// committed one (changed, or not committed at all): the build would run other commands
+    /// than the ones the commit names.
+    NotCommitted {
+        /// The working tree's recipe.
+        path: PathBuf,
+        /// The commit that is built.
+        commit: String,
+        /// What differs.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for RecipeError {
@@ -88,6 +99,16 @@ impl fmt::Display for RecipeError {
                 key,
                 reason,
             } => write!(f, "{}: {key}: {reason}", loc(path, at)),
+            Self::NotCommitted {
+                path,
+                commit,
+                reason,
+            } => write!(
+                f,
+                "{}: {reason} in commit {commit}; kiln builds the committed tree, so commit the \
+                 recipe (or undo the change) and build again",
+                path.display()
+            ),
         }
     }
 }
@@ -154,6 +175,30 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
+}
+
+/// Checks that the recipe read from the working tree (`dir/kiln.toml`) is, byte for byte, the
+/// one in the packed source: for a git tree the committed recipe is what the guest receives
+/// with the source, and an uncommitted change must not build under the commit's name.
+pub fn check_packed(dir: &Path, packed: &crate::source::PackedSource) -> Result<(), RecipeError> {
+    let Some(commit) = &packed.commit else {
+        return Ok(());
+    };
+    let path = dir.join(RECIPE_FILE);
+    let working = std::fs::read(&path).map_err(|source| RecipeError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let reason = match &packed.recipe {
+        Some(committed) if *committed == working => return Ok(()),
+        Some(_) => "the recipe differs from the one",
+        None => "the recipe is not",
+    };
+    Err(RecipeError::NotCommitted {
+        path,
+        commit: commit.clone(),
+        reason,
+    })
 }
 
 /// Loads `dir/kiln.toml`.

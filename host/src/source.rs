@@ -105,6 +105,8 @@ pub struct PackedSource {
     pub dirty: bool,
     /// Number of entries (files, directories, symlinks).
     pub entries: usize,
+    /// The packed bytes of the recipe (`kiln.toml` at the top of the tree), if packed.
+    pub recipe: Option<Vec<u8>>,
 }
 
 impl PackedSource {
@@ -409,6 +411,10 @@ fn write_tar(
     source_date_epoch: i64,
 ) -> Result<PackedSource, SourceError> {
     let mtime = u64::try_from(source_date_epoch).unwrap_or(0);
+    let recipe = match entries.get(crate::recipe::RECIPE_FILE) {
+        Some(Entry::File { data, .. }) => Some(data.clone()),
+        _ => None,
+    };
     let mut builder = tar::Builder::new(Vec::new());
     let count = entries.len();
     for (path, entry) in entries {
@@ -462,6 +468,7 @@ fn write_tar(
         source_date_epoch,
         dirty: false,
         entries: count,
+        recipe,
     })
 }
 

