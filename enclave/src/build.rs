@@ -119,22 +119,16 @@ pub fn describe_status(status: ExitStatus) -> String {
     }
 }
 
-/// Runs `command` with `/bin/sh -c` in `cwd` with exactly `env`, in its own process group,
+/// Runs `cmd` (the build `command`, prepared by the sandbox) in its own process group,
 /// sending each output line to `log` as it arrives. Past `time_limit` the group is killed.
 /// Whatever the build started is killed when it ends.
 pub fn run(
+    mut cmd: Command,
     command: &str,
-    cwd: &Path,
-    env: &BTreeMap<String, String>,
     time_limit: Duration,
     log: &mut dyn FnMut(Stream, String) -> Result<(), EnclaveError>,
 ) -> Result<(), EnclaveError> {
-    let mut child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(command)
-        .current_dir(cwd)
-        .env_clear()
-        .envs(env)
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -218,6 +212,12 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn plain(command: &str, dir: &Path) -> Command {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c").arg(command).current_dir(dir).env_clear();
+        cmd
+    }
+
     fn recipe(env: &[&str], set: &[(&str, &str)]) -> Recipe {
         Recipe {
             command: "true".into(),
@@ -273,10 +273,10 @@ mod tests {
         let mut lines = Vec::new();
         let dir = tempfile::tempdir().unwrap();
         let long = MAX_LINE + 10;
+        let command = format!("echo out; echo err >&2; head -c {long} /dev/zero | tr '\\0' a");
         run(
-            &format!("echo out; echo err >&2; head -c {long} /dev/zero | tr '\\0' a"),
-            dir.path(),
-            &BTreeMap::new(),
+            plain(&command, dir.path()),
+            &command,
             Duration::from_secs(10),
             &mut |s, l| {
                 lines.push((s, l));
@@ -299,9 +299,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = Instant::now();
         run(
+            plain("sleep 30 & echo started", dir.path()),
             "sleep 30 & echo started",
-            dir.path(),
-            &BTreeMap::new(),
             Duration::from_secs(20),
             &mut |_, _| Ok(()),
         )

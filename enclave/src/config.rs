@@ -38,6 +38,16 @@ pub struct Cli {
     /// temporary directory).
     #[arg(long, value_name = "DIR")]
     pub work_root: Option<PathBuf>,
+    /// A toolchain directory the host resolved for the recipe's tools (a rustup toolchain, for
+    /// instance): mounted read-only at the same path inside the build's sandbox, its `bin/`
+    /// first on the PATH. Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub toolchain_root: Vec<PathBuf>,
+    /// Build even where the full sandbox cannot be set up (no bubblewrap, no user
+    /// namespaces): the build then runs with only the layers that held, and the signed
+    /// provenance says which.
+    #[arg(long)]
+    pub allow_weaker_sandbox: bool,
     /// The configfs-tsm report directory (TDX).
     #[arg(
         long,
@@ -141,6 +151,10 @@ pub struct Config {
     pub work_root: PathBuf,
     /// configfs-tsm reports.
     pub tsm_root: PathBuf,
+    /// Toolchain directories to mount read-only in the sandbox.
+    pub toolchain_roots: Vec<PathBuf>,
+    /// Whether a weaker sandbox is acceptable.
+    pub sandbox: crate::sandbox::SandboxRequirement,
 }
 
 impl Config {
@@ -161,6 +175,22 @@ impl Config {
             device,
             tee: cli.tee,
             work_root: cli.work_root.unwrap_or_else(std::env::temp_dir),
+            toolchain_roots: {
+                for r in &cli.toolchain_root {
+                    if !r.is_absolute() {
+                        return Err(format!(
+                            "--toolchain-root {}: not an absolute path",
+                            r.display()
+                        ));
+                    }
+                }
+                cli.toolchain_root
+            },
+            sandbox: if cli.allow_weaker_sandbox {
+                crate::sandbox::SandboxRequirement::AllowWeaker
+            } else {
+                crate::sandbox::SandboxRequirement::Full
+            },
             tsm_root: cli.tsm_root,
         })
     }

@@ -88,6 +88,11 @@ pub enum EnclaveError {
         /// The operating system's error.
         source: io::Error,
     },
+    /// The build's sandbox cannot be set up (or was asked for what it cannot do).
+    Sandbox {
+        /// Why, and what to do.
+        reason: String,
+    },
     /// The build command could not be started.
     Spawn {
         /// The command.
@@ -184,6 +189,7 @@ impl fmt::Display for EnclaveError {
                 write!(f, "refused source archive entry {entry:?}: {reason}")
             }
             Self::Io { op, path, .. } => write!(f, "cannot {op} {}", path.display()),
+            Self::Sandbox { reason } => write!(f, "the build's sandbox: {reason}"),
             Self::Spawn { command, .. } => write!(f, "cannot start the build command {command:?}"),
             Self::BuildFailed { status } => write!(f, "the build command failed: {status}"),
             Self::TimeLimit { secs } => write!(

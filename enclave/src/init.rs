@@ -245,6 +245,9 @@ fn setup() -> Result<Config, InitError> {
         tee: Some(tee),
         work_root: PathBuf::from("/tmp"),
         tsm_root,
+        // The image carries its toolchain in its own /usr; bubblewrap is part of it.
+        toolchain_roots: Vec::new(),
+        sandbox: crate::sandbox::SandboxRequirement::Full,
     })
 }
 

@@ -12,6 +12,7 @@ mod keys;
 mod netns;
 mod outputs;
 mod provenance;
+mod sandbox;
 mod session;
 mod source;
 mod toolchain;

@@ -48,6 +48,8 @@ pub struct Inputs<'a> {
     pub key_lifetime: KeyLifetime,
     /// Whether the build had no network.
     pub network_isolation: bool,
+    /// The sandbox's layers.
+    pub sandbox: &'a crate::sandbox::SandboxFacts,
     /// The outputs.
     pub subjects: Vec<Subject>,
     /// Declared tools, resolved.
@@ -100,6 +102,7 @@ pub fn statement(inputs: Inputs<'_>) -> Result<Statement, EnclaveError> {
         "backend": req.backend,
         "keyLifetime": inputs.key_lifetime.as_str(),
         "networkIsolation": inputs.network_isolation,
+        "sandbox": inputs.sandbox,
         "sourceDateEpoch": req.source.source_date_epoch,
     });
     let mut resolved = vec![ResourceDescriptor {

@@ -27,6 +27,7 @@ use crate::error::{report, EnclaveError};
 use crate::keys::{SigningKey, SEALING_CONTEXT};
 use crate::netns::{isolate_network, NetIsolation};
 use crate::provenance::{self, KeyLifetime};
+use crate::sandbox::Sandbox;
 use crate::{build, outputs, source, toolchain, transport};
 
 /// Connects to the host and runs one session; on failure the host gets an `Error` first.
@@ -192,6 +193,20 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         NetIsolation::Isolated { how } => host.say(format!("network isolated ({how})"))?,
         NetIsolation::Unavailable { reason } => host.say(format!("WARNING: {reason}"))?,
     }
+    // The sandbox is planned (and refused, naming the missing layer) before any key is made.
+    let sandbox = Sandbox::prepare(&config.toolchain_roots, config.sandbox)?;
+    match &sandbox.facts().weaker_because {
+        None => host.say(format!(
+            "sandbox: {}, uid {}, namespaces {}, seccomp denies {} syscalls",
+            sandbox.facts().tool,
+            sandbox.facts().uid,
+            sandbox.facts().namespaces.join("/"),
+            sandbox.facts().seccomp_denied.len()
+        ))?,
+        Some(why) => host.say(format!(
+            "WARNING: the build runs WITHOUT its sandbox (allowed by --allow-weaker-sandbox): {why}"
+        ))?,
+    }
     let (key, sealed_out) = signing_key(&mut host, &backend, sealed)?;
 
     let work = tempfile::Builder::new()
@@ -218,13 +233,26 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     let entries = source::unpack(&archive, &src)?;
     std::fs::remove_file(&archive).map_err(|e| EnclaveError::io("remove", &archive, e))?;
     let packages = toolchain::cargo_packages(&src)?;
-    let env = build::hermetic_env(
+    let mut env = build::hermetic_env(
         &request.recipe,
         request.source.source_date_epoch,
         &home,
         &tmp,
         |k| std::env::var(k).ok(),
     );
+    // The toolchain folders the host resolved come first on the PATH.
+    if !config.toolchain_roots.is_empty() {
+        let mut path: Vec<String> = config
+            .toolchain_roots
+            .iter()
+            .map(|r| r.join("bin").display().to_string())
+            .collect();
+        path.extend(env.get("PATH").cloned());
+        env.insert("PATH".to_owned(), path.join(":"));
+    }
+    sandbox.hand_over(work.path(), &[&src, &home, &tmp])?;
+    let build_cmd = sandbox.command(&request.recipe.command, &src, work.path(), &env)?;
+    sandbox.apply_limits()?;
     let started = OffsetDateTime::now_utc();
     host.progress(
         Phase::Build,
@@ -238,9 +266,8 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     let (tools, built) = std::thread::scope(|scope| {
         let tools = scope.spawn(|| toolchain::resolve_tools(&request.recipe.toolchain, &env, &src));
         let built = build::run(
+            build_cmd,
             &request.recipe.command,
-            &src,
-            &env,
             Duration::from_secs(request.recipe.limits.time_secs),
             &mut |stream, line| host.send(&Message::Log { stream, line }, "send a log line"),
         );
@@ -287,7 +314,8 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         request_bytes: &request_bytes,
         platform: backend.tee.platform(),
         key_lifetime: backend.key_lifetime,
-        network_isolation: net.is_isolated(),
+        network_isolation: net.is_isolated() || sandbox.is_sandboxed(),
+        sandbox: sandbox.facts(),
         subjects,
         tools,
         packages,

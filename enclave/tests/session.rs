@@ -156,6 +156,27 @@ fn a_tiny_build_is_signed_and_bound_to_verifying_evidence_on_every_platform() {
             );
         }
         assert_eq!(int["sourceDateEpoch"], 1_700_000_000);
+        // The sandbox's layers are signed: bubblewrap, every namespace, no capability,
+        // the seccomp denials; a dedicated uid when the enclave runs as root.
+        let sb = &int["sandbox"];
+        assert!(
+            sb["tool"].as_str().unwrap().starts_with("bubblewrap"),
+            "{sb}"
+        );
+        assert_eq!(
+            sb["namespaces"],
+            serde_json::json!(["user", "pid", "mount", "ipc", "uts", "net", "cgroup"])
+        );
+        assert_eq!(sb["capabilities"], "none");
+        assert!(sb["seccompDenied"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "pidfd_getfd"));
+        if nix::unistd::geteuid().is_root() {
+            assert!(sb["uid"].as_str().unwrap().starts_with("dedicated"), "{sb}");
+            assert_eq!(sb["complete"], true, "{sb}");
+        }
         assert_eq!(
             p.build_definition.resolved_dependencies[0].uri.as_deref(),
             Some("kiln:source")
@@ -380,10 +401,12 @@ fn the_build_sees_only_allowed_variables() {
     }
 }
 
-/// Where the enclave can make neither a network namespace nor a user namespace, the build
-/// still runs, the host is warned, and the signed provenance says `networkIsolation: false`.
-/// The enclave runs in a user namespace (util-linux `unshare -U -r`) that forbids nested
-/// user namespaces (`max_user_namespaces` = 0) and without any capability (`setpriv`).
+/// Where the enclave can make neither a network namespace nor a user namespace, the build's
+/// sandbox cannot be set up: the build is refused, naming the missing layer, unless the
+/// caller names the weaker sandbox (`--allow-weaker-sandbox`); then it runs, the host is
+/// warned, and the signed provenance says `networkIsolation: false` and which sandbox layers
+/// were missing. The enclave runs in a user namespace (util-linux `unshare -U -r`) that forbids
+/// nested user namespaces (`max_user_namespaces` = 0) and without any capability (`setpriv`).
 #[test]
 fn a_build_without_network_isolation_says_so_in_the_provenance() {
     let usable = Command::new("unshare")
@@ -409,6 +432,14 @@ fn a_build_without_network_isolation_says_so_in_the_provenance() {
     .to_vec();
     let source = tiny_source();
     let req = request(Platform::SevSnp, TINY, &["out/*"], &source);
+    let refused = build(&launch, &req, &source, None);
+    assert!(!refused.status.success());
+    let why = refused.error().unwrap_or_default();
+    assert!(why.contains("the build's sandbox"), "{why}");
+    assert!(why.contains("--allow-weaker-sandbox"), "{why}");
+    assert!(refused.result().is_none(), "no output without the sandbox");
+
+    launch.args = vec!["--allow-weaker-sandbox".into()];
     let out = build(&launch, &req, &source, None);
     assert!(out.status.success(), "{:?} {}", out.error(), out.stderr);
     let said = out.logs(Stream::Builder);
@@ -418,8 +449,21 @@ fn a_build_without_network_isolation_says_so_in_the_provenance() {
         "{said:?}"
     );
     assert!(
+        said.iter()
+            .any(|l| l.starts_with("WARNING: the build runs WITHOUT its sandbox")),
+        "{said:?}"
+    );
+    assert!(
         !said.iter().any(|l| l.starts_with("network isolated")),
         "{said:?}"
+    );
+    let st = signed_statement(&out);
+    let sb = &st.predicate.build_definition.internal_parameters["sandbox"];
+    assert_eq!(sb["tool"], "none", "{sb}");
+    assert_eq!(sb["complete"], false, "{sb}");
+    assert!(
+        sb["weakerBecause"].as_str().unwrap().contains("namespace"),
+        "{sb}"
     );
     let st = signed_statement(&out);
     assert_eq!(

@@ -150,6 +150,15 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<BuildSumm
         image,
         vcpus: cfg.vcpus,
         memory_mib: cfg.memory_mib,
+        toolchain_roots: crate::toolchain::roots(
+            &recipe
+                .toolchain
+                .iter()
+                .map(|t| t.name.clone())
+                .collect::<Vec<_>>(),
+            &cfg.dir,
+        ),
+        sandbox: cfg.sandbox,
     };
     let mut guest = launcher.launch(&spec).await.map_err(HostError::Launch)?;
     let measurement = guest.measurement;

@@ -210,6 +210,11 @@ pub struct BuildArgs {
     /// --backend qemu: memory in MiB.
     #[arg(long, value_name = "MiB", default_value_t = crate::image::DEFAULT_MEMORY_MIB)]
     pub memory: u64,
+    /// Build even where the build's sandbox cannot be set up in full (no bubblewrap, no user
+    /// namespaces): the build then runs with the layers that held, the launch measurement
+    /// changes, and the signed provenance lists what was missing.
+    #[arg(long)]
+    pub allow_weaker_sandbox: bool,
 }
 
 /// `kiln verify`.
@@ -307,6 +312,8 @@ pub struct BuildConfig {
     pub json: bool,
     /// Whole-session limit, if given.
     pub timeout: Option<Duration>,
+    /// Whether a weaker sandbox is acceptable.
+    pub sandbox: crate::launcher::SandboxChoice,
     /// QEMU: the image folder, if given.
     pub image: Option<PathBuf>,
     /// QEMU: vCPUs.
@@ -459,6 +466,11 @@ impl BuildArgs {
             force: self.force,
             json: self.json,
             timeout: self.timeout.map(Duration::from_secs),
+            sandbox: if self.allow_weaker_sandbox {
+                crate::launcher::SandboxChoice::AllowWeaker
+            } else {
+                crate::launcher::SandboxChoice::Full
+            },
             image: self.image,
             vcpus: self.vcpus,
             memory_mib: self.memory,

@@ -74,6 +74,20 @@ pub struct LaunchSpec {
     pub vcpus: u32,
     /// QEMU: memory, MiB.
     pub memory_mib: u64,
+    /// Sim: toolchain folders (outside the system's) the build's sandbox mounts read-only.
+    pub toolchain_roots: Vec<PathBuf>,
+    /// Whether the build may run with a weaker sandbox where the full one cannot be set up.
+    pub sandbox: SandboxChoice,
+}
+
+/// Whether the guest may build without its full sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SandboxChoice {
+    /// Every layer, or no build (the default).
+    #[default]
+    Full,
+    /// `kiln build --allow-weaker-sandbox`: the layers that hold, recorded in the provenance.
+    AllowWeaker,
 }
 
 /// A launched guest. Dropping it kills the guest and removes its temporary files.

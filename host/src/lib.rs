@@ -18,6 +18,7 @@ pub mod recipe;
 pub mod session;
 pub mod sim;
 pub mod source;
+pub mod toolchain;
 pub mod verify;
 
 pub use error::HostError;

@@ -23,7 +23,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixListener;
 use tokio::process::{Child, Command};
 
-use crate::launcher::{Backend, BoxFuture, Guest, GuestHandle, LaunchError, LaunchSpec, Launcher};
+use crate::launcher::{
+    Backend, BoxFuture, Guest, GuestHandle, LaunchError, LaunchSpec, Launcher, SandboxChoice,
+};
 
 /// Environment variable naming the `kiln-enclave` binary.
 pub const ENCLAVE_ENV: &str = "KILN_ENCLAVE";
@@ -97,28 +99,38 @@ impl SimLauncher {
 
 /// The arguments the enclave is started with (relative socket paths: it runs in the
 /// private directory), which are also what is measured.
-fn enclave_args() -> Vec<String> {
-    vec![
+/// The enclave's measured arguments: its channels, and the weaker-sandbox opt-in when given
+/// (so a launch that may build without the full sandbox has another measurement).
+fn enclave_args(sandbox: SandboxChoice) -> Vec<String> {
+    let mut args = vec![
         "--control".into(),
         format!("unix:{CONTROL_SOCK}"),
         "--device".into(),
         format!("unix:{DEVICE_SOCK}"),
-    ]
+    ];
+    if sandbox == SandboxChoice::AllowWeaker {
+        args.push("--allow-weaker-sandbox".into());
+    }
+    args
 }
 
 /// The canonical launch parameters measured with the binary: JSON with sorted keys.
-pub fn launch_params(platform: Platform) -> Vec<u8> {
+pub fn launch_params(platform: Platform, sandbox: SandboxChoice) -> Vec<u8> {
     let value = serde_json::json!({
         "backend": Backend::Sim.as_str(),
         "platform": platform.as_str(),
-        "args": enclave_args(),
+        "args": enclave_args(sandbox),
     });
     value.to_string().into_bytes()
 }
 
-/// The measurement of a sim launch of `enclave_binary` on `platform`.
+/// The measurement of a sim launch of `enclave_binary` on `platform` with the full sandbox.
 pub fn sim_measurement(platform: Platform, enclave_binary: &[u8]) -> Measurement {
-    process_measurement(platform, enclave_binary, &launch_params(platform))
+    process_measurement(
+        platform,
+        enclave_binary,
+        &launch_params(platform, SandboxChoice::Full),
+    )
 }
 
 /// One measured component with its SHA-256 and SHA-384.
@@ -288,7 +300,7 @@ impl SimLauncher {
         let binary = tokio::fs::read(&self.enclave)
             .await
             .map_err(io(format!("read {}", self.enclave.display())))?;
-        let params = launch_params(spec.platform);
+        let params = launch_params(spec.platform, spec.sandbox);
         // The measurement and the recorded digests hash the same binary: on two threads.
         let (measurement, enclave_component) = std::thread::scope(|scope| {
             let recorded = scope.spawn(|| {
@@ -336,8 +348,21 @@ impl SimLauncher {
             dir.path().join(DEVICE_SOCK).display()
         )))?;
 
-        let mut child = Command::new(&self.enclave)
-            .args(enclave_args())
+        let mut child = Command::new(&self.enclave);
+        // The enclave starts with a cleared environment: nothing of the caller's (CI
+        // secrets, tokens) can reach it or, through a recipe's allow-list, the build. Only the
+        // fault tests' stand-in enclave takes its instructions from KILN_FAKE_* variables.
+        child.env_clear();
+        for (k, v) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("KILN_FAKE_") {
+                child.env(k, v);
+            }
+        }
+        for root in &spec.toolchain_roots {
+            child.arg("--toolchain-root").arg(root);
+        }
+        let mut child = child
+            .args(enclave_args(spec.sandbox))
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -93,6 +93,8 @@ pub struct Launch {
     pub host_protocol: u16,
     /// A command the enclave is run under (`PREFIX... ENCLAVE ARGS...`), when not empty.
     pub wrapper: Vec<String>,
+    /// Further arguments of the enclave.
+    pub args: Vec<String>,
 }
 
 impl Launch {
@@ -103,6 +105,7 @@ impl Launch {
             env: vec![],
             host_protocol: PROTOCOL_VERSION,
             wrapper: vec![],
+            args: vec![],
         }
     }
 }
@@ -251,6 +254,7 @@ pub fn session(launch: &Launch, script: impl FnOnce(&mut UnixStream)) -> Outcome
         .arg("sim-device")
         .arg("--work-root")
         .arg(&work_root)
+        .args(&launch.args)
         .envs(launch.env.iter().cloned())
         .stdin(Stdio::null())
         .stdout(Stdio::null())

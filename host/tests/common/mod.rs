@@ -26,17 +26,13 @@ pub fn enclave() -> PathBuf {
     path
 }
 
-/// Runs `kiln ARGS` with the state folder `state` and the real enclave. `RUSTUP_HOME` is
-/// passed through (set to `~/.rustup` when absent and that folder exists), since the
-/// enclave gives the build a fresh HOME and rust-hello's recipe allows RUSTUP_HOME.
+/// Runs `kiln ARGS` with the state folder `state` and the real enclave, in the test's own
+/// environment (kiln resolves the Rust toolchain from it and clears the enclave's).
 pub fn kiln(args: &[&str], state: &Path) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
     cmd.args(args)
         .env("KILN_STATE_DIR", state)
         .env("KILN_ENCLAVE", enclave());
-    if let Some(rustup) = rustup_home() {
-        cmd.env("RUSTUP_HOME", rustup);
-    }
     cmd.output().unwrap()
 }
 
