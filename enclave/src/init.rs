@@ -133,6 +133,77 @@ fn mount_fs(
     }
 }
 
+/// Leaves the initramfs' rootfs for a tmpfs root holding bind mounts of its top-level
+/// entries (what `switch_root` does, without copying): the kernel refuses `pivot_root(2)` on
+/// rootfs, and bubblewrap — the build's sandbox — needs it.
+fn leave_rootfs() -> Result<(), InitError> {
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |e: Errno| InitError::Io {
+            op,
+            path,
+            source: io::Error::from(e),
+        }
+    };
+    let fs_io = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source: io::Error| InitError::Io { op, path, source }
+    };
+    let new_root = Path::new("/mnt");
+    fs::create_dir_all(new_root).map_err(fs_io("create", new_root))?;
+    mount(
+        Some("tmpfs"),
+        new_root,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID,
+        Some("mode=0755"),
+    )
+    .map_err(|source| InitError::Mount {
+        target: "/mnt",
+        source,
+    })?;
+    let entries = fs::read_dir("/").map_err(fs_io("list", Path::new("/")))?;
+    for entry in entries {
+        let entry = entry.map_err(fs_io("list", Path::new("/")))?;
+        let name = entry.file_name();
+        if name == "mnt" {
+            continue;
+        }
+        let (from, to) = (entry.path(), new_root.join(&name));
+        let kind = entry.file_type().map_err(fs_io("stat", &from))?;
+        if kind.is_symlink() {
+            let target = fs::read_link(&from).map_err(fs_io("read the link", &from))?;
+            std::os::unix::fs::symlink(target, &to).map_err(fs_io("link", &to))?;
+            continue;
+        }
+        if kind.is_dir() {
+            fs::create_dir(&to).map_err(fs_io("create", &to))?;
+        } else {
+            fs::write(&to, b"").map_err(fs_io("create", &to))?;
+        }
+        mount(
+            Some(&from),
+            &to,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(io("bind-mount", &from))?;
+    }
+    nix::unistd::chdir(new_root).map_err(io("enter", new_root))?;
+    mount(
+        Some(new_root),
+        "/",
+        None::<&str>,
+        MsFlags::MS_MOVE,
+        None::<&str>,
+    )
+    .map_err(io("move onto /", new_root))?;
+    nix::unistd::chroot(".").map_err(io("chroot into", new_root))?;
+    nix::unistd::chdir("/").map_err(io("enter", Path::new("/")))?;
+    Ok(())
+}
+
 fn mounts() -> Result<(), InitError> {
     let quiet = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     mount_fs("proc", "/proc", quiet, None)?;
@@ -226,6 +297,7 @@ fn find_ports() -> Result<(PathBuf, PathBuf), InitError> {
 
 /// Mounts, modules and ports: the session's configuration.
 fn setup() -> Result<Config, InitError> {
+    leave_rootfs()?;
     mounts()?;
     let modules = load_modules()?;
     mount_configfs();

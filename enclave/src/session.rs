@@ -174,6 +174,13 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     let backend = backend::open(config)?;
     // Every channel is open: leave the network before anything of the request runs.
     let net = isolate_network();
+    // Before any key exists (and after the user namespace's id maps are written, which a
+    // non-dumpable process could not): no core dumps, and this process's memory and
+    // descriptors only for CAP_SYS_PTRACE. Defence in depth: the build's sandbox cannot even
+    // see this process.
+    nix::sys::prctl::set_dumpable(false).map_err(|e| EnclaveError::Sandbox {
+        reason: format!("cannot make the enclave non-dumpable: {e}"),
+    })?;
     let (request_bytes, sealed) = match host.read("read the build request")? {
         Message::BuildRequest {
             request,

@@ -400,21 +400,121 @@ fn guest_hanging_at_boot_is_killed_at_the_timeout() {
     assert!(started.elapsed().as_secs() < 60);
 }
 
+/// The VM goes away in the middle of a build (the host kills QEMU once the build has
+/// started): a clear error naming the stopped VM and its console log, no output, no stray QEMU.
 #[test]
 fn guest_going_away_mid_build_is_a_clear_error() {
     let img = image();
     let _vm = serial();
     let d = tempfile::tempdir().unwrap();
-    // A project whose build powers the VM off: the channel closes in the middle of the build.
     let project = d.path().join("proj");
     std::fs::create_dir_all(&project).unwrap();
     std::fs::write(
         project.join("kiln.toml"),
-        "[build]\ncommand = \"echo going; poweroff -f; sleep 30\"\noutputs = [\"x\"]\n\n[limits]\ntime = \"2m\"\n",
+        "[build]\ncommand = \"echo going; sleep 60\"\noutputs = [\"x\"]\n\n[limits]\ntime = \"2m\"\n",
     )
     .unwrap();
-    let err = failed_build(&img, &project, &d.path().join("out"), &[]);
+    let out = d.path().join("out");
+    let log = d.path().join("kiln.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "build",
+            s(&project),
+            "--backend",
+            "qemu",
+            "--image",
+            s(&img),
+            "--out",
+            s(&out),
+        ])
+        .env("KILN_STATE_DIR", state())
+        .env("KILN_ENCLAVE_STATIC", static_enclave())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("going")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build never started"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "kiln ended early");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for pid in qemu_pids() {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    let status = child.wait().unwrap();
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("the build session failed"), "{err}");
     assert!(err.contains("the VM stopped"), "{err}");
     assert!(err.contains("console log: "), "{err}");
+    assert!(!out.exists(), "no output after a failed build");
+    assert!(stray_qemu().is_empty(), "stray QEMU: {:?}", stray_qemu());
+}
+
+/// A hostile build in the guest tries to power the VM off, reach the TEE interfaces, the
+/// virtio ports and PID 1's memory: it cannot, the build goes on, and its output verifies and
+/// is honest.
+#[test]
+fn a_hostile_build_in_the_guest_reaches_neither_the_tee_nor_init() {
+    let img = image();
+    let _vm = serial();
+    let d = tempfile::tempdir().unwrap();
+    let project = d.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    let script = r#": > x
+poweroff -f 2>/dev/null; echo still-running >> x
+for f in /dev/sev-guest /dev/tdx_guest /dev/nsm /sys/kernel/config /dev/virtio-ports /dev/vport1p1; do [ -e $f ] && echo SEEN $f >> x; done
+for p in /proc/[0-9]*; do head -c 1 $p/mem >/dev/null 2>&1 && echo MEM $p >> x; done
+grep -l kiln-enclave /proc/[0-9]*/cmdline >/dev/null 2>&1 && echo ENCLAVE-VISIBLE >> x
+echo uid $(id -u) >> x
+"#;
+    std::fs::write(project.join("build.sh"), script).unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[build]\ncommand = \"sh build.sh\"\noutputs = [\"x\"]\n",
+    )
+    .unwrap();
+    let out = d.path().join("out");
+    let b = kiln(&[
+        "build",
+        s(&project),
+        "--backend",
+        "qemu",
+        "--image",
+        s(&img),
+        "--out",
+        s(&out),
+    ]);
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let x = std::fs::read_to_string(out.join("artifacts/x")).unwrap();
+    assert_eq!(x, "still-running\nuid 1000\n", "{x}");
+    let v = kiln(&[
+        "verify",
+        s(&out),
+        "--allow-simulated",
+        "--reference",
+        s(&img),
+    ]);
+    assert_eq!(v.status.code(), Some(0));
+}
+
+fn qemu_pids() -> Vec<u32> {
+    let needle = state().to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (cmd.contains("qemu-system") && cmd.contains(&needle)).then_some(pid)
+        })
+        .collect()
 }
