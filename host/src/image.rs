@@ -243,10 +243,7 @@ pub fn recipe_in_force(recipe: Option<&Path>) -> Result<RecipeInForce, ImageCmdE
 pub fn build_into(recipe: &Recipe, out: &Path, eif: bool) -> Result<ImagePaths, ImageCmdError> {
     let init = find_static_enclave()?;
     let cache = default_cache_dir();
-    crate::image_pins::ensure_inputs(recipe, &cache, Toolchain::Include).map_err(|e| match e {
-        crate::HostError::Image(i) => i,
-        other => ImageCmdError::Usage(other.to_string()),
-    })?;
+    crate::image_pins::ensure_inputs(recipe, &cache, Toolchain::Include)?;
     let opts = BuildOptions {
         cache,
         init,

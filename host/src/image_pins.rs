@@ -54,12 +54,15 @@ pub fn ensure_inputs(
     recipe: &Recipe,
     cache: &Path,
     toolchain: Toolchain,
-) -> Result<Inputs, HostError> {
+) -> Result<Inputs, ImageCmdError> {
     let sources = FetchSources::new(true, true);
     prepare(recipe, cache, &sources, toolchain, &mut |line| {
         stderr_line(&format!("kiln: {line}"))
     })
-    .map_err(image_err("fetch the image recipe's packages"))
+    .map_err(|source| ImageCmdError::Image {
+        what: "fetch the image recipe's packages".into(),
+        source,
+    })
 }
 
 /// `kiln image fetch`: prints `kernel=DIR` and `toolchain=DIR`.

@@ -406,6 +406,18 @@ impl Fixture {
             .unwrap()
     }
 
+    /// `kiln image fetch --recipe RECIPE --cache CACHE`.
+    fn fetch(&self, recipe: &str, cache: &Path) -> Output {
+        self.kiln(&[
+            "image",
+            "fetch",
+            "--recipe",
+            recipe,
+            "--cache",
+            cache.to_str().unwrap(),
+        ])
+    }
+
     fn snapshot_file(&self) -> PathBuf {
         self.www
             .join("snapshot/archive/debian-security")
@@ -442,14 +454,7 @@ fn a_pin_the_live_archive_dropped_is_fetched_from_the_snapshot_archive() {
     );
 
     let cache = f.dir.join("cache");
-    let fetch = f.kiln(&[
-        "image",
-        "fetch",
-        "--recipe",
-        recipe,
-        "--cache",
-        cache.to_str().unwrap(),
-    ]);
+    let fetch = f.fetch(recipe, &cache);
     let t = text(&fetch);
     assert_eq!(fetch.status.code(), Some(0), "{t}");
     assert!(
@@ -482,14 +487,7 @@ fn a_pin_the_live_archive_dropped_is_fetched_from_the_snapshot_archive() {
         "modules are stored decompressed"
     );
     // A second fetch finds everything in the cache and downloads nothing.
-    let again = f.kiln(&[
-        "image",
-        "fetch",
-        "--recipe",
-        recipe,
-        "--cache",
-        cache.to_str().unwrap(),
-    ]);
+    let again = f.fetch(recipe, &cache);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert!(!text(&again).contains("fetched"), "{}", text(&again));
 }
@@ -504,14 +502,7 @@ fn the_sha256_decides_not_the_source() {
     bad[last] ^= 1;
     std::fs::write(f.snapshot_file(), &bad).unwrap();
     let cache = f.dir.join("cache");
-    let fetch = f.kiln(&[
-        "image",
-        "fetch",
-        "--recipe",
-        recipe,
-        "--cache",
-        cache.to_str().unwrap(),
-    ]);
+    let fetch = f.fetch(recipe, &cache);
     let t = text(&fetch);
     assert_eq!(fetch.status.code(), Some(2), "{t}");
     assert!(
@@ -642,14 +633,7 @@ fn a_pin_no_source_serves_fails_the_check_and_is_replaced_loudly_into_a_local_lo
     ]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
     let cache = f.dir.join("cache");
-    let fetch = f.kiln(&[
-        "image",
-        "fetch",
-        "--recipe",
-        local.to_str().unwrap(),
-        "--cache",
-        cache.to_str().unwrap(),
-    ]);
+    let fetch = f.fetch(local.to_str().unwrap(), &cache);
     assert_eq!(fetch.status.code(), Some(0), "{}", text(&fetch));
     assert!(
         text(&fetch).contains("fetched libfoo=2.0-2 from the apt sources"),

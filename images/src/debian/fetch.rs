@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use super::{cache_file_name, ArchiveError};
 use crate::recipe::{DebPin, SnapshotRecipe};
 
@@ -64,19 +62,9 @@ pub enum FetchedFrom {
     Snapshot(String),
 }
 
-/// SHA-256 of a file, lowercase hex.
-pub fn sha256_hex(path: &Path) -> Result<String, std::io::Error> {
-    let mut f = fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(buf.get(..n).unwrap_or_default());
-    }
-    Ok(hex::encode(h.finalize()))
+/// SHA-256 of a file, lowercase hex (streamed by [`crate::image::sha256_file`]).
+fn sha256_hex(path: &Path) -> Result<String, crate::ImageError> {
+    crate::image::sha256_file(path).map(|(_, d)| hex::encode(d))
 }
 
 /// Downloads `pin` into `debs` (created if needed) unless a file with its digest is there.
