@@ -50,7 +50,14 @@ fn root_of(tool: &str, project: &Path) -> Option<PathBuf> {
             return None;
         }
         let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        std::fs::canonicalize(text).ok()?
+        let resolved = std::fs::canonicalize(text).ok()?;
+        // The project chooses the toolchain (`rust-toolchain.toml` may name any `path`): only
+        // a real Rust sysroot is mounted, never a folder that merely holds rustup's proxies
+        // (`~/.cargo`, with its credentials) or anything else the project points at.
+        if id(&resolved) == id(&real) || !is_rust_sysroot(resolved.parent()?.parent()?) {
+            return None;
+        }
+        resolved
     } else {
         real
     };
@@ -59,6 +66,11 @@ fn root_of(tool: &str, project: &Path) -> Option<PathBuf> {
     }
     let bin = real.parent()?;
     (bin.file_name()? == "bin").then(|| bin.parent().map(Path::to_path_buf))?
+}
+
+/// Whether `root` is a Rust toolchain's sysroot (`lib/rustlib` beside `bin/`).
+pub fn is_rust_sysroot(root: &Path) -> bool {
+    root.join("lib").join("rustlib").is_dir() && root.join("bin").is_dir()
 }
 
 /// The folders to mount for `tools`, each once, in the order first needed.
@@ -72,4 +84,21 @@ pub fn roots(tools: &[String], project: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn only_a_rust_sysroot_counts_as_a_rustup_toolchain() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("bin")).unwrap();
+        // A folder of proxies and credentials, like ~/.cargo, is not a toolchain.
+        std::fs::write(d.path().join("credentials.toml"), "token").unwrap();
+        assert!(!is_rust_sysroot(d.path()));
+        std::fs::create_dir_all(d.path().join("lib/rustlib")).unwrap();
+        assert!(is_rust_sysroot(d.path()));
+    }
 }
