@@ -240,8 +240,13 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<BuildSumm
             expect.measurements.insert(name, reg.to_vec());
         }
     }
+    // The simulated roots trusted are this state folder's chip's, which the launch used.
     let allow = if simulated {
-        AllowSimulated::Yes
+        match crate::sim::state_simulated_roots(&cfg.state_dir) {
+            Ok(Some(roots)) => AllowSimulated::PinnedRoots(roots),
+            Ok(None) => AllowSimulated::PinnedRoots(Vec::new()),
+            Err(e) => return Err(HostError::Launch(crate::launcher::LaunchError::Tee(e))),
+        }
     } else {
         AllowSimulated::No
     };
@@ -249,7 +254,7 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<BuildSumm
         &output,
         &expect,
         &TrustAnchors::vendor(),
-        allow,
+        &allow,
         crate::cli::now(),
     )
     .map_err(|source| HostError::Verify {

@@ -1,13 +1,14 @@
 //! The command line, parsed with clap and then validated into [`BuildConfig`] and
 //! [`VerifyConfig`] before anything runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use kiln_tee::Platform;
 use kiln_verifier::build::AllowSimulated;
 use kiln_verifier::UnixTime;
+use sha2::Digest;
 
 use crate::error::HostError;
 use crate::launcher::Backend;
@@ -155,6 +156,15 @@ pub struct ImageMeasureArgs {
     /// Memory in MiB the guest is launched with (sim).
     #[arg(long, value_name = "MiB", default_value_t = crate::image::DEFAULT_MEMORY_MIB)]
     pub memory: u64,
+    /// The builder id the reference names, which `kiln verify --reference` then requires
+    /// (default: kiln's id for the platform's backend, e.g. https://kiln.dev/builders/qemu@v1).
+    #[arg(long, value_name = "URI")]
+    pub builder_id: Option<String>,
+    /// Predict `kiln build --backend sim` instead of an image: the kiln-enclave binary
+    /// ($KILN_ENCLAVE, else next to kiln) run as a process on the simulated TEE, for
+    /// --platform sev-snp, tdx or nitro, with the full sandbox. Prints the reference JSON.
+    #[arg(long)]
+    pub sim_process: bool,
     /// Print the whole reference document as JSON.
     #[arg(long)]
     pub json: bool,
@@ -222,18 +232,30 @@ pub struct BuildArgs {
 pub struct VerifyArgs {
     /// The output folder of `kiln build`.
     pub out_dir: PathBuf,
-    /// Accept evidence from the simulated TEE (its root ships in evidence/). Such evidence
-    /// proves nothing about hardware.
+    /// Accept evidence from a simulated TEE whose root you trust: by default the simulated
+    /// chip of this machine's state folder (see --state-dir), or each --simulated-root. The
+    /// root an output ships is never trusted by itself. Such evidence proves nothing about
+    /// hardware, and every report says SIMULATED.
     #[arg(long)]
     pub allow_simulated: bool,
+    /// With --allow-simulated: a simulated root to trust instead of this machine's, as a
+    /// certificate file (DER or PEM) or its SHA-256 (hex). Repeatable.
+    #[arg(long, value_name = "FILE|SHA256", requires = "allow_simulated")]
+    pub simulated_root: Vec<String>,
     /// The expected primary measurement, hex (SEV-SNP MEASUREMENT, TDX MRTD, Nitro PCR0).
+    /// On TDX hardware MRTD covers only the firmware: use --reference with RTMR0-2 as well.
     #[arg(long, value_name = "HEX", conflicts_with = "reference")]
     pub expect_measurement: Option<String>,
-    /// The expected measurements from a reference: a file written by
-    /// `kiln image measure --json`, an image folder (its sim measurement with the default
-    /// vCPUs and memory), or an image recipe (.toml; the image is built first).
+    /// The expected measurements (and builder id, when it names one) from a reference: a file
+    /// written by `kiln image measure --json`, an image folder (its sim measurement with the
+    /// default vCPUs and memory), or an image recipe (.toml; the image is built first).
     #[arg(long, value_name = "FILE")]
     pub reference: Option<PathBuf>,
+    /// Verify without any measurement reference. Evidence of ANY guest image then passes,
+    /// including one that leaks its key or signs whatever the host asks: the output proves
+    /// only that some TEE signed it. Refused by default.
+    #[arg(long, conflicts_with_all = ["reference", "expect_measurement"])]
+    pub accept_any_measurement: bool,
     /// The expected SHA-256 of the source archive, hex.
     #[arg(long, value_name = "SHA256")]
     pub expect_source: Option<String>,
@@ -263,6 +285,10 @@ pub struct VerifyArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// kiln's state folder, whose simulated chip --allow-simulated trusts by default (see
+    /// `kiln build --help`).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// `kiln policy`.
@@ -278,9 +304,16 @@ pub enum PolicyCommand {
 pub struct PolicyInitArgs {
     /// The output folder of `kiln build` to take the values from (it is verified first).
     pub out_dir: PathBuf,
-    /// Accept a build on the simulated TEE (the policy then says `allow_simulated = true`).
+    /// Accept a build on the simulated TEE (the policy then says `allow_simulated = true`),
+    /// trusting this machine's simulated root or each --simulated-root.
     #[arg(long)]
     pub allow_simulated: bool,
+    /// With --allow-simulated: a simulated root to trust (certificate file or SHA-256 hex).
+    #[arg(long, value_name = "FILE|SHA256", requires = "allow_simulated")]
+    pub simulated_root: Vec<String>,
+    /// kiln's state folder (whose simulated chip --allow-simulated trusts by default).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
     /// Write the policy to this file instead of standard output (refused if it exists).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -327,8 +360,12 @@ pub struct BuildConfig {
 pub struct VerifyConfig {
     /// The output folder.
     pub out_dir: PathBuf,
-    /// Accept simulated evidence.
+    /// Accept simulated evidence (and from which roots).
     pub allow_simulated: AllowSimulated,
+    /// Whether a build verifies without a measurement reference.
+    pub any_measurement: kiln_verifier::build::AnyMeasurement,
+    /// Where the builder id expectation came from, when there is one.
+    pub builder_from: Option<String>,
     /// Expected primary measurement.
     pub measurement: Option<Vec<u8>>,
     /// Further expected measurements by claim name (from --reference).
@@ -492,13 +529,37 @@ impl VerifyArgs {
             None => None,
         };
         let mut measurements = std::collections::BTreeMap::new();
+        let state = match &self.state_dir {
+            Some(d) => Some(d.clone()),
+            None => default_state_dir().ok(),
+        };
+        let mut builder = self.expect_builder.clone();
+        let mut builder_from = builder.as_ref().map(|_| "--expect-builder".to_owned());
         if let Some(r) = &self.reference {
-            let state = default_state_dir().ok();
             let reference = crate::image::load_reference(r, state.as_deref())
                 .map_err(|e| usage(format!("--reference: {}", crate::error::chain(&e))))?;
             measurement = reference.primary;
             measurements = reference.others;
+            if let Some(id) = reference.builder_id {
+                match &builder {
+                    Some(b) if *b != id => {
+                        return Err(usage(format!(
+                            "--expect-builder {b:?} contradicts the reference's builder {id:?}"
+                        )))
+                    }
+                    Some(_) => {}
+                    None => {
+                        builder = Some(id);
+                        builder_from = Some(format!("the reference {}", r.display()));
+                    }
+                }
+            }
         }
+        let allow_simulated = if self.allow_simulated {
+            AllowSimulated::PinnedRoots(simulated_roots(&self.simulated_root, state.as_deref())?)
+        } else {
+            AllowSimulated::No
+        };
         let source = self
             .expect_source
             .map(|s| parse_hex("--expect-source", &s, Some(32)))
@@ -540,12 +601,18 @@ impl VerifyArgs {
             .map_err(|e| usage(format!("--rego: {e}")))?;
         Ok(VerifyConfig {
             out_dir: self.out_dir,
-            allow_simulated: allow_simulated(self.allow_simulated),
+            allow_simulated,
+            any_measurement: if self.accept_any_measurement {
+                kiln_verifier::build::AnyMeasurement::Accept
+            } else {
+                kiln_verifier::build::AnyMeasurement::Refuse
+            },
+            builder_from,
             measurement,
             measurements,
             source,
             commit,
-            builder: self.expect_builder,
+            builder,
             nonce,
             debug: if self.allow_debug {
                 kiln_verifier::build::DebugEvidence::Allow
@@ -560,12 +627,60 @@ impl VerifyArgs {
     }
 }
 
-/// The flag, as the library's named escape hatch.
-pub fn allow_simulated(flag: bool) -> AllowSimulated {
-    if flag {
-        AllowSimulated::Yes
-    } else {
-        AllowSimulated::No
+/// The simulated roots `--allow-simulated` trusts: each `--simulated-root` (a certificate
+/// file, DER or PEM, or a SHA-256 in hex), or else the roots of the simulated chip in the
+/// state folder. Refused when neither gives one.
+pub fn simulated_roots(given: &[String], state: Option<&Path>) -> Result<Vec<[u8; 32]>, HostError> {
+    let mut out = Vec::new();
+    for g in given {
+        let t = g.trim();
+        if t.len() == 64 && t.chars().all(|c| c.is_ascii_hexdigit()) {
+            let mut d = [0u8; 32];
+            hex::decode_to_slice(t, &mut d)
+                .map_err(|e| usage(format!("--simulated-root {g:?}: {e}")))?;
+            out.push(d);
+            continue;
+        }
+        let bytes = std::fs::read(t).map_err(|e| {
+            usage(format!(
+                "--simulated-root {g:?} is neither a SHA-256 (64 hex digits) nor a readable \
+                 certificate file: {e}"
+            ))
+        })?;
+        let der = match der::pem::decode_vec(&bytes) {
+            Ok(("CERTIFICATE", der)) => der,
+            Ok((label, _)) => {
+                return Err(usage(format!(
+                    "--simulated-root {g:?}: PEM label {label:?} is not CERTIFICATE"
+                )))
+            }
+            Err(_) => bytes,
+        };
+        out.push(sha2::Sha256::digest(&der).into());
+    }
+    if !out.is_empty() {
+        return Ok(out);
+    }
+    let Some(state) = state else {
+        return Err(usage(
+            "--allow-simulated: no state folder to take this machine's simulated root from; \
+             pass --simulated-root FILE|SHA256 or --state-dir"
+                .into(),
+        ));
+    };
+    match crate::sim::state_simulated_roots(state) {
+        Ok(Some(roots)) => Ok(roots),
+        Ok(None) => Err(usage(format!(
+            "--allow-simulated: {} holds no simulated chip, so no simulated root is trusted; \
+             pass --simulated-root with the root of the machine that built the output (its \
+             file or SHA-256), or --state-dir of that machine's state folder",
+            state.join("sim-chip").display()
+        ))),
+        Err(e) => Err(usage(format!(
+            "--allow-simulated: cannot read the simulated chip in {}: {}",
+            state.display(),
+            crate::error::chain(&e)
+        ))),
     }
 }
 

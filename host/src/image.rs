@@ -330,6 +330,18 @@ impl MeasurePlatform {
         }
     }
 
+    /// The `builder.id` that `kiln build` writes by default for a guest booted from an image
+    /// on this platform (`--backend qemu` for the simulated processor, else the hardware
+    /// backend).
+    pub fn default_builder_id(self) -> &'static str {
+        match self {
+            Self::Sim => "https://kiln.dev/builders/qemu@v1",
+            Self::SevSnp => "https://kiln.dev/builders/snp@v1",
+            Self::Tdx => "https://kiln.dev/builders/tdx@v1",
+            Self::Nitro => "https://kiln.dev/builders/nitro@v1",
+        }
+    }
+
     /// The name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -356,6 +368,8 @@ pub struct MeasureOptions {
     pub vcpu_type: String,
     /// SEV-SNP: the firmware alone (no kernel hashes).
     pub firmware_only: bool,
+    /// The builder id the reference names (default: [`MeasurePlatform::default_builder_id`]).
+    pub builder_id: Option<String>,
 }
 
 /// The sim measurement of booting `p` with `vcpus` and `memory_mib`.
@@ -450,9 +464,14 @@ pub fn measure(dir: &Path, o: &MeasureOptions) -> Result<serde_json::Value, Imag
             .unwrap_or_default();
         files.insert(name, json!(hex::encode(d)));
     }
+    let builder_id = o
+        .builder_id
+        .clone()
+        .unwrap_or_else(|| o.platform.default_builder_id().to_owned());
     Ok(json!({
         "kind": REFERENCE_KIND,
         "platform": o.platform.as_str(),
+        "builder": {"id": builder_id},
         "measurements": measurements,
         "launch": launch,
         "image": {
@@ -470,6 +489,8 @@ pub struct Reference {
     pub primary: Option<Vec<u8>>,
     /// Further registers by claim name.
     pub others: BTreeMap<String, Vec<u8>>,
+    /// The builder id the reference names (`builder.id`), if any.
+    pub builder_id: Option<String>,
 }
 
 /// The primary register names of every platform.
@@ -522,6 +543,14 @@ pub fn parse_reference(path: &Path, doc: &serde_json::Value) -> Result<Reference
     if r.primary.is_none() && r.others.is_empty() {
         return Err(bad("\"measurements\" is empty".into()));
     }
+    if let Some(builder) = doc.get("builder") {
+        let id = builder
+            .get("id")
+            .and_then(|i| i.as_str())
+            .filter(|i| i.contains(':') && !i.chars().any(char::is_whitespace))
+            .ok_or_else(|| bad("\"builder\" has no \"id\" URI".into()))?;
+        r.builder_id = Some(id.to_owned());
+    }
     Ok(r)
 }
 
@@ -534,6 +563,7 @@ pub fn load_reference(path: &Path, state_dir: Option<&Path>) -> Result<Reference
         Ok(Reference {
             primary: Some(m.to_vec()),
             others: BTreeMap::new(),
+            builder_id: Some(MeasurePlatform::Sim.default_builder_id().to_owned()),
         })
     };
     if path.is_dir() {
@@ -623,6 +653,18 @@ pub fn run_measure(args: crate::cli::ImageMeasureArgs) -> Result<String, crate::
     if args.vcpus == 0 {
         return Err(usage("--vcpus must be at least 1".into()));
     }
+    if let Some(id) = &args.builder_id {
+        if !id.contains(':') || id.chars().any(char::is_whitespace) {
+            return Err(usage(format!("--builder-id {id:?} is not a URI")));
+        }
+    }
+    if args.sim_process {
+        let doc = crate::sim::process_reference(&args.platform, args.builder_id.clone())?;
+        return Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        ));
+    }
     let dir = match args.image {
         Some(d) => d,
         None => {
@@ -640,6 +682,7 @@ pub fn run_measure(args: crate::cli::ImageMeasureArgs) -> Result<String, crate::
         ovmf: args.ovmf,
         vcpu_type: args.vcpu_type,
         firmware_only: args.firmware_only,
+        builder_id: args.builder_id,
     };
     let doc = measure(&dir, &opts).map_err(crate::HostError::Image)?;
     if args.json {

@@ -132,8 +132,19 @@ fn verify(cfg: &kiln_host::cli::VerifyConfig) -> u8 {
 
 fn policy_init(args: &PolicyInitArgs) -> u8 {
     let at = kiln_host::cli::now();
-    let allow = kiln_host::cli::allow_simulated(args.allow_simulated);
-    let text = match kiln_host::verify::starter_policy(&args.out_dir, allow, at) {
+    let allow = if args.allow_simulated {
+        let state = match &args.state_dir {
+            Some(d) => Some(d.clone()),
+            None => kiln_host::cli::default_state_dir().ok(),
+        };
+        match kiln_host::cli::simulated_roots(&args.simulated_root, state.as_deref()) {
+            Ok(roots) => kiln_verifier::build::AllowSimulated::PinnedRoots(roots),
+            Err(e) => return fail(&e),
+        }
+    } else {
+        kiln_verifier::build::AllowSimulated::No
+    };
+    let text = match kiln_host::verify::starter_policy(&args.out_dir, &allow, at) {
         Ok(t) => t,
         Err(e) => return fail(&e),
     };

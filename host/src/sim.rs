@@ -133,6 +133,71 @@ pub fn sim_measurement(platform: Platform, enclave_binary: &[u8]) -> Measurement
     )
 }
 
+/// The SHA-256 of every root certificate of the simulated chip kept in `<state>/sim-chip`
+/// (the SEV-SNP ARK of each product, the TDX root, the Nitro root): what `kiln verify
+/// --allow-simulated` trusts by default. `Ok(None)` when that folder holds no chip (nothing
+/// is created: a verifying machine that never simulated anything trusts no simulated root).
+pub fn state_simulated_roots(
+    state_dir: &Path,
+) -> Result<Option<Vec<[u8; 32]>>, kiln_tee::TeeError> {
+    let dir = state_dir.join("sim-chip");
+    if !dir.join(kiln_tee::chip::SECRET_FILE).is_file() {
+        return Ok(None);
+    }
+    let chip = SimChip::open(&dir)?;
+    let mut roots = Vec::new();
+    for product in kiln_tee::pki::snp::SnpProduct::ALL {
+        roots.push(
+            chip.snp_pki(product, product.default_tcb())?
+                .ark_der
+                .clone(),
+        );
+    }
+    roots.push(chip.tdx_pki()?.root_der.clone());
+    roots.push(chip.nitro_root()?.root_der.clone());
+    Ok(Some(
+        roots.iter().map(|der| Sha256::digest(der).into()).collect(),
+    ))
+}
+
+/// The reference document (`kiln-image-reference/v1`) of a `kiln build --backend sim` launch
+/// on `platform` with the full sandbox: every register the simulated TEE will report, the
+/// enclave binary's digest, and the sim builder id.
+pub fn process_reference(
+    platform: &str,
+    builder_id: Option<String>,
+) -> Result<serde_json::Value, crate::HostError> {
+    let platform = Platform::parse(platform).ok_or_else(|| crate::HostError::Usage {
+        message: format!(
+            "--sim-process: --platform {platform:?} is not one of sev-snp, tdx, nitro"
+        ),
+    })?;
+    let launcher = SimLauncher::from_env().map_err(crate::HostError::Launch)?;
+    let binary = std::fs::read(launcher.enclave())
+        .map_err(crate::HostError::io(launcher.enclave(), "read"))?;
+    let params = launch_params(platform, SandboxChoice::Full);
+    let m = process_measurement(platform, &binary, &params);
+    let measurements: serde_json::Map<String, serde_json::Value> = m
+        .named()
+        .into_iter()
+        .map(|(name, reg)| (name, serde_json::Value::String(hex::encode(reg))))
+        .collect();
+    Ok(serde_json::json!({
+        "kind": crate::image::REFERENCE_KIND,
+        "platform": platform.as_str(),
+        "builder": {"id": builder_id.unwrap_or_else(|| crate::cli::SIM_BUILDER_ID.to_owned())},
+        "measurements": measurements,
+        "launch": {
+            "backend": "sim",
+            "enclave": {
+                "path": launcher.enclave().display().to_string(),
+                "sha256": hex::encode(Sha256::digest(&binary)),
+            },
+            "parameters": String::from_utf8_lossy(&params),
+        },
+    }))
+}
+
 /// One measured component with its SHA-256 and SHA-384.
 pub(crate) fn component(
     name: &str,

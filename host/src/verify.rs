@@ -1,7 +1,8 @@
 //! `kiln verify OUT_DIR`: a thin layer over `kiln_verifier::build::verify`.
 
 use kiln_verifier::build::{
-    load_output_dir, verify, AllowSimulated, BuildError, Expectations, VerifiedBuild,
+    load_output_dir, verify, AllowSimulated, AnyMeasurement, BuildError, Expectations,
+    VerifiedBuild,
 };
 use kiln_verifier::TrustAnchors;
 use serde_json::json;
@@ -26,7 +27,10 @@ pub const LINKS: &[(&str, &str)] = &[
         "in-toto Statement v1 / SLSA Provenance v1 of kiln's build type",
     ),
     ("request", "build request carried in the provenance"),
-    ("evidence", "hardware evidence chains to a trusted root"),
+    (
+        "evidence",
+        "the TEE evidence chains to a trusted root (a vendor's, or a simulated root you pinned)",
+    ),
     ("key-binding", "evidence binds the signing key"),
     (
         "statement-binding",
@@ -39,12 +43,18 @@ pub const LINKS: &[(&str, &str)] = &[
     ("expectation", "the caller's expectations hold"),
 ];
 
-/// Runs the verification.
+/// Runs the verification. Without a measurement on the command line, a policy that pins the
+/// evidence platform's measurement is the reference (checked when the policy is evaluated);
+/// with neither, the build is refused unless `--accept-any-measurement`.
 pub fn run(cfg: &VerifyConfig) -> Result<VerifiedBuild, HostError> {
-    let output = load_output_dir(&cfg.out_dir).map_err(|source| HostError::Verify {
+    let fail = |source: BuildError| HostError::Verify {
         path: cfg.out_dir.clone(),
         source,
-    })?;
+    };
+    let output = load_output_dir(&cfg.out_dir).map_err(fail)?;
+    let on_command_line = cfg.measurement.is_some() || !cfg.measurements.is_empty();
+    let by_policy =
+        !on_command_line && cfg.any_measurement == AnyMeasurement::Refuse && cfg.policy.is_some();
     let expect = Expectations {
         measurement: cfg.measurement.clone(),
         measurements: cfg.measurements.clone(),
@@ -53,18 +63,43 @@ pub fn run(cfg: &VerifyConfig) -> Result<VerifiedBuild, HostError> {
         source_commit: cfg.commit.clone(),
         nonce: cfg.nonce.clone(),
         debug: cfg.debug,
+        any_measurement: if by_policy {
+            AnyMeasurement::Accept
+        } else {
+            cfg.any_measurement
+        },
     };
-    verify(
+    let verified = verify(
         &output,
         &expect,
         &TrustAnchors::vendor(),
-        cfg.allow_simulated,
+        &cfg.allow_simulated,
         cfg.at,
     )
-    .map_err(|source| HostError::Verify {
-        path: cfg.out_dir.clone(),
-        source,
-    })
+    .map_err(fail)?;
+    if let (true, Some(policy)) = (by_policy, &cfg.policy) {
+        let claims = verified.claims();
+        let pinned = policy.pinned_registers(claims.platform);
+        let required: Vec<&str> = match claims.platform {
+            kiln_verifier::Platform::Tdx if !claims.simulated => {
+                kiln_verifier::build::TDX_REFERENCE_REGISTERS.to_vec()
+            }
+            p => vec![kiln_verifier::build::primary_measurement(p)],
+        };
+        let missing: Vec<String> = required
+            .iter()
+            .filter(|r| !pinned.iter().any(|p| p == *r))
+            .map(|r| (*r).to_owned())
+            .collect();
+        if !missing.is_empty() {
+            return Err(fail(BuildError::NoReference {
+                platform: claims.platform,
+                missing,
+                nothing_pinned: pinned.is_empty(),
+            }));
+        }
+    }
+    Ok(verified)
 }
 
 /// The human report of a success.
@@ -78,13 +113,39 @@ pub fn report_ok(cfg: &VerifyConfig, v: &VerifiedBuild) -> String {
     }
     let claims = v.claims();
     if v.is_simulated() {
-        out.push_str("SIMULATED: the evidence comes from kiln's simulated TEE, not hardware\n");
+        out.push_str(
+            "SIMULATED: the evidence comes from kiln's simulated TEE (a root you pinned), not \
+             from hardware: it proves nothing about a real TEE\n",
+        );
     }
+    let pinning = v.pinning();
+    let measured_by_policy =
+        cfg.policy.is_some() && !pinning.pinned.iter().any(|p| p.starts_with("measurement "));
+    if cfg.any_measurement == AnyMeasurement::Accept && !measured_by_policy {
+        out.push_str(
+            "WARNING: --accept-any-measurement: no reference pins the builder image, so this \
+             output may come from ANY guest image, including one that leaks its signing key or \
+             signs whatever the host asks; it proves only that some TEE signed it\n",
+        );
+    } else if measured_by_policy {
+        out.push_str("measurement: pinned by the policy (checked below)\n");
+    }
+    out.push_str(&format!("pinned: {}\n", list_or_none(&pinning.pinned)));
     out.push_str(&format!(
-        "verified: {} subject(s), platform {}, builder {}, key {}\n",
+        "not pinned: {}\n",
+        list_or_none(&pinning.unpinned)
+    ));
+    let builder = &v.statement().predicate.run_details.builder.id;
+    let builder_note = match (&cfg.builder_from, pinning.is_pinned("builder id")) {
+        (Some(from), true) => format!("{builder} (pinned by {from})"),
+        _ => format!("{builder} (the host's unverified claim: no reference names a builder)"),
+    };
+    out.push_str(&format!(
+        "verified: {} subject(s), platform {}{}, builder {}, key {}\n",
         v.statement().subject.len(),
         claims.platform,
-        v.statement().predicate.run_details.builder.id,
+        if v.is_simulated() { " (SIMULATED)" } else { "" },
+        builder_note,
         v.key_id()
     ));
     for s in &v.statement().subject {
@@ -92,6 +153,14 @@ pub fn report_ok(cfg: &VerifyConfig, v: &VerifiedBuild) -> String {
         out.push_str(&format!("  {digest}  {}\n", s.name));
     }
     out
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "(none)".to_owned()
+    } else {
+        items.join(", ")
+    }
 }
 
 fn has_expectations(cfg: &VerifyConfig) -> bool {
@@ -127,6 +196,9 @@ pub fn json_report(v: Result<&VerifiedBuild, &BuildError>) -> serde_json::Value 
             "simulated": v.is_simulated(),
             "keyId": v.key_id(),
             "builderId": v.statement().predicate.run_details.builder.id,
+            "builderIdPinned": v.pinning().is_pinned("builder id"),
+            "pinned": v.pinning().pinned,
+            "unpinned": v.pinning().unpinned,
             "subjects": v.statement().subject.iter()
                 .map(|s| json!({"name": s.name, "digest": s.digest}))
                 .collect::<Vec<_>>(),
@@ -164,16 +236,21 @@ pub fn evaluate_policy(
 /// `kiln policy init`: verifies the output and returns a starter policy for it.
 pub fn starter_policy(
     out_dir: &std::path::Path,
-    allow_simulated: AllowSimulated,
+    allow_simulated: &AllowSimulated,
     at: kiln_verifier::UnixTime,
 ) -> Result<String, HostError> {
     let output = load_output_dir(out_dir).map_err(|source| HostError::Verify {
         path: out_dir.to_path_buf(),
         source,
     })?;
+    // The starter policy records the measurement it saw, to be reviewed: nothing pins one yet.
+    let expect = Expectations {
+        any_measurement: AnyMeasurement::Accept,
+        ..Expectations::default()
+    };
     let verified = verify(
         &output,
-        &Expectations::default(),
+        &expect,
         &TrustAnchors::vendor(),
         allow_simulated,
         at,

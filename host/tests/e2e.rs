@@ -111,3 +111,151 @@ fn c_example_builds_verifies_and_rebuilds_identically() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// `kiln verify` trusts nothing by default, through the CLI: without a reference it refuses
+/// (and `--accept-any-measurement` takes the output, loudly); the predicted sim reference
+/// pins the measurement and the builder; a simulated root is trusted only when pinned — this
+/// machine's state folder by default, never the one the output ships.
+#[test]
+fn verify_wants_a_reference_and_a_pinned_simulated_root() {
+    let root = tempfile::tempdir().unwrap();
+    let proj = root.path().join("c-hello");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c-hello"),
+        &proj,
+    );
+    let state = root.path().join("state");
+    let out = root.path().join("out");
+    let summary = build(&proj, &out, &state, "01");
+    let o_str = out.to_str().unwrap();
+    let stdout = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+
+    // The prediction equals the evidence.
+    let reference = common::sim_reference("sev-snp", &state);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&reference).unwrap()).unwrap();
+    assert_eq!(
+        doc["measurements"]["measurement"],
+        summary["measurement"]["measurement"]
+    );
+    assert_eq!(doc["builder"]["id"], "https://kiln.dev/builders/sim@v1");
+
+    // No reference: refused, naming the missing reference.
+    let o = kiln(&["verify", o_str, "--allow-simulated"], &state);
+    common::assert_broken(&o, "expectation", "no measurement reference");
+
+    // --accept-any-measurement: accepted, loudly, with nothing pinned and the builder shown
+    // as the host's claim.
+    let o = kiln(
+        &[
+            "verify",
+            o_str,
+            "--allow-simulated",
+            "--accept-any-measurement",
+        ],
+        &state,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+    let report = stdout(&o);
+    assert!(
+        report.contains("WARNING: --accept-any-measurement"),
+        "{report}"
+    );
+    assert!(report.contains("host's unverified claim"), "{report}");
+    assert!(
+        report.contains("not pinned: measurement measurement, builder id"),
+        "{report}"
+    );
+    assert!(
+        !report.to_lowercase().contains("hardware evidence"),
+        "{report}"
+    );
+
+    // The reference pins the measurement and the builder.
+    let r = reference.to_str().unwrap();
+    let o = kiln(
+        &[
+            "verify",
+            o_str,
+            "--allow-simulated",
+            "--reference",
+            r,
+            "--json",
+        ],
+        &state,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["simulated"], true);
+    assert_eq!(json["builderIdPinned"], true);
+    assert!(json["pinned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "measurement measurement"));
+    // A reference naming another builder rejects the output.
+    let mut other = doc.clone();
+    other["builder"]["id"] = "https://example.com/builders/other@v1".into();
+    let other_path = root.path().join("other-builder.json");
+    std::fs::write(&other_path, other.to_string()).unwrap();
+    let o = kiln(
+        &[
+            "verify",
+            o_str,
+            "--allow-simulated",
+            "--reference",
+            other_path.to_str().unwrap(),
+        ],
+        &state,
+    );
+    common::assert_broken(&o, "expectation", "builder id");
+
+    // Another machine's state folder: its own simulated chip is not the one that signed.
+    let elsewhere = root.path().join("elsewhere");
+    let other_proj = root.path().join("other-proj");
+    copy_dir(&proj, &other_proj);
+    build(
+        &other_proj,
+        &root.path().join("other-out"),
+        &elsewhere,
+        "02",
+    );
+    let o = kiln(
+        &["verify", o_str, "--allow-simulated", "--reference", r],
+        &elsewhere,
+    );
+    common::assert_broken(&o, "evidence", "is not a simulated root you trust");
+    // ... unless the caller pins the output's root, as a file or its SHA-256.
+    let shipped = out.join("evidence/simulated-root.der");
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(&shipped).unwrap()))
+    };
+    for pin in [shipped.to_str().unwrap(), digest.as_str()] {
+        let o = kiln(
+            &[
+                "verify",
+                o_str,
+                "--allow-simulated",
+                "--simulated-root",
+                pin,
+                "--reference",
+                r,
+            ],
+            &elsewhere,
+        );
+        assert_eq!(o.status.code(), Some(0), "{pin}: {}", common::text(&o));
+    }
+    // A state folder without a chip trusts no simulated root at all.
+    let empty = root.path().join("empty-state");
+    let o = kiln(
+        &["verify", o_str, "--allow-simulated", "--reference", r],
+        &empty,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", common::text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("holds no simulated chip"),
+        "{}",
+        common::text(&o)
+    );
+}

@@ -101,12 +101,15 @@ fn sha384(parts: &[&[u8]]) -> Register {
 /// binary and the launch parameters (its canonical encoding of arguments, environment and
 /// limits), in the platform's shape.
 ///
-/// With `B = SHA-384(binary)` and `P = SHA-384(params)`:
+/// With `B = SHA-384(binary)` and `P = SHA-384(params)`. On every platform the primary
+/// register covers the whole launch (binary and parameters), as kiln's simulated VM
+/// measurement does; only real TDX splits it (MRTD: firmware; RTMR0–2: the rest).
+///
 ///
 /// | platform | register    | value                                              |
 /// |----------|-------------|----------------------------------------------------|
 /// | SEV-SNP  | MEASUREMENT | `SHA-384("kiln-sim process v1" \|\| B \|\| P)`     |
-/// | TDX      | MRTD        | `SHA-384("kiln-sim process v1 mrtd" \|\| B)`       |
+/// | TDX      | MRTD        | `SHA-384("kiln-sim process v2 mrtd" \|\| B \|\| P)` |
 /// | TDX      | RTMR0       | `extend(0, P)`; RTMR1..3 stay zero                 |
 /// | Nitro    | PCR0        | `extend(0, SHA-384(B \|\| P))` (the whole image)   |
 /// | Nitro    | PCR1        | `extend(0, P)`                                     |
@@ -120,7 +123,7 @@ pub fn process_measurement(platform: Platform, binary: &[u8], params: &[u8]) -> 
             measurement: sha384(&[b"kiln-sim process v1", &b, &p]),
         },
         Platform::Tdx => Measurement::Tdx {
-            mrtd: sha384(&[b"kiln-sim process v1 mrtd", &b]),
+            mrtd: sha384(&[b"kiln-sim process v2 mrtd", &b, &p]),
             rtmr: [extend(&zero, &p), zero, zero, zero],
         },
         Platform::Nitro => Measurement::Nitro {

@@ -9,9 +9,9 @@ use kiln_tee::sim::{FixedClock, SimChip, SimProfile, SimTee};
 use kiln_tee::{process_measurement, Platform as TeePlatform, ReportData, Tee};
 use kiln_verifier::build::dsse::encode_base64;
 use kiln_verifier::build::{
-    self, media, AllowSimulated, BuildDefinition, BuildError, BuildOutput, BuildRequest, Builder,
-    Envelope, Expectations, Limits, Metadata, Provenance, Recipe, ResourceDescriptor, RunDetails,
-    SigstoreBundle, SourceRef, Statement, Subject,
+    self, media, AllowSimulated, AnyMeasurement, BuildDefinition, BuildError, BuildOutput,
+    BuildRequest, Builder, Envelope, Expectations, Limits, Metadata, Provenance, Recipe,
+    ResourceDescriptor, RunDetails, SigstoreBundle, SourceRef, Statement, Subject,
 };
 use kiln_verifier::{ErrorKind, Platform, TrustAnchors, UnixTime};
 use ring::rand::SystemRandom;
@@ -258,12 +258,30 @@ fn sign(
     }
 }
 
+/// Expectations that pin nothing, accepting any measurement (the tests of other links).
+fn any() -> Expectations {
+    Expectations {
+        any_measurement: AnyMeasurement::Accept,
+        ..Expectations::default()
+    }
+}
+
+/// The simulated roots of the test chip, pinned.
+fn pinned_roots() -> AllowSimulated {
+    AllowSimulated::PinnedRoots(
+        PLATFORMS
+            .iter()
+            .map(|p| Sha256::digest(sim_tee(*p, false).simulated_root_der().unwrap()).into())
+            .collect(),
+    )
+}
+
 fn check(output: &BuildOutput, expect: &Expectations) -> Result<build::VerifiedBuild, BuildError> {
     build::verify(
         output,
         expect,
         &TrustAnchors::vendor(),
-        AllowSimulated::Yes,
+        &pinned_roots(),
         at(),
     )
 }
@@ -274,7 +292,7 @@ const PLATFORMS: [Platform; 3] = [Platform::SevSnp, Platform::Tdx, Platform::Nit
 fn a_good_output_verifies_on_every_platform_and_says_simulated() {
     for p in PLATFORMS {
         let (out, key) = assemble(p, &Fault::default());
-        let v = check(&out, &Expectations::default()).unwrap_or_else(|e| panic!("{p}: {e}"));
+        let v = check(&out, &any()).unwrap_or_else(|e| panic!("{p}: {e}"));
         assert!(v.is_simulated());
         assert_eq!(v.claims().platform, p);
         assert_eq!(v.key_id(), build::key_id(&key.spki));
@@ -282,9 +300,9 @@ fn a_good_output_verifies_on_every_platform_and_says_simulated() {
         // Without the opt-in, the same output is refused as simulated.
         let err = build::verify(
             &out,
-            &Expectations::default(),
+            &any(),
             &TrustAnchors::vendor(),
-            AllowSimulated::No,
+            &AllowSimulated::No,
             at(),
         )
         .unwrap_err();
@@ -299,7 +317,7 @@ fn a_good_output_verifies_on_every_platform_and_says_simulated() {
 fn each_broken_link_is_named() {
     for p in PLATFORMS {
         let (good, _) = assemble(p, &Fault::default());
-        let none = Expectations::default();
+        let none = any();
 
         // An artifact byte.
         let mut out = good.clone();
@@ -418,40 +436,40 @@ fn each_broken_link_is_named() {
         assert!(
             wrong(Expectations {
                 measurement: Some(vec![0; 48]),
-                ..Default::default()
+                ..any()
             }),
             "{p}"
         );
         assert!(
             wrong(Expectations {
                 nonce: Some("00".repeat(32)),
-                ..Default::default()
+                ..any()
             }),
             "{p}"
         );
         assert!(
             wrong(Expectations {
                 source_sha256: Some("cd".repeat(32)),
-                ..Default::default()
+                ..any()
             }),
             "{p}"
         );
         assert!(
             wrong(Expectations {
                 source_commit: Some("deadbeef".into()),
-                ..Default::default()
+                ..any()
             }),
             "{p}"
         );
         assert!(
             wrong(Expectations {
                 builder_id: Some("https://evil.example/builder".into()),
-                ..Default::default()
+                ..any()
             }),
             "{p}"
         );
         // The right expectations pass.
-        let v = check(&good, &Expectations::default()).unwrap();
+        let v = check(&good, &any()).unwrap();
         let primary = build::primary_measurement(p);
         let right = Expectations {
             measurement: Some(v.claims().measurements[primary].as_bytes().to_vec()),
@@ -459,19 +477,13 @@ fn each_broken_link_is_named() {
             source_sha256: Some("ab".repeat(32)),
             source_commit: Some("c0ffee".into()),
             builder_id: Some("https://kiln.dev/builders/sim@v1".into()),
-            ..Default::default()
+            ..any()
         };
         check(&good, &right).unwrap_or_else(|e| panic!("{p}: {e}"));
 
         // Verifying long after the evidence: the simulated collateral/certificates expire.
         let late = UnixTime::from_secs(4_102_444_800); // 2100
-        let err = build::verify(
-            &good,
-            &none,
-            &TrustAnchors::vendor(),
-            AllowSimulated::Yes,
-            late,
-        );
+        let err = build::verify(&good, &none, &TrustAnchors::vendor(), &pinned_roots(), late);
         assert!(matches!(err, Err(BuildError::Evidence(_))), "{p}: {err:?}");
     }
 }
@@ -485,7 +497,7 @@ fn nitro_nonce_and_public_key_are_bound() {
             ..Fault::default()
         },
     );
-    match check(&out, &Expectations::default()) {
+    match check(&out, &any()) {
         Err(BuildError::StatementBinding { field: "nonce", .. }) => {}
         other => panic!("{other:?}"),
     }
@@ -501,12 +513,98 @@ fn a_shipped_root_that_does_not_say_simulated_is_refused() {
         ..Fault::default()
     };
     let (out, _) = assemble(Platform::SevSnp, &fault);
-    match check(&out, &Expectations::default()) {
+    // Even pinned by a careless caller, a root that does not say SIMULATED is refused.
+    let careless =
+        AllowSimulated::PinnedRoots(vec![Sha256::digest(std::fs::read(real).unwrap()).into()]);
+    match build::verify(&out, &any(), &TrustAnchors::vendor(), &careless, at()) {
         Err(BuildError::EvidenceFile { name, reason }) => {
             assert_eq!(name, media::SIMULATED_ROOT_NAME);
             assert!(reason.contains("does not say SIMULATED"), "{reason}");
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// `--allow-simulated` trusts the simulated roots the caller pins, never the one an output
+/// ships: an output of another simulated chip (an attacker's, say) is refused by name, and the
+/// same output passes once its own root is pinned.
+#[test]
+fn a_simulated_root_the_caller_did_not_pin_is_refused() {
+    let foreign = SimChip::from_seed(&[9; 32]);
+    for p in PLATFORMS {
+        let (out, _) = assemble(p, &Fault::default());
+        let other_roots: Vec<[u8; 32]> = PLATFORMS
+            .iter()
+            .map(|q| {
+                let profile = SimProfile::default_for(tee_platform(*q));
+                let m = process_measurement(tee_platform(*q), b"enclave", b"params");
+                let tee = SimTee::launch(
+                    foreign.clone(),
+                    profile,
+                    m,
+                    profile.default_policy(),
+                    FixedClock::new(MILLIS),
+                )
+                .unwrap();
+                Sha256::digest(tee.simulated_root_der().unwrap()).into()
+            })
+            .collect();
+        let foreign_only = AllowSimulated::PinnedRoots(other_roots);
+        match build::verify(&out, &any(), &TrustAnchors::vendor(), &foreign_only, at()) {
+            Err(e @ BuildError::EvidenceFile { .. }) => {
+                assert_eq!(e.link(), "evidence");
+                assert!(
+                    e.to_string().contains("is not a simulated root you trust"),
+                    "{p}: {e}"
+                );
+            }
+            other => panic!("{p}: {other:?}"),
+        }
+        let nothing = AllowSimulated::PinnedRoots(Vec::new());
+        assert!(
+            build::verify(&out, &any(), &TrustAnchors::vendor(), &nothing, at()).is_err(),
+            "{p}"
+        );
+        check(&out, &any()).unwrap_or_else(|e| panic!("{p}: {e}"));
+    }
+}
+
+/// Without a measurement reference the output is refused (it could come from any image);
+/// `AnyMeasurement::Accept` takes it and the pinning says nothing was pinned; with the
+/// measurement pinned, the pinning says so.
+#[test]
+fn without_a_reference_the_output_is_refused_unless_any_measurement_is_accepted() {
+    for p in PLATFORMS {
+        let (out, _) = assemble(p, &Fault::default());
+        match check(&out, &Expectations::default()) {
+            Err(
+                e @ BuildError::NoReference {
+                    nothing_pinned: true,
+                    ..
+                },
+            ) => {
+                assert_eq!(e.link(), "expectation");
+                assert!(e.to_string().contains("no measurement reference"), "{e}");
+            }
+            other => panic!("{p}: {other:?}"),
+        }
+        let v = check(&out, &any()).unwrap();
+        assert!(v.pinning().pinned.is_empty(), "{p}: {:?}", v.pinning());
+        assert!(v.pinning().unpinned.iter().any(|u| u == "builder id"));
+        let primary = build::primary_measurement(p);
+        let m = v.claims().measurements[primary].as_bytes().to_vec();
+        let pinned = check(
+            &out,
+            &Expectations {
+                measurement: Some(m),
+                ..Expectations::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert!(pinned
+            .pinning()
+            .is_pinned(&format!("measurement {primary}")));
+        assert!(!pinned.pinning().is_pinned("builder id"));
     }
 }
 
@@ -518,7 +616,7 @@ fn a_shipped_root_that_does_not_say_simulated_is_refused() {
 fn a_statement_re_signed_by_the_genuine_key_for_other_subjects_is_rejected() {
     for p in PLATFORMS {
         let (good, key) = assemble(p, &Fault::default());
-        check(&good, &Expectations::default()).unwrap_or_else(|e| panic!("{p}: {e}"));
+        check(&good, &any()).unwrap_or_else(|e| panic!("{p}: {e}"));
         let bundle: SigstoreBundle = serde_json::from_slice(&good.bundle_json).unwrap();
         let payload = build::dsse::decode_base64(&bundle.dsse_envelope.payload).unwrap();
         let statement: serde_json::Value = serde_json::from_slice(&payload).unwrap();
@@ -534,7 +632,7 @@ fn a_statement_re_signed_by_the_genuine_key_for_other_subjects_is_rejected() {
             evil,
         );
         forged.public_key_pem = good.public_key_pem.clone();
-        match check(&forged, &Expectations::default()) {
+        match check(&forged, &any()) {
             Err(e @ BuildError::StatementBinding { .. }) => {
                 assert_eq!(e.link(), "statement-binding", "{p}");
                 assert!(e.to_string().contains("kiln-binding/v1"), "{p}: {e}");
@@ -562,7 +660,7 @@ fn a_statement_re_signed_by_the_genuine_key_for_other_subjects_is_rejected() {
             );
             assert!(
                 matches!(
-                    check(&forged, &Expectations::default()),
+                    check(&forged, &any()),
                     Err(BuildError::StatementBinding { .. })
                 ),
                 "{p} {pointer}"
@@ -576,7 +674,7 @@ fn a_statement_re_signed_by_the_genuine_key_for_other_subjects_is_rejected() {
             good.evidence_files.clone(),
             b"\x7fELF pretend binary".to_vec(),
         );
-        check(&same, &Expectations::default()).unwrap_or_else(|e| panic!("{p}: {e}"));
+        check(&same, &any()).unwrap_or_else(|e| panic!("{p}: {e}"));
     }
 }
 
@@ -592,7 +690,7 @@ fn debug_mode_evidence_is_refused_unless_allowed() {
                 ..Fault::default()
             },
         );
-        match check(&out, &Expectations::default()) {
+        match check(&out, &any()) {
             Err(e @ BuildError::Expectation { .. }) => {
                 assert!(e.to_string().contains("debug mode"), "{p}: {e}");
                 assert!(e.to_string().contains("--allow-debug"), "{p}: {e}");
@@ -601,18 +699,12 @@ fn debug_mode_evidence_is_refused_unless_allowed() {
         }
         let allowed = Expectations {
             debug: build::DebugEvidence::Allow,
-            ..Expectations::default()
+            ..any()
         };
         let v = check(&out, &allowed).unwrap_or_else(|e| panic!("{p}: {e}"));
         assert!(v.claims().debug, "{p}");
         // A production guest passes without the opt-in.
         let (good, _) = assemble(p, &Fault::default());
-        assert!(
-            !check(&good, &Expectations::default())
-                .unwrap()
-                .claims()
-                .debug,
-            "{p}"
-        );
+        assert!(!check(&good, &any()).unwrap().claims().debug, "{p}");
     }
 }

@@ -115,3 +115,64 @@ fn claims_serialise_to_json() {
         assert_eq!(json["details"]["platform"], loaded.case.platform);
     }
 }
+
+/// Genuine TDX evidence: MRTD covers only TDVF, so a reference that pins MRTD alone is refused
+/// (naming RTMR0–2); one that pins all four verifies; and a reference that differs from the
+/// quote only in RTMR1 (another kernel under the same firmware) is refused naming RTMR1.
+#[test]
+fn a_tdx_reference_must_pin_mrtd_and_rtmr0_to_2_and_each_counts() {
+    use kiln_verifier::build::expect::{check, Expectations};
+    use kiln_verifier::build::BuildError;
+    let cases = common::load_all();
+    let case = cases
+        .iter()
+        .find(|c| c.case.id == "tdx-v4-uptodate-dcap-qvl")
+        .expect("the manifest names tdx-v4-uptodate-dcap-qvl");
+    let verified = Verifier::new(TrustAnchors::vendor())
+        .verify(&case.evidence(), case.at)
+        .unwrap();
+    let claims = verified.claims();
+    let request = kiln_verifier::build::BuildRequest::parse(
+        serde_json::json!({
+            "kind": kiln_verifier::build::REQUEST_KIND,
+            "invocationId": "00",
+            "nonce": "00",
+            "source": {"sha256": "00".repeat(32), "size": 0, "sourceDateEpoch": 0},
+            "recipe": {"command": "true", "outputs": ["x"], "limits": {"timeSecs": 1, "outputBytes": 1}},
+            "builderId": "https://kiln.dev/builders/tdx@v1",
+            "backend": "tdx",
+            "platform": "tdx",
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let reg = |name: &str| claims.measurements[name].as_bytes().to_vec();
+    let mrtd_only = Expectations {
+        measurement: Some(reg("mrtd")),
+        ..Expectations::default()
+    };
+    match check(&mrtd_only, claims, &request) {
+        Err(BuildError::NoReference {
+            missing,
+            nothing_pinned: false,
+            ..
+        }) => assert_eq!(missing, ["rtmr0", "rtmr1", "rtmr2"]),
+        other => panic!("{other:?}"),
+    }
+    let mut full = mrtd_only.clone();
+    for r in ["rtmr0", "rtmr1", "rtmr2"] {
+        full.measurements.insert(r.to_owned(), reg(r));
+    }
+    let pinning = check(&full, claims, &request).unwrap();
+    assert!(pinning.is_pinned("measurement rtmr1"));
+    assert!(!pinning.is_pinned("measurement rtmr3"));
+    let mut other_kernel = full.clone();
+    if let Some(r1) = other_kernel.measurements.get_mut("rtmr1") {
+        r1[0] ^= 1;
+    }
+    match check(&other_kernel, claims, &request) {
+        Err(BuildError::Expectation { what, .. }) => assert_eq!(what, "measurement rtmr1"),
+        other => panic!("{other:?}"),
+    }
+}

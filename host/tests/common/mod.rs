@@ -103,10 +103,38 @@ pub fn build_output(proj: &Path, out: &Path, state: &Path, nonce: &str) -> Outpu
     o
 }
 
-/// `kiln verify OUT --allow-simulated EXTRA...`.
+/// The reference of a `kiln build --backend sim --platform PLATFORM` launch, as `kiln image
+/// measure --sim-process --json` predicts it, written under `state`.
+pub fn sim_reference(platform: &str, state: &Path) -> PathBuf {
+    let o = kiln(
+        &["image", "measure", "--sim-process", "--platform", platform],
+        state,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let path = state.join(format!("reference-sim-{platform}.json"));
+    std::fs::write(&path, &o.stdout).unwrap();
+    path
+}
+
+/// `kiln verify OUT --allow-simulated EXTRA...`, against the predicted sim reference
+/// (SEV-SNP) unless EXTRA names a measurement, a reference or a policy.
 pub fn verify(out: &Path, extra: &[&str], state: &Path) -> Output {
     let mut args = vec!["verify", out.to_str().unwrap(), "--allow-simulated"];
     args.extend_from_slice(extra);
+    let pinned = extra.iter().any(|a| {
+        [
+            "--expect-measurement",
+            "--reference",
+            "--policy",
+            "--accept-any-measurement",
+        ]
+        .contains(a)
+    });
+    let reference = sim_reference("sev-snp", state);
+    if !pinned {
+        args.push("--reference");
+        args.push(reference.to_str().unwrap());
+    }
     kiln(&args, state)
 }
 

@@ -108,6 +108,16 @@ pub enum BuildError {
         /// Its path relative to `artifacts/`.
         name: String,
     },
+    /// The caller pinned no measurement (or, on TDX, not every register a reference must
+    /// cover) and did not accept any image.
+    NoReference {
+        /// The evidence's platform.
+        platform: crate::claims::Platform,
+        /// The registers a reference must pin that it does not.
+        missing: Vec<String>,
+        /// Whether no register at all was pinned.
+        nothing_pinned: bool,
+    },
     /// A value the caller expects differs.
     Expectation {
         /// What was expected (measurement, builder id, source digest, commit, nonce).
@@ -137,7 +147,7 @@ impl BuildError {
             Self::MissingArtifact { .. }
             | Self::ArtifactDigest { .. }
             | Self::UnexpectedArtifact { .. } => "artifacts",
-            Self::Expectation { .. } => "expectation",
+            Self::Expectation { .. } | Self::NoReference { .. } => "expectation",
         }
     }
 }
@@ -207,6 +217,25 @@ impl fmt::Display for BuildError {
                 expected,
                 found,
             } => write!(f, "{what} is {found}, expected {expected}"),
+            Self::NoReference {
+                nothing_pinned: true,
+                ..
+            } => f.write_str(
+                "no measurement reference: nothing says which builder image the evidence must \
+                 come from, so evidence of any guest (one that leaks its key or signs whatever \
+                 the host asks) would pass; give --expect-measurement, --reference or a policy \
+                 that pins the measurement (--accept-any-measurement accepts any image)",
+            ),
+            Self::NoReference {
+                platform, missing, ..
+            } => write!(
+                f,
+                "the {platform} reference pins too little: {} missing (a TDX reference must \
+                 pin MRTD, which covers only the firmware, and RTMR0-2: the firmware's \
+                 configuration, the kernel and boot path, the command line and initrd; \
+                 --accept-any-measurement accepts it as it is)",
+                missing.join(", ")
+            ),
         }
     }
 }

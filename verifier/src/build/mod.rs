@@ -11,6 +11,7 @@ pub mod binding;
 pub mod bundle;
 pub mod dsse;
 pub mod error;
+pub mod expect;
 pub mod load;
 pub mod media;
 pub mod request;
@@ -20,16 +21,17 @@ pub mod verify;
 pub use bundle::SigstoreBundle;
 pub use dsse::{pae, Envelope, Signature as DsseSignature, PAYLOAD_TYPE_IN_TOTO};
 pub use error::BuildError;
+pub use expect::{
+    primary_measurement, AnyMeasurement, DebugEvidence, Expectations, Pinning,
+    TDX_REFERENCE_REGISTERS,
+};
 pub use load::load_output_dir;
 pub use request::{BuildRequest, Limits, Recipe, SourceRef, Tool, REQUEST_KIND};
 pub use statement::{
     BuildDefinition, Builder, Metadata, Provenance, ResourceDescriptor, RunDetails, Statement,
     Subject, BUILD_TYPE, PREDICATE_TYPE_SLSA_V1, STATEMENT_TYPE_V1,
 };
-pub use verify::{
-    primary_measurement, verify, AllowSimulated, BuildOutput, DebugEvidence, Expectations,
-    VerifiedBuild,
-};
+pub use verify::{verify, AllowSimulated, BuildOutput, VerifiedBuild};
 
 use sha2::{Digest, Sha256};
 

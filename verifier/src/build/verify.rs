@@ -5,11 +5,15 @@ use std::collections::BTreeMap;
 
 use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use der::Decode;
+use sha2::Digest;
 use spki::SubjectPublicKeyInfoRef;
 
 use crate::anchors::TrustAnchors;
 use crate::build::dsse::{decode_base64, pae, PAYLOAD_TYPE_IN_TOTO};
 use crate::build::error::BuildError;
+use crate::build::expect::{self, Expectations, Pinning};
+#[cfg(doc)]
+use crate::build::expect::{AnyMeasurement, DebugEvidence};
 use crate::build::media;
 use crate::build::request::BuildRequest;
 use crate::build::statement::{Statement, BUILD_TYPE, PREDICATE_TYPE_SLSA_V1, STATEMENT_TYPE_V1};
@@ -38,46 +42,16 @@ pub struct BuildOutput {
 
 /// Whether evidence from the simulator is acceptable. Spelled out so that no call site can
 /// pass a bare `true`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum AllowSimulated {
     /// Only hardware evidence chaining to a pinned vendor root is accepted.
     #[default]
     No,
     /// Evidence chaining to the simulated root shipped in `evidence/simulated-root.der` is
-    /// accepted and reported as SIMULATED. It proves nothing about hardware.
-    Yes,
-}
-
-/// What the caller expects of the build, beyond a valid chain.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Expectations {
-    /// The platform's primary measurement (SEV-SNP `measurement`, TDX `mrtd`, Nitro `pcr0`).
-    pub measurement: Option<Vec<u8>>,
-    /// Further measurements by claim name (`rtmr0`, `pcr1`, ...).
-    pub measurements: BTreeMap<String, Vec<u8>>,
-    /// `builder.id`.
-    pub builder_id: Option<String>,
-    /// SHA-256 (hex) of the source archive.
-    pub source_sha256: Option<String>,
-    /// The git commit of the source.
-    pub source_commit: Option<String>,
-    /// The nonce the caller gave `kiln build` (hex).
-    pub nonce: Option<String>,
-    /// Whether evidence of a debug-mode guest (its memory open to the host) is acceptable:
-    /// refused unless the caller says [`DebugEvidence::Allow`].
-    pub debug: DebugEvidence,
-}
-
-/// Whether a build whose evidence says the guest ran in debug mode is accepted. A debug
-/// guest's memory and registers are open to the host, so nothing it signed is worth more than
-/// the host's word.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum DebugEvidence {
-    /// Refuse it (the default).
-    #[default]
-    Refuse,
-    /// Accept it (for debugging kiln itself; `kiln verify --allow-debug`).
-    Allow,
+    /// accepted, and reported as SIMULATED, only when that root is one of these (SHA-256 of
+    /// the root certificate's DER): the roots of simulated chips the caller trusts, never
+    /// whatever root an output carries. It proves nothing about hardware.
+    PinnedRoots(Vec<[u8; 32]>),
 }
 
 /// A build output that passed every check. Only [`verify`] makes one.
@@ -87,6 +61,7 @@ pub struct VerifiedBuild {
     statement: Statement,
     request: BuildRequest,
     key_id: String,
+    pinning: Pinning,
 }
 
 impl VerifiedBuild {
@@ -106,18 +81,14 @@ impl VerifiedBuild {
     pub fn key_id(&self) -> &str {
         &self.key_id
     }
+    /// Which claims the caller's expectations pinned, and which rest on the evidence or the
+    /// host's word alone.
+    pub fn pinning(&self) -> &Pinning {
+        &self.pinning
+    }
     /// Whether it rests on simulated evidence.
     pub fn is_simulated(&self) -> bool {
         self.claims.simulated
-    }
-}
-
-/// The claim name of each platform's primary measurement.
-pub fn primary_measurement(platform: Platform) -> &'static str {
-    match platform {
-        Platform::SevSnp => "measurement",
-        Platform::Tdx => "mrtd",
-        Platform::Nitro => "pcr0",
     }
 }
 
@@ -132,21 +103,23 @@ pub fn primary_measurement(platform: Platform) -> &'static str {
 /// 5. The build request is carried (signed) as a byproduct and parses.
 /// 6. The evidence files are the signed byproducts, byte for byte, and `evidence/` holds no
 ///    others.
-/// 7. The hardware evidence verifies against `anchors` (plus the shipped simulated root only
-///    when `allow_simulated` is [`AllowSimulated::Yes`]).
+/// 7. The evidence verifies against `anchors` (plus the shipped simulated root only when
+///    `allow_simulated` pins it: [`AllowSimulated::PinnedRoots`]).
 /// 8. The evidence binds the key and what was built: REPORT_DATA (Nitro: `user_data`) equals
 ///    SHA-256(SPKI) ‖ the `kiln-binding/v1` digest of the signed statement (everything it
 ///    asserts but the evidence: subjects, request, dependencies, parameters; see
 ///    [`super::binding`](mod@super::binding)); on Nitro `public_key` is the SPKI and `nonce` the request's nonce.
 /// 9. The statement agrees with the request (source digest, invocation id, builder, platform).
 /// 10. Every subject has its file with the signed digest, and every file is a subject.
-/// 11. The caller's expectations hold: a production guest (debug evidence is refused unless
-///     [`DebugEvidence::Allow`]), measurement, builder id, source, commit, nonce.
+/// 11. The caller's expectations hold ([`super::expect::check`]): a production guest (debug
+///     evidence is refused unless [`DebugEvidence::Allow`]), a measurement reference (refused
+///     without one unless [`AnyMeasurement::Accept`]; on TDX MRTD and RTMR0–2), measurements,
+///     builder id, source, commit, nonce.
 pub fn verify(
     output: &BuildOutput,
     expect: &Expectations,
     anchors: &TrustAnchors,
-    allow_simulated: AllowSimulated,
+    allow_simulated: &AllowSimulated,
     time: UnixTime,
 ) -> Result<VerifiedBuild, BuildError> {
     // 1.
@@ -242,12 +215,13 @@ pub fn verify(
     // 10.
     check_artifacts(&statement, &output.artifacts)?;
     // 11.
-    check_expectations(expect, &claims, &request)?;
+    let pinning = expect::check(expect, &claims, &request)?;
     Ok(VerifiedBuild {
         claims,
         statement,
         request,
         key_id: id,
+        pinning,
     })
 }
 
@@ -373,13 +347,33 @@ fn verify_evidence(
     platform: Platform,
     files: &BTreeMap<String, Vec<u8>>,
     anchors: &TrustAnchors,
-    allow_simulated: AllowSimulated,
+    allow_simulated: &AllowSimulated,
     time: UnixTime,
 ) -> Result<Claims, BuildError> {
     let mut anchors = anchors.clone();
-    if let (AllowSimulated::Yes, Some(root)) =
+    if let (AllowSimulated::PinnedRoots(pinned), Some(root)) =
         (allow_simulated, files.get(media::SIMULATED_ROOT_NAME))
     {
+        let digest: [u8; 32] = sha2::Sha256::digest(root).into();
+        if !pinned.contains(&digest) {
+            return Err(BuildError::EvidenceFile {
+                name: media::SIMULATED_ROOT_NAME.to_owned(),
+                reason: format!(
+                    "its SHA-256 {} is not a simulated root you trust (pinned: {}); a root that \
+                     arrives in the output is never trusted by itself",
+                    hex::encode(digest),
+                    if pinned.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        pinned
+                            .iter()
+                            .map(hex::encode)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            });
+        }
         let cert = crate::pki::Cert::from_der(root)?;
         if !cert.subject().to_ascii_uppercase().contains("SIMULATED") {
             return Err(BuildError::EvidenceFile {
@@ -390,7 +384,7 @@ fn verify_evidence(
                 ),
             });
         }
-        anchors.allow_simulated(platform, "kiln simulated root (from the output)", root)?;
+        anchors.allow_simulated(platform, "kiln simulated root (pinned by the caller)", root)?;
     }
     let get = |name: &str| files.get(name).map(Vec::as_slice);
     let evidence = Evidence {
@@ -550,71 +544,6 @@ fn check_artifacts(
         return Err(BuildError::UnexpectedArtifact {
             name: extra.clone(),
         });
-    }
-    Ok(())
-}
-
-fn check_expectations(
-    expect: &Expectations,
-    claims: &Claims,
-    request: &BuildRequest,
-) -> Result<(), BuildError> {
-    if claims.debug && expect.debug == DebugEvidence::Refuse {
-        return Err(BuildError::Expectation {
-            what: "a production guest (the evidence says debug mode: the host can read and \
-                   change the guest's memory; --allow-debug accepts it)"
-                .into(),
-            expected: "debug off".into(),
-            found: "debug on".into(),
-        });
-    }
-    let mut wanted: Vec<(String, &[u8])> = expect
-        .measurements
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_slice()))
-        .collect();
-    if let Some(m) = &expect.measurement {
-        wanted.push((
-            primary_measurement(claims.platform).to_owned(),
-            m.as_slice(),
-        ));
-    }
-    for (name, value) in wanted {
-        let found = claims.measurements.get(&name);
-        if found.map(|h| h.as_bytes()) != Some(value) {
-            return Err(BuildError::Expectation {
-                what: format!("measurement {name}"),
-                expected: hex::encode(value),
-                found: found
-                    .map(|h| h.to_string())
-                    .unwrap_or_else(|| "(absent)".into()),
-            });
-        }
-    }
-    let strings = [
-        ("builder id", &expect.builder_id, Some(&request.builder_id)),
-        (
-            "source digest",
-            &expect.source_sha256,
-            Some(&request.source.sha256),
-        ),
-        (
-            "source commit",
-            &expect.source_commit,
-            request.source.commit.as_ref(),
-        ),
-        ("nonce", &expect.nonce, Some(&request.nonce)),
-    ];
-    for (what, want, found) in strings {
-        if let Some(want) = want {
-            if found.map(|f| f.eq_ignore_ascii_case(want)) != Some(true) {
-                return Err(BuildError::Expectation {
-                    what: what.to_owned(),
-                    expected: want.clone(),
-                    found: found.cloned().unwrap_or_else(|| "(none)".into()),
-                });
-            }
-        }
     }
     Ok(())
 }

@@ -27,6 +27,41 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The measurement registers this policy pins for `platform` (by claim name): SEV-SNP
+    /// `measurement`, TDX `mrtd`/`rtmr0`.., Nitro `pcr0`... Empty when its section pins none.
+    pub fn pinned_registers(&self, platform: Platform) -> Vec<String> {
+        match platform {
+            Platform::SevSnp => self
+                .sev_snp
+                .as_ref()
+                .filter(|s| !s.measurement.is_empty())
+                .map(|_| vec!["measurement".to_owned()])
+                .unwrap_or_default(),
+            Platform::Tdx => self
+                .tdx
+                .as_ref()
+                .map(|t| {
+                    t.measurements
+                        .iter()
+                        .filter(|(_, v)| !v.is_empty())
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Platform::Nitro => self
+                .nitro
+                .as_ref()
+                .map(|n| {
+                    n.pcrs
+                        .iter()
+                        .filter(|(_, v)| !v.is_empty())
+                        .map(|(k, _)| format!("pcr{k}"))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
     /// The platforms the policy admits: `build.allowed_platforms` when written, otherwise the
     /// platforms that have a section, otherwise all three.
     pub fn allowed_platforms(&self) -> Vec<Platform> {
