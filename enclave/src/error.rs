@@ -47,6 +47,21 @@ pub enum EnclaveError {
         /// Why.
         reason: String,
     },
+    /// The recipe in the source is missing, not a plain file, or not a valid recipe.
+    Recipe {
+        /// The recipe's path in the source.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The git objects the host sent do not prove that the unpacked source is the claimed
+    /// commit.
+    Commit {
+        /// The claimed commit.
+        commit: String,
+        /// Why.
+        reason: String,
+    },
     /// The request names another platform than the TEE the enclave runs in.
     PlatformMismatch {
         /// The request's platform.
@@ -166,6 +181,14 @@ impl fmt::Display for EnclaveError {
                  kiln and kiln-enclave builds"
             ),
             Self::Request { reason } => write!(f, "invalid build request: {reason}"),
+            Self::Recipe { path, reason } => {
+                write!(f, "the recipe {path} in the source: {reason}")
+            }
+            Self::Commit { commit, reason } => write!(
+                f,
+                "the source is not commit {commit}: {reason} (the guest recomputed the git tree \
+                 of the unpacked files and the commit object the host sent)"
+            ),
             Self::PlatformMismatch { requested, tee } => write!(
                 f,
                 "the request is for platform {requested} but this enclave runs on {tee}"

@@ -4,6 +4,7 @@
 
 mod backend;
 mod build;
+mod commit;
 mod config;
 mod error;
 mod hw;

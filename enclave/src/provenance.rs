@@ -3,6 +3,7 @@
 
 use kiln_proto::NamedBlob;
 use kiln_verifier::build::media;
+use kiln_verifier::build::verify::SOURCE_TREE_ANNOTATION;
 use kiln_verifier::build::{
     dsse, key_id, pae, BuildDefinition, BuildRequest, Builder, DsseSignature, Envelope, Metadata,
     Provenance, ResourceDescriptor, RunDetails, SigstoreBundle, Statement, Subject, BUILD_TYPE,
@@ -42,6 +43,10 @@ pub struct Inputs<'a> {
     pub request: &'a BuildRequest,
     /// Its exact bytes.
     pub request_bytes: &'a [u8],
+    /// The recipe the guest read from the source.
+    pub recipe: &'a kiln_verifier::build::Recipe,
+    /// The commit the guest proved, if the source is a git tree.
+    pub commit: Option<&'a crate::commit::ProvenCommit>,
     /// The TEE platform.
     pub platform: kiln_tee::Platform,
     /// The key's lifetime.
@@ -94,7 +99,8 @@ pub fn statement(inputs: Inputs<'_>) -> Result<Statement, EnclaveError> {
     }
     let external = json!({
         "source": source,
-        "recipe": req.recipe,
+        "recipePath": req.recipe_path,
+        "recipe": inputs.recipe,
         "nonce": req.nonce,
     });
     let internal = json!({
@@ -105,11 +111,24 @@ pub fn statement(inputs: Inputs<'_>) -> Result<Statement, EnclaveError> {
         "sandbox": inputs.sandbox,
         "sourceDateEpoch": req.source.source_date_epoch,
     });
+    let mut source_digest: std::collections::BTreeMap<String, String> =
+        [("sha256".to_owned(), req.source.sha256.to_ascii_lowercase())].into();
+    let mut annotations = None;
+    if let Some(c) = inputs.commit {
+        // The commit is a fact the guest proved, recorded as SLSA's `gitCommit` digest.
+        source_digest.insert("gitCommit".to_owned(), c.commit.clone());
+        annotations = Some(json!({
+            SOURCE_TREE_ANNOTATION: c.tree,
+            "gitObjectFormat": c.format,
+            "gitPath": c.path,
+            "commitVerified": "the guest recomputed the git tree of the unpacked source and \
+                               checked the commit object and trees against it",
+        }));
+    }
     let mut resolved = vec![ResourceDescriptor {
         uri: Some("kiln:source".into()),
-        digest: [("sha256".to_owned(), req.source.sha256.to_ascii_lowercase())]
-            .into_iter()
-            .collect(),
+        digest: source_digest,
+        annotations,
         ..ResourceDescriptor::default()
     }];
     resolved.extend(inputs.tools);

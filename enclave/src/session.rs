@@ -28,7 +28,7 @@ use crate::keys::{SigningKey, SEALING_CONTEXT};
 use crate::netns::{isolate_network, NetIsolation};
 use crate::provenance::{self, KeyLifetime};
 use crate::sandbox::Sandbox;
-use crate::{build, outputs, source, toolchain, transport};
+use crate::{build, commit, outputs, source, toolchain, transport};
 
 /// Connects to the host and runs one session; on failure the host gets an `Error` first.
 pub fn run(config: &Config) -> Result<(), EnclaveError> {
@@ -112,11 +112,8 @@ fn check_request(request: &BuildRequest, tee: &dyn Tee) -> Result<Option<Vec<u8>
             tee: tee.platform(),
         });
     }
-    if request.recipe.limits.time_secs == 0 {
-        return Err(bad("limits.timeSecs is 0".into()));
-    }
-    if request.recipe.outputs.is_empty() {
-        return Err(bad("the recipe names no outputs".into()));
+    if request.recipe_path.is_empty() {
+        return Err(bad("recipePath is empty".into()));
     }
     if request.source.sha256.len() != 64 || hex::decode(&request.source.sha256).is_err() {
         return Err(bad(format!(
@@ -239,9 +236,25 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     source::receive(&mut *host.ch, &request.source, &archive)?;
     let entries = source::unpack(&archive, &src)?;
     std::fs::remove_file(&archive).map_err(|e| EnclaveError::io("remove", &archive, e))?;
+    // The commit and the recipe come from the source, not from the host's word.
+    let commit = commit::prove(&request.source, &src)?;
+    if let Some(c) = &commit {
+        host.say(format!(
+            "proved commit {} ({}): the unpacked source is its tree {}{}",
+            c.commit,
+            c.format,
+            c.tree,
+            if c.path.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", c.path)
+            }
+        ))?;
+    }
+    let recipe = commit::read_recipe(&src, &request.recipe_path)?;
     let packages = toolchain::cargo_packages(&src)?;
     let mut env = build::hermetic_env(
-        &request.recipe,
+        &recipe,
         request.source.source_date_epoch,
         &home,
         &tmp,
@@ -258,24 +271,24 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         env.insert("PATH".to_owned(), path.join(":"));
     }
     sandbox.hand_over(work.path(), &[&src, &home, &tmp])?;
-    let build_cmd = sandbox.command(&request.recipe.command, &src, work.path(), &env)?;
+    let build_cmd = sandbox.command(&recipe.command, &src, work.path(), &env)?;
     sandbox.apply_limits()?;
     let started = OffsetDateTime::now_utc();
     host.progress(
         Phase::Build,
         format!(
             "building {entries} source entries: {} (time limit {} s)",
-            request.recipe.command, request.recipe.limits.time_secs
+            recipe.command, recipe.limits.time_secs
         ),
     )?;
     // The toolchain is located, hashed and asked its version while the build runs (hashing a
     // 40 MB cargo costs tens of milliseconds); its result is awaited before signing.
     let (tools, built) = std::thread::scope(|scope| {
-        let tools = scope.spawn(|| toolchain::resolve_tools(&request.recipe.toolchain, &env, &src));
+        let tools = scope.spawn(|| toolchain::resolve_tools(&recipe.toolchain, &env, &src));
         let built = build::run(
             build_cmd,
-            &request.recipe.command,
-            Duration::from_secs(request.recipe.limits.time_secs),
+            &recipe.command,
+            Duration::from_secs(recipe.limits.time_secs),
             &mut |stream, line| host.send(&Message::Log { stream, line }, "send a log line"),
         );
         let tools = tools.join().unwrap_or_else(|_| {
@@ -288,11 +301,7 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     });
     built?;
     let tools = tools?;
-    let found = outputs::collect(
-        &src,
-        &request.recipe.outputs,
-        request.recipe.limits.output_bytes,
-    )?;
+    let found = outputs::collect(&src, &recipe.outputs, recipe.limits.output_bytes)?;
     let finished = OffsetDateTime::now_utc();
 
     // Hash (and hand over) the outputs first: the evidence binds them.
@@ -319,6 +328,8 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     let mut statement = provenance::statement(provenance::Inputs {
         request: &request,
         request_bytes: &request_bytes,
+        recipe: &recipe,
+        commit: commit.as_ref(),
         platform: backend.tee.platform(),
         key_lifetime: backend.key_lifetime,
         network_isolation: net.is_isolated() || sandbox.is_sandboxed(),

@@ -17,7 +17,7 @@ use kiln_proto::{write_message, Message, Stream};
 use kiln_tee::device::bundle_from_files;
 use kiln_tee::Platform;
 use kiln_verifier::build::{
-    dsse::decode_base64, key_id, pae, report_data, SigstoreBundle, Statement,
+    dsse::decode_base64, key_id, pae, report_data, BuildRequest, SigstoreBundle, Statement,
 };
 use kiln_verifier::{Evidence, TrustAnchors, UnixTime, Verifier};
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 const TINY: &str = "echo building; mkdir -p out && printf hi > out/a.txt";
 
 fn tiny_source() -> Vec<u8> {
-    tar_of(&[("README", b"demo\n")])
+    project(TINY, &["out/*"], "")
 }
 
 fn spki_from_pem(pem: &str) -> Vec<u8> {
@@ -80,7 +80,7 @@ fn a_tiny_build_is_signed_and_bound_to_verifying_evidence_on_every_platform() {
     for platform in Platform::ALL {
         let launch = Launch::new(platform);
         let source = tiny_source();
-        let req = request(platform, TINY, &["out/*"], &source);
+        let req = request(platform, &source);
         let out = build(&launch, &req, &source, None);
         assert!(
             out.status.success(),
@@ -131,10 +131,11 @@ fn a_tiny_build_is_signed_and_bound_to_verifying_evidence_on_every_platform() {
         let p = &st.predicate;
         let ext = &p.build_definition.external_parameters;
         assert_eq!(ext["source"]["sha256"], req.source.sha256);
-        assert_eq!(
-            ext["source"]["commit"],
-            "1111111111111111111111111111111111111111"
+        assert!(
+            ext["source"].get("commit").is_none(),
+            "a plain folder has no commit"
         );
+        assert_eq!(ext["recipePath"], "kiln.toml");
         assert_eq!(ext["recipe"]["command"], TINY);
         assert_eq!(ext["nonce"], req.nonce);
         let int = &p.build_definition.internal_parameters;
@@ -252,8 +253,9 @@ fn a_tiny_build_is_signed_and_bound_to_verifying_evidence_on_every_platform() {
 fn a_source_whose_digest_differs_is_refused_before_unpacking() {
     let launch = Launch::new(Platform::Nitro);
     let source = tiny_source();
-    let mut req = request(Platform::Nitro, TINY, &["out/*"], &source);
-    let other = tar_of(&[("README", b"evil\n")]);
+    let mut req = request(Platform::Nitro, &source);
+    let recipe = recipe_toml(TINY, &["out/*"], "");
+    let other = tar_of(&[("README", b"evil\n"), ("kiln.toml", recipe.as_bytes())]);
     assert_eq!(other.len(), source.len());
     req.source.sha256 = hex::encode(Sha256::digest(&other));
     let out = build(&launch, &req, &source, None);
@@ -268,7 +270,7 @@ fn a_source_whose_digest_differs_is_refused_before_unpacking() {
 fn a_truncated_source_is_refused() {
     let launch = Launch::new(Platform::Nitro);
     let source = tiny_source();
-    let req = request(Platform::Nitro, TINY, &["out/*"], &source);
+    let req = request(Platform::Nitro, &source);
     let out = session(&launch, |c| {
         send_build(c, &req, None, &source[..source.len() / 2], 512);
     });
@@ -301,13 +303,8 @@ fn a_malformed_frame_is_an_error_not_a_panic() {
 #[test]
 fn a_failing_build_reports_its_exit_status() {
     let launch = Launch::new(Platform::Tdx);
-    let source = tiny_source();
-    let req = request(
-        Platform::Tdx,
-        "echo about to fail >&2; exit 3",
-        &["out/*"],
-        &source,
-    );
+    let source = project("echo about to fail >&2; exit 3", &["out/*"], "");
+    let req = request(Platform::Tdx, &source);
     let out = build(&launch, &req, &source, None);
     let err = out.expect_error();
     assert!(
@@ -320,9 +317,12 @@ fn a_failing_build_reports_its_exit_status() {
 #[test]
 fn a_build_past_its_time_limit_is_killed_with_its_children() {
     let launch = Launch::new(Platform::Nitro);
-    let source = tiny_source();
-    let mut req = request(Platform::Nitro, "sleep 60 & sleep 60", &["out/*"], &source);
-    req.recipe.limits.time_secs = 1;
+    let source = project(
+        "sleep 60 & sleep 60",
+        &["out/*"],
+        "[limits]\ntime_secs = 1\n",
+    );
+    let req = request(Platform::Nitro, &source);
     let out = build(&launch, &req, &source, None);
     let err = out.expect_error();
     assert!(err.contains("time limit of 1 s"), "{err}");
@@ -332,9 +332,8 @@ fn a_build_past_its_time_limit_is_killed_with_its_children() {
 #[test]
 fn outputs_over_the_size_limit_are_refused() {
     let launch = Launch::new(Platform::Nitro);
-    let source = tiny_source();
-    let mut req = request(Platform::Nitro, TINY, &["out/*"], &source);
-    req.recipe.limits.output_bytes = 1;
+    let source = project(TINY, &["out/*"], "[limits]\noutput_bytes = 1\n");
+    let req = request(Platform::Nitro, &source);
     let out = build(&launch, &req, &source, None);
     let err = out.expect_error();
     assert!(err.contains("output size limit of 1 bytes"), "{err}");
@@ -348,15 +347,12 @@ fn the_build_sees_only_allowed_variables() {
         ("KILN_TEST_SECRET".into(), "leak".into()),
         ("KILN_ALLOWED".into(), "yes".into()),
     ];
-    let source = tiny_source();
-    let mut req = request(
-        Platform::Nitro,
+    let source = project(
         &format!("env; cat /proc/net/dev; {TINY}"),
         &["out/*"],
-        &source,
+        "env = [\"KILN_ALLOWED\", \"KILN_UNSET\"]\n[build.env_set]\nFIXED = \"1\"\n",
     );
-    req.recipe.env = vec!["KILN_ALLOWED".into(), "KILN_UNSET".into()];
-    req.recipe.env_set.insert("FIXED".into(), "1".into());
+    let req = request(Platform::Nitro, &source);
     let out = build(&launch, &req, &source, None);
     assert!(out.status.success(), "{:?}", out.error());
     let vars: std::collections::BTreeMap<&str, &str> = out
@@ -431,7 +427,7 @@ fn a_build_without_network_isolation_says_so_in_the_provenance() {
     .map(String::from)
     .to_vec();
     let source = tiny_source();
-    let req = request(Platform::SevSnp, TINY, &["out/*"], &source);
+    let req = request(Platform::SevSnp, &source);
     let refused = build(&launch, &req, &source, None);
     assert!(!refused.status.success());
     let why = refused.error().unwrap_or_default();
@@ -483,7 +479,7 @@ fn a_build_without_network_isolation_says_so_in_the_provenance() {
 fn the_sealed_key_is_reused_with_the_same_measurement_and_refused_with_another() {
     let platform = Platform::Tdx;
     let source = tiny_source();
-    let req = request(platform, TINY, &["out/*"], &source);
+    let req = request(platform, &source);
     let first = build(&Launch::new(platform), &req, &source, None);
     let (_, pem1, _, sealed1) = result_parts(&first);
     let sealed1 = sealed1.unwrap();
@@ -527,7 +523,7 @@ fn a_path_traversal_entry_is_refused() {
     b.append(&h, &b"x"[..]).unwrap();
     let source = b.into_inner().unwrap();
     let launch = Launch::new(Platform::Nitro);
-    let req = request(Platform::Nitro, TINY, &["out/*"], &source);
+    let req = request(Platform::Nitro, &source);
     let out = build(&launch, &req, &source, None);
     let err = out.expect_error();
     assert!(
@@ -540,7 +536,7 @@ fn a_path_traversal_entry_is_refused() {
 fn a_request_for_another_platform_is_refused_by_name() {
     let launch = Launch::new(Platform::Nitro);
     let source = tiny_source();
-    let req = request(Platform::SevSnp, TINY, &["out/*"], &source);
+    let req = request(Platform::SevSnp, &source);
     let out = build(&launch, &req, &source, None);
     let err = out.expect_error();
     assert!(
@@ -564,4 +560,184 @@ fn another_protocol_version_or_an_unexpected_message_is_refused_clearly() {
         err.contains("expected the build request, got SourceEnd"),
         "{err}"
     );
+}
+
+/// A git repository with the project in `proj/` beside another file, two commits (the first
+/// with another README), in the given object format. Returns (repo, first, second).
+fn git_repo(format: &str) -> (tempfile::TempDir, String, String) {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let git = |args: &[&str]| -> String {
+        let o = Command::new("git")
+            .arg("-C")
+            .arg(r)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .env("GIT_AUTHOR_DATE", "1700000000 +0000")
+            .env("GIT_COMMITTER_DATE", "1700000000 +0000")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap().trim().to_owned()
+    };
+    git(&["init", "-q", &format!("--object-format={format}")]);
+    std::fs::create_dir(r.join("proj")).unwrap();
+    std::fs::write(r.join("other.txt"), "beside\n").unwrap();
+    std::fs::write(r.join("proj/README"), "first\n").unwrap();
+    std::fs::write(r.join("proj/kiln.toml"), recipe_toml(TINY, &["out/*"], "")).unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "first"]);
+    let first = git(&["rev-parse", "HEAD"]);
+    std::fs::write(r.join("proj/README"), "second\n").unwrap();
+    git(&["commit", "-qam", "second"]);
+    let second = git(&["rev-parse", "HEAD"]);
+    (d, first, second)
+}
+
+fn git_bytes(repo: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+}
+
+/// A request for folder `proj` of `commit`, whose source is `proj` as committed in `tree_of`.
+fn git_request(repo: &std::path::Path, commit: &str, tree_of: &str) -> (BuildRequest, Vec<u8>) {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let source = git_bytes(
+        repo,
+        &["archive", "--format=tar", &format!("{tree_of}:proj")],
+    );
+    let mut req = request(Platform::SevSnp, &source);
+    req.source.commit = Some(commit.to_owned());
+    req.source.git = Some(kiln_verifier::build::GitProof {
+        commit_object: b64(&git_bytes(repo, &["cat-file", "commit", commit])),
+        path: "proj".into(),
+        trees: vec![b64(&git_bytes(
+            repo,
+            &["cat-file", "tree", &format!("{commit}:")],
+        ))],
+    });
+    (req, source)
+}
+
+/// The guest proves the commit the host names: from the commit object and the root tree it
+/// recomputes the id of the unpacked `proj/` folder, for SHA-1 and SHA-256 repositories, and
+/// records the commit as a `gitCommit` digest with the tree it recomputed.
+#[test]
+fn the_guest_proves_the_git_commit_of_the_source() {
+    for format in ["sha1", "sha256"] {
+        let (repo, _, head) = git_repo(format);
+        let (req, source) = git_request(repo.path(), &head, &head);
+        let out = build(&Launch::new(Platform::SevSnp), &req, &source, None);
+        assert!(
+            out.status.success(),
+            "{format}: {:?} {}",
+            out.error(),
+            out.stderr
+        );
+        assert!(
+            out.logs(Stream::Builder)
+                .iter()
+                .any(|l| l.starts_with(&format!("proved commit {head} ({format})"))),
+            "{:?}",
+            out.logs(Stream::Builder)
+        );
+        let st = signed_statement(&out);
+        let dep = &st.predicate.build_definition.resolved_dependencies[0];
+        assert_eq!(dep.digest["gitCommit"], head);
+        let tree = String::from_utf8(git_bytes(
+            repo.path(),
+            &["rev-parse", &format!("{head}:proj")],
+        ))
+        .unwrap();
+        let ann = dep.annotations.as_ref().unwrap();
+        assert_eq!(ann["gitTree"], tree.trim());
+        assert_eq!(ann["gitObjectFormat"], format);
+        assert_eq!(ann["gitPath"], "proj");
+    }
+}
+
+/// A host that lies about the commit is caught before the build runs: another commit's id,
+/// another commit's objects for this source, a source of another commit, a changed
+/// SOURCE_DATE_EPOCH, or a commit without its objects.
+#[test]
+fn a_commit_the_source_is_not_is_refused() {
+    let (repo, first, head) = git_repo("sha1");
+    let r = repo.path();
+    // The objects of HEAD, but the id of the first commit.
+    let (mut req, source) = git_request(r, &head, &head);
+    req.source.commit = Some(first.clone());
+    let cases: Vec<(&str, BuildRequest, Vec<u8>, &str)> = vec![
+        ("other id", req, source, "the commit id"),
+        // The first commit's own objects, over HEAD's source (another README).
+        {
+            let (_, source) = git_request(r, &head, &head);
+            let (req, _) = git_request(r, &first, &first);
+            let mut req = req;
+            req.source.sha256 = hex::encode(Sha256::digest(&source));
+            req.source.size = source.len() as u64;
+            ("other commit", req, source, "folder \"proj\"")
+        },
+        {
+            let (mut req, source) = git_request(r, &head, &head);
+            req.source.source_date_epoch = 1_600_000_000;
+            ("other epoch", req, source, "sourceDateEpoch 1600000000")
+        },
+        {
+            let (mut req, source) = git_request(r, &head, &head);
+            req.source.git = None;
+            ("no objects", req, source, "sent no git objects")
+        },
+    ];
+    for (what, req, source, why) in cases {
+        let out = build(&Launch::new(Platform::SevSnp), &req, &source, None);
+        let err = out.expect_error();
+        assert!(
+            err.contains("is not commit") || err.contains("not commit"),
+            "{what}: {err}"
+        );
+        assert!(err.contains(why), "{what}: {err}");
+        assert!(
+            !out.logs(Stream::Stdout).contains(&"building"),
+            "{what}: the build must not run"
+        );
+    }
+}
+
+/// The recipe is the source's: the request only names the file, and a recipe path that
+/// leaves the source, or a symlinked recipe, is refused.
+#[test]
+fn the_recipe_comes_from_the_source() {
+    let source = tiny_source();
+    for (path, why) in [
+        ("../kiln.toml", "plain names"),
+        ("missing.toml", "no such file"),
+    ] {
+        let mut req = request(Platform::Nitro, &source);
+        req.recipe_path = path.into();
+        let out = build(&Launch::new(Platform::Nitro), &req, &source, None);
+        let err = out.expect_error();
+        assert!(err.contains(why), "{path}: {err}");
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    b.append_link(&mut h, "kiln.toml", "README").unwrap();
+    let mut h = tar::Header::new_gnu();
+    let recipe = recipe_toml(TINY, &["out/*"], "");
+    h.set_size(recipe.len() as u64);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "README", recipe.as_bytes()).unwrap();
+    let linked = b.into_inner().unwrap();
+    let req = request(Platform::Nitro, &linked);
+    let out = build(&Launch::new(Platform::Nitro), &req, &linked, None);
+    let err = out.expect_error();
+    assert!(err.contains("not a plain file"), "{err}");
 }

@@ -157,7 +157,7 @@ pub struct ImageMeasureArgs {
     #[arg(long, value_name = "MiB", default_value_t = crate::image::DEFAULT_MEMORY_MIB)]
     pub memory: u64,
     /// The builder id the reference names, which `kiln verify --reference` then requires
-    /// (default: kiln's id for the platform's backend, e.g. https://kiln.dev/builders/qemu@v1).
+    /// (default: kiln's id for the platform's backend, e.g. `https://kiln.dev/builders/qemu@v1`).
     #[arg(long, value_name = "URI")]
     pub builder_id: Option<String>,
     /// Predict `kiln build --backend sim` instead of an image: the kiln-enclave binary

@@ -107,6 +107,9 @@ pub struct PackedSource {
     pub entries: usize,
     /// The packed bytes of the recipe (`kiln.toml` at the top of the tree), if packed.
     pub recipe: Option<Vec<u8>>,
+    /// For a git tree: the objects that let the guest prove `commit` (the commit object and
+    /// the trees from the root down to the packed folder's parent).
+    pub git: Option<kiln_verifier::build::GitProof>,
 }
 
 impl PackedSource {
@@ -244,9 +247,32 @@ pub fn pack_git(dir: &Path) -> Result<PackedSource, SourceError> {
         entries.insert(rel, entry);
     }
     let mut packed = write_tar(entries, source_date_epoch)?;
+    packed.git = Some(git_proof(dir, &commit, &prefix)?);
     packed.commit = Some(commit);
     packed.dirty = dirty;
     Ok(packed)
+}
+
+/// The commit object and the tree objects from the root down to the parent of `prefix`.
+fn git_proof(
+    dir: &Path,
+    commit: &str,
+    prefix: &str,
+) -> Result<kiln_verifier::build::GitProof, SourceError> {
+    use kiln_verifier::build::dsse::encode_base64;
+    let commit_object = git(dir, &["cat-file", "commit", commit])?;
+    let components: Vec<&str> = prefix.split('/').filter(|c| !c.is_empty()).collect();
+    let mut trees = Vec::with_capacity(components.len());
+    for depth in 0..components.len() {
+        let above = components.get(..depth).unwrap_or_default().join("/");
+        let tree = git(dir, &["cat-file", "tree", &format!("{commit}:{above}")])?;
+        trees.push(encode_base64(&tree));
+    }
+    Ok(kiln_verifier::build::GitProof {
+        commit_object: encode_base64(&commit_object),
+        path: components.join("/"),
+        trees,
+    })
 }
 
 /// Reads blobs through one `git cat-file --batch`.
@@ -467,6 +493,7 @@ fn write_tar(
         commit: None,
         source_date_epoch,
         dirty: false,
+        git: None,
         entries: count,
         recipe,
     })

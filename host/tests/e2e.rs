@@ -259,3 +259,48 @@ fn verify_wants_a_reference_and_a_pinned_simulated_root() {
         common::text(&o)
     );
 }
+
+/// A project in a git work tree (SHA-1 and SHA-256 repositories, in a subfolder): the guest
+/// proves the commit from the git objects kiln sends, the provenance records it as a
+/// `gitCommit` digest with the recomputed tree, and `kiln verify --expect-commit` accepts it.
+#[test]
+fn a_git_tree_build_proves_its_commit() {
+    for format in ["sha1", "sha256"] {
+        let root = tempfile::tempdir().unwrap();
+        let repo = root.path().join("repo");
+        let proj = repo.join("sub/c-hello");
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c-hello"),
+            &proj,
+        );
+        let git = |args: &[&str]| {
+            let o = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&repo)
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8(o.stdout).unwrap().trim().to_owned()
+        };
+        git(&["init", "-q", &format!("--object-format={format}")]);
+        git(&["add", "-A"]);
+        git(&["commit", "-qm", "c-hello"]);
+        let head = git(&["rev-parse", "HEAD"]);
+        let state = root.path().join("state");
+        let out = root.path().join("out");
+        let summary = build(&proj, &out, &state, "03");
+        assert_eq!(summary["source"]["commit"], head.as_str(), "{format}");
+        let o = common::verify(&out, &["--expect-commit", &head], &state);
+        assert_eq!(o.status.code(), Some(0), "{format}: {}", common::text(&o));
+        let st = common::read_statement(&out);
+        let dep = &st["predicate"]["buildDefinition"]["resolvedDependencies"][0];
+        assert_eq!(dep["digest"]["gitCommit"], head.as_str());
+        assert_eq!(
+            dep["annotations"]["gitTree"],
+            git(&["rev-parse", "HEAD:sub/c-hello"]).as_str()
+        );
+        assert_eq!(dep["annotations"]["gitObjectFormat"], format);
+    }
+}

@@ -10,8 +10,8 @@ use kiln_tee::{process_measurement, Platform as TeePlatform, ReportData, Tee};
 use kiln_verifier::build::dsse::encode_base64;
 use kiln_verifier::build::{
     self, media, AllowSimulated, AnyMeasurement, BuildDefinition, BuildError, BuildOutput,
-    BuildRequest, Builder, Envelope, Expectations, Limits, Metadata, Provenance, Recipe,
-    ResourceDescriptor, RunDetails, SigstoreBundle, SourceRef, Statement, Subject,
+    BuildRequest, Builder, Envelope, Expectations, Metadata, Provenance, ResourceDescriptor,
+    RunDetails, SigstoreBundle, SourceRef, Statement, Subject,
 };
 use kiln_verifier::{ErrorKind, Platform, TrustAnchors, UnixTime};
 use ring::rand::SystemRandom;
@@ -62,7 +62,34 @@ fn pem(spki: &[u8]) -> String {
     )
 }
 
+/// A git commit of a source tree (one file), SHA-1: (commit id, commit object, source tree).
+fn commit() -> (String, Vec<u8>, String) {
+    use build::git::{object_id, tree_id, Node, ObjectFormat};
+    let blob = object_id(ObjectFormat::Sha1, "blob", b"int main(){}\n").unwrap();
+    let tree = tree_id(
+        ObjectFormat::Sha1,
+        &[(
+            b"hello.c".to_vec(),
+            Node::File {
+                executable: false,
+                id: blob,
+            },
+        )]
+        .into(),
+    )
+    .unwrap();
+    let object = format!(
+        "tree {}\nauthor A <a@example.invalid> 1700000000 +0000\ncommitter A <a@example.invalid> \
+         1700000000 +0000\n\nbuild me\n",
+        hex::encode(&tree)
+    )
+    .into_bytes();
+    let id = object_id(ObjectFormat::Sha1, "commit", &object).unwrap();
+    (hex::encode(id), object, hex::encode(tree))
+}
+
 fn request(platform: Platform) -> BuildRequest {
+    let (commit, object, _) = commit();
     BuildRequest {
         kind: build::REQUEST_KIND.into(),
         invocation_id: "0f0e0d0c".into(),
@@ -70,21 +97,16 @@ fn request(platform: Platform) -> BuildRequest {
         source: SourceRef {
             sha256: "ab".repeat(32),
             size: 10240,
-            commit: Some("c0ffee".into()),
+            commit: Some(commit),
             repository: None,
             source_date_epoch: 1_700_000_000,
+            git: Some(build::GitProof {
+                commit_object: encode_base64(&object),
+                path: String::new(),
+                trees: vec![],
+            }),
         },
-        recipe: Recipe {
-            command: "make".into(),
-            outputs: vec!["hello".into()],
-            env: vec![],
-            env_set: BTreeMap::new(),
-            toolchain: vec![],
-            limits: Limits {
-                time_secs: 600,
-                output_bytes: 1 << 30,
-            },
-        },
+        recipe_path: "kiln.toml".into(),
         builder_id: "https://kiln.dev/builders/sim@v1".into(),
         backend: "sim".into(),
         platform: platform.as_str().into(),
@@ -104,6 +126,10 @@ struct Fault {
     shipped_root: Option<Vec<u8>>,
     /// Launch a debug-mode guest (SEV-SNP policy DEBUG, TDX attribute DEBUG, Nitro PCRs zero).
     debug: bool,
+    /// The request names this commit id (the proof stays the genuine commit's).
+    commit_id: Option<String>,
+    /// The guest recorded this source tree instead of the one the commit names.
+    source_tree: Option<String>,
 }
 
 fn sim_tee(platform: Platform, debug: bool) -> SimTee {
@@ -123,7 +149,10 @@ fn sim_tee(platform: Platform, debug: bool) -> SimTee {
 
 fn assemble(platform: Platform, fault: &Fault) -> (BuildOutput, Key) {
     let key = key();
-    let req = request(platform);
+    let mut req = request(platform);
+    if let Some(c) = &fault.commit_id {
+        req.source.commit = Some(c.clone());
+    }
     let req_bytes = req.to_bytes();
     let bound_spki = if fault.bind_other_key {
         key_spki_other()
@@ -143,11 +172,19 @@ fn assemble(platform: Platform, fault: &Fault) -> (BuildOutput, Key) {
                 build_type: build::BUILD_TYPE.into(),
                 external_parameters: serde_json::json!({
                     "source": {"sha256": req.source.sha256, "commit": req.source.commit},
-                    "recipe": req.recipe,
+                    "recipePath": req.recipe_path,
+                    "recipe": {"command": "make", "outputs": ["hello"]},
                     "nonce": req.nonce,
                 }),
                 internal_parameters: serde_json::json!({"platform": req.platform, "backend": "sim"}),
-                resolved_dependencies: vec![],
+                resolved_dependencies: vec![ResourceDescriptor {
+                    uri: Some("kiln:source".into()),
+                    digest: [("sha256".to_owned(), req.source.sha256.clone())].into(),
+                    annotations: Some(serde_json::json!({
+                        "gitTree": fault.source_tree.clone().unwrap_or_else(|| commit().2),
+                    })),
+                    ..Default::default()
+                }],
             },
             run_details: RunDetails {
                 builder: Builder {
@@ -475,7 +512,7 @@ fn each_broken_link_is_named() {
             measurement: Some(v.claims().measurements[primary].as_bytes().to_vec()),
             nonce: Some(NONCE.into()),
             source_sha256: Some("ab".repeat(32)),
-            source_commit: Some("c0ffee".into()),
+            source_commit: Some(commit().0),
             builder_id: Some("https://kiln.dev/builders/sim@v1".into()),
             ..any()
         };
@@ -706,5 +743,41 @@ fn debug_mode_evidence_is_refused_unless_allowed() {
         // A production guest passes without the opt-in.
         let (good, _) = assemble(p, &Fault::default());
         assert!(!check(&good, &any()).unwrap().claims().debug, "{p}");
+    }
+}
+
+/// The commit in the signed request is checked by the verifier too: its commit object must
+/// hash to it and name the source tree the guest recorded. A request naming another commit,
+/// or a statement recording another tree, is refused naming the request link.
+#[test]
+fn a_wrong_commit_is_refused() {
+    let (id, _, _) = commit();
+    let mut other = id.into_bytes();
+    other[0] = if other[0] == b'0' { b'1' } else { b'0' };
+    let cases = [
+        (
+            Fault {
+                commit_id: Some(String::from_utf8(other).unwrap()),
+                ..Fault::default()
+            },
+            "the commit id",
+        ),
+        (
+            Fault {
+                source_tree: Some("00".repeat(20)),
+                ..Fault::default()
+            },
+            "the commit's root tree",
+        ),
+    ];
+    for (fault, why) in cases {
+        let (out, _) = assemble(Platform::SevSnp, &fault);
+        match check(&out, &any()) {
+            Err(e @ BuildError::Request { .. }) => {
+                assert!(e.to_string().contains("source commit"), "{e}");
+                assert!(e.to_string().contains(why), "{e}");
+            }
+            other => panic!("{why}: {other:?}"),
+        }
     }
 }

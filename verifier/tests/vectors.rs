@@ -138,7 +138,7 @@ fn a_tdx_reference_must_pin_mrtd_and_rtmr0_to_2_and_each_counts() {
             "invocationId": "00",
             "nonce": "00",
             "source": {"sha256": "00".repeat(32), "size": 0, "sourceDateEpoch": 0},
-            "recipe": {"command": "true", "outputs": ["x"], "limits": {"timeSecs": 1, "outputBytes": 1}},
+            "recipePath": "kiln.toml",
             "builderId": "https://kiln.dev/builders/tdx@v1",
             "backend": "tdx",
             "platform": "tdx",

@@ -22,7 +22,7 @@ use kiln_proto::{
 use kiln_tee::device::serve_device;
 use kiln_tee::sim::{FixedClock, SimChip, SimProfile, SimTee};
 use kiln_tee::{process_measurement, Platform};
-use kiln_verifier::build::{BuildRequest, Limits, Recipe, SourceRef, REQUEST_KIND};
+use kiln_verifier::build::{BuildRequest, SourceRef, REQUEST_KIND};
 use sha2::{Digest, Sha256};
 
 /// 2025-09-01T00:00:00Z: the simulated TEE's clock.
@@ -51,8 +51,29 @@ pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-/// A request building `source` with `command`, for `platform`.
-pub fn request(platform: Platform, command: &str, outputs: &[&str], source: &[u8]) -> BuildRequest {
+/// The text of a `kiln.toml` running `command` with `outputs`, plus `extra` TOML (further
+/// `[build]` keys must come before any other table, so `extra` is appended to `[build]`).
+pub fn recipe_toml(command: &str, outputs: &[&str], extra: &str) -> String {
+    format!(
+        "[build]\ncommand = {}\noutputs = {}\n{extra}",
+        toml::Value::String(command.to_owned()),
+        toml::Value::Array(
+            outputs
+                .iter()
+                .map(|o| toml::Value::String((*o).to_owned()))
+                .collect()
+        ),
+    )
+}
+
+/// A source archive: a README and a `kiln.toml` running `command` with `outputs` (+ `extra`).
+pub fn project(command: &str, outputs: &[&str], extra: &str) -> Vec<u8> {
+    let recipe = recipe_toml(command, outputs, extra);
+    tar_of(&[("README", b"demo\n"), ("kiln.toml", recipe.as_bytes())])
+}
+
+/// A request building `source` (a plain folder: no commit) for `platform`.
+pub fn request(platform: Platform, source: &[u8]) -> BuildRequest {
     BuildRequest {
         kind: REQUEST_KIND.into(),
         invocation_id: "0123456789abcdef".into(),
@@ -60,21 +81,12 @@ pub fn request(platform: Platform, command: &str, outputs: &[&str], source: &[u8
         source: SourceRef {
             sha256: hex::encode(Sha256::digest(source)),
             size: source.len() as u64,
-            commit: Some("1111111111111111111111111111111111111111".into()),
+            commit: None,
             repository: Some("https://example.invalid/demo.git".into()),
             source_date_epoch: 1_700_000_000,
+            git: None,
         },
-        recipe: Recipe {
-            command: command.into(),
-            outputs: outputs.iter().map(|s| (*s).to_owned()).collect(),
-            env: vec![],
-            env_set: BTreeMap::new(),
-            toolchain: vec![],
-            limits: Limits {
-                time_secs: 60,
-                output_bytes: 1 << 20,
-            },
-        },
+        recipe_path: "kiln.toml".into(),
         builder_id: "https://kiln.dev/builders/sim-process@v1".into(),
         backend: "sim".into(),
         platform: platform.as_str().into(),

@@ -12,8 +12,10 @@ pub mod bundle;
 pub mod dsse;
 pub mod error;
 pub mod expect;
+pub mod git;
 pub mod load;
 pub mod media;
+pub mod recipe;
 pub mod request;
 pub mod statement;
 pub mod verify;
@@ -26,7 +28,8 @@ pub use expect::{
     TDX_REFERENCE_REGISTERS,
 };
 pub use load::load_output_dir;
-pub use request::{BuildRequest, Limits, Recipe, SourceRef, Tool, REQUEST_KIND};
+pub use recipe::{parse_recipe, Limits, Recipe, RecipeFileError, Tool, RECIPE_FILE};
+pub use request::{BuildRequest, GitProof, SourceRef, REQUEST_KIND};
 pub use statement::{
     BuildDefinition, Builder, Metadata, Provenance, ResourceDescriptor, RunDetails, Statement,
     Subject, BUILD_TYPE, PREDICATE_TYPE_SLSA_V1, STATEMENT_TYPE_V1,

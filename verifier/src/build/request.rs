@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The `kind` of a version-1 request.
-pub const REQUEST_KIND: &str = "kiln.dev/build-request/v1";
+/// The `kind` of a version-2 request (v2: the recipe is read from the source by the guest;
+/// a commit comes with the git objects that prove it).
+pub const REQUEST_KIND: &str = "kiln.dev/build-request/v2";
 
 /// A build request. Field order is fixed (serialisation is deterministic); unknown fields
 /// are refused when parsing.
@@ -19,8 +20,9 @@ pub struct BuildRequest {
     pub nonce: String,
     /// The source to build.
     pub source: SourceRef,
-    /// The recipe from the project's `kiln.toml`.
-    pub recipe: Recipe,
+    /// Which file of the source is the recipe (`kiln.toml`): the guest reads and parses it
+    /// from the digest-checked source; the host cannot hand it another.
+    pub recipe_path: String,
     /// The builder's identity (`builder.id` of the provenance).
     pub builder_id: String,
     /// The launch backend (`sim`, `qemu`, `snp`, `tdx`, `nitro`).
@@ -43,50 +45,27 @@ pub struct SourceRef {
     /// Where the source came from (a git remote URL or a local path), informational.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<String>,
-    /// `SOURCE_DATE_EPOCH` for the build (the commit time, or 0 for a plain directory).
+    /// `SOURCE_DATE_EPOCH` for the build (the commit time, checked by the guest against the
+    /// commit object; or 0 for a plain directory).
     pub source_date_epoch: i64,
-}
-
-/// A build recipe (`kiln.toml`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Recipe {
-    /// The build command, run by `/bin/sh -c` in the unpacked source.
-    pub command: String,
-    /// Output paths or globs, relative to the source root.
-    pub outputs: Vec<String>,
-    /// Environment variables passed through from the guest's environment (allow-list).
-    #[serde(default)]
-    pub env: Vec<String>,
-    /// Fixed environment values set for the build.
-    #[serde(default)]
-    pub env_set: std::collections::BTreeMap<String, String>,
-    /// The toolchain the build needs (recorded with digests and versions in the provenance).
-    #[serde(default)]
-    pub toolchain: Vec<Tool>,
-    /// Limits.
-    pub limits: Limits,
-}
-
-/// A declared tool.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Tool {
-    /// The command name (looked up on the guest's PATH).
-    pub name: String,
-    /// The argument that prints its version (default `--version`).
+    /// The git objects that prove `commit` (required with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version_arg: Option<String>,
+    pub git: Option<GitProof>,
 }
 
-/// Resource limits of the build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The git objects that prove [`SourceRef::commit`]: the guest recomputes the tree of the
+/// unpacked source and checks them link by link ([`super::git::verify_commit`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Limits {
-    /// Wall-clock limit of the build command, seconds.
-    pub time_secs: u64,
-    /// Maximum total size of the outputs, bytes.
-    pub output_bytes: u64,
+pub struct GitProof {
+    /// The commit object (the bytes git hashes after `commit <len>\0`), base64.
+    pub commit_object: String,
+    /// The packed folder's path in the commit's tree, `/`-separated (empty for the root).
+    pub path: String,
+    /// The tree objects from the commit's root tree down to the packed folder's parent, one
+    /// per component of `path`, base64.
+    #[serde(default)]
+    pub trees: Vec<String>,
 }
 
 impl BuildRequest {

@@ -100,7 +100,9 @@ impl VerifiedBuild {
 /// 3. The DSSE signature verifies over PAE(payloadType, payload) with that key.
 /// 4. The payload is an in-toto Statement v1 with a SLSA Provenance v1 predicate of kiln's
 ///    build type.
-/// 5. The build request is carried (signed) as a byproduct and parses.
+/// 5. The build request is carried (signed) as a byproduct and parses; a commit comes with
+///    its git objects, which chain the source tree the guest recomputed (recorded in the
+///    statement) to the commit id, whose committer time is the build's SOURCE_DATE_EPOCH.
 /// 6. The evidence files are the signed byproducts, byte for byte, and `evidence/` holds no
 ///    others.
 /// 7. The evidence verifies against `anchors` (plus the shipped simulated root only when
@@ -204,6 +206,7 @@ pub fn verify(
     let platform = Platform::parse(&request.platform).ok_or_else(|| BuildError::Request {
         reason: format!("unknown platform {:?}", request.platform),
     })?;
+    check_commit_proof(&request, &statement)?;
     // 6.
     let evidence_files = check_evidence_files(output, &byproducts)?;
     // 7.
@@ -447,10 +450,61 @@ fn check_binding(
     Ok(())
 }
 
+/// The annotation key under which the guest records the git tree it recomputed from the
+/// unpacked source (on the `kiln:source` resolved dependency).
+pub const SOURCE_TREE_ANNOTATION: &str = "gitTree";
+
+fn check_commit_proof(request: &BuildRequest, statement: &Statement) -> Result<(), BuildError> {
+    let bad = |reason: String| BuildError::Request {
+        reason: format!("source commit: {reason}"),
+    };
+    let (commit, proof) = match (&request.source.commit, &request.source.git) {
+        (None, None) => return Ok(()),
+        (Some(c), Some(p)) => (c, p),
+        (Some(_), None) => return Err(bad("no git objects prove it".into())),
+        (None, Some(_)) => return Err(bad("git objects without a commit".into())),
+    };
+    let object = decode_base64(&proof.commit_object)
+        .ok_or_else(|| bad("the commit object is not base64".into()))?;
+    let trees = proof
+        .trees
+        .iter()
+        .map(|t| decode_base64(t).ok_or_else(|| bad("a tree object is not base64".into())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let source = statement
+        .predicate
+        .build_definition
+        .resolved_dependencies
+        .iter()
+        .find(|d| d.uri.as_deref() == Some("kiln:source"))
+        .ok_or_else(|| bad("the statement has no kiln:source dependency".into()))?;
+    let tree_hex = source
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SOURCE_TREE_ANNOTATION))
+        .and_then(|t| t.as_str())
+        .ok_or_else(|| bad("the guest recorded no git tree of the source".into()))?;
+    let tree = hex::decode(tree_hex).map_err(|e| bad(format!("gitTree is not hex: {e}")))?;
+    let facts = super::git::verify_commit(commit, &object, &proof.path, &trees, &tree)
+        .map_err(|e| bad(e.to_string()))?;
+    if facts.committer_time != request.source.source_date_epoch {
+        return Err(bad(format!(
+            "sourceDateEpoch {} is not the commit's committer time {}",
+            request.source.source_date_epoch, facts.committer_time
+        )));
+    }
+    Ok(())
+}
+
 fn check_consistency(statement: &Statement, request: &BuildRequest) -> Result<(), BuildError> {
     let p = &statement.predicate;
     let ext = &p.build_definition.external_parameters;
-    let pairs: [(&'static str, &str, Option<&str>); 5] = [
+    let pairs: [(&'static str, &str, Option<&str>); 6] = [
+        (
+            "recipe path",
+            &request.recipe_path,
+            ext.get("recipePath").and_then(|v| v.as_str()),
+        ),
         (
             "source digest",
             &request.source.sha256,
