@@ -3,7 +3,7 @@
 //! Chosen when the process is pid 1 (the kernel ran it as `rdinit=/init`) or with `--init`
 //! as the first argument. It
 //!
-//! 1. mounts `/proc`, `/sys`, `/dev` (devtmpfs), `/tmp` (tmpfs) and, when the kernel has
+//! 1. mounts `/proc`, `/sys`, `/dev` (devtmpfs), `/tmp` (tmpfs), `/sys/fs/cgroup` (cgroup2) and, when the kernel has
 //!    it, configfs at `/sys/kernel/config` (configfs-tsm);
 //! 2. loads the modules listed, in order, in `/lib/modules/<release>/kiln-modules`
 //!    (`finit_module`; a module for absent hardware only earns a console line);
@@ -210,6 +210,11 @@ fn mounts() -> Result<(), InitError> {
     mount_fs("sysfs", "/sys", quiet, None)?;
     mount_fs("devtmpfs", "/dev", MsFlags::MS_NOSUID, Some("mode=0755"))?;
     mount_fs("tmpfs", "/tmp", MsFlags::MS_NOSUID, Some("mode=1777"))?;
+    // cgroup v2, for the build's memory and process limits; absent is not fatal (the
+    // enclave then says so and relies on rlimits).
+    if let Err(e) = mount_fs("cgroup2", "/sys/fs/cgroup", quiet, None) {
+        say(&error::report(&e));
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 mod backend;
 mod build;
+mod cgroup;
 mod commit;
 mod config;
 mod error;
@@ -24,6 +25,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    if cgroup::wanted() {
+        return cgroup::launcher_main();
+    }
     if init::wanted() {
         return init::main();
     }

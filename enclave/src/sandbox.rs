@@ -10,8 +10,8 @@
 //! | own uid/gid | when the enclave is root (the VM guest's `/init`, a root simulator) `bwrap` itself runs as [`BUILD_UID`]:[`BUILD_GID`], neither the enclave's nor the caller's; an unprivileged simulator shares its uid (recorded) |
 //! | namespaces | new user, PID, mount, IPC, UTS, network and cgroup namespaces; no further user namespaces inside (`--disable-userns`) |
 //! | capabilities | none (`--cap-drop ALL`), and `no_new_privs` (bwrap sets it for the seccomp filter) |
-//! | seccomp | [`DENIED_SYSCALLS`] fail with `EPERM` (a filter compiled by `seccompiler`, Firecracker's) |
-//! | filesystem | the system's `/usr` (and the merged `/bin`, `/lib`…), a few files of `/etc`, and the host-resolved toolchain folders, all read-only; the work folder read-write; a private `/tmp`, `/proc` and a minimal `/dev` |
+//! | seccomp | [`DENIED_SYSCALLS`] fail with `EPERM`, through the x86-64 and the x32 ABI alike (a filter compiled by `seccompiler`, Firecracker's) |
+//! | filesystem | the system's `/usr` (and the merged `/bin`, `/lib`…), a few files of `/etc`, and the host-resolved toolchain folders, all read-only; the work folder read-write; a private `/tmp`, `/proc`, and a read-only `/dev` of [`BUILD_DEVICES`] (null, zero, full, random, urandom), the `fd`/`stdin`/`stdout`/`stderr` links and a private `/dev/shm` |
 //! | descriptors | stdin `/dev/null`, stdout and stderr pipes, nothing else |
 //! | environment | exactly the build environment (the recipe's allow-list over fixed values) |
 //! | limits | processes (with an own uid), address space and file size (`ulimit`) |
@@ -25,7 +25,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -93,6 +92,17 @@ pub const DENIED_SYSCALLS: &[(&str, i64)] = &[
     ("syslog", nix::libc::SYS_syslog),
 ];
 
+/// `__X32_SYSCALL_BIT`: x32 system calls are x86-64 calls with this bit set in the number.
+const X32_SYSCALL_BIT: i64 = 0x4000_0000;
+
+/// x32's own numbers (512 and up, `arch/x86/entry/syscalls/syscall_64.tbl`) of denied calls
+/// whose x32 entry is not the x86-64 one: ptrace (521), kexec_load (528),
+/// process_vm_readv (539), process_vm_writev (540).
+const X32_ONLY_DENIED: [i64; 4] = [521, 528, 539, 540];
+
+/// The device nodes the build's `/dev` holds (bound from the enclave's own `/dev`).
+pub const BUILD_DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
+
 /// Whether the full sandbox is required.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SandboxRequirement {
@@ -123,8 +133,12 @@ pub struct SandboxFacts {
     pub seccomp_denied: Vec<&'static str>,
     /// Read-only paths the build sees.
     pub read_only: Vec<String>,
-    /// Limits (`processes`, `addressSpaceKiB`, `fileSizeKiB`).
+    /// Limits (`processes`, `addressSpaceKiB`, `fileSizeKiB`; with a cgroup `memoryBytes`
+    /// and `cgroupProcesses`).
     pub limits: BTreeMap<&'static str, u64>,
+    /// `v2`: the build runs in its own cgroup with a memory and a process limit (an OOM kill
+    /// takes the build); otherwise why not (the rlimits hold alone).
+    pub cgroup: String,
     /// Why a layer is missing, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weaker_because: Option<String>,
@@ -138,6 +152,7 @@ pub struct Sandbox {
     read_only: Vec<PathBuf>,
     symlinks: Vec<(PathBuf, PathBuf)>,
     toolchain_roots: Vec<PathBuf>,
+    cgroup: Option<crate::cgroup::BuildCgroup>,
     facts: SandboxFacts,
 }
 
@@ -150,9 +165,13 @@ fn find_bwrap() -> Option<PathBuf> {
 pub fn seccomp_program() -> Result<Vec<u8>, EnclaveError> {
     use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
     let bad = |reason: String| EnclaveError::Sandbox { reason };
+    // The same calls through the x32 ABI (syscall number | __X32_SYSCALL_BIT, audited as
+    // x86-64 too), and x32's own numbers for the calls whose x32 entry differs.
     let rules = DENIED_SYSCALLS
         .iter()
-        .map(|(_, nr)| (*nr, Vec::new()))
+        .flat_map(|(_, nr)| [*nr, *nr | X32_SYSCALL_BIT])
+        .chain(X32_ONLY_DENIED.iter().map(|nr| nr | X32_SYSCALL_BIT))
+        .map(|nr| (nr, Vec::new()))
         .collect::<BTreeMap<_, _>>();
     let filter = SeccompFilter::new(
         rules,
@@ -246,7 +265,28 @@ impl Sandbox {
             .into_iter()
             .chain(ids.map(|_| ("processes", u64::from(MAX_PROCESSES))))
             .collect(),
+            cgroup: "none".into(),
             weaker_because: None,
+        };
+        // A cgroup needs root (the launcher joins it before dropping to the build's uid).
+        let cgroup = match (ids, crate::cgroup::default_memory_max()) {
+            (Some(_), Some(memory)) => crate::cgroup::BuildCgroup::create(memory, MAX_PROCESSES),
+            (None, _) => Err("the enclave is not root".to_owned()),
+            (_, None) => Err("/proc/meminfo has no MemTotal".to_owned()),
+        };
+        let cgroup = match cgroup {
+            Ok(cg) => {
+                facts.cgroup = "v2".into();
+                facts.limits.insert("memoryBytes", cg.memory_max());
+                facts
+                    .limits
+                    .insert("cgroupProcesses", u64::from(MAX_PROCESSES));
+                Some(cg)
+            }
+            Err(why) => {
+                facts.cgroup = format!("unavailable ({why}): the rlimits hold alone");
+                None
+            }
         };
         let mut sandbox = Sandbox {
             bwrap: find_bwrap(),
@@ -254,6 +294,7 @@ impl Sandbox {
             read_only,
             symlinks,
             toolchain_roots: toolchain_roots.to_vec(),
+            cgroup,
             facts: facts.clone(),
         };
         let problem = match sandbox.bwrap.clone() {
@@ -310,6 +351,7 @@ impl Sandbox {
                     seccomp_denied: Vec::new(),
                     read_only: Vec::new(),
                     limits: BTreeMap::new(),
+                    cgroup: "none".into(),
                     weaker_because: Some(reason),
                 };
                 Ok(sandbox)
@@ -320,6 +362,13 @@ impl Sandbox {
     /// The facts to record.
     pub fn facts(&self) -> &SandboxFacts {
         &self.facts
+    }
+
+    /// When the build's cgroup saw OOM kills: how many, and its memory limit in bytes.
+    pub fn memory_exhausted(&self) -> Option<(u64, u64)> {
+        let cg = self.cgroup.as_ref()?;
+        let kills = cg.oom_kills();
+        (kills > 0).then_some((kills, cg.memory_max()))
     }
 
     /// Whether the build runs inside bubblewrap.
@@ -395,11 +444,19 @@ impl Sandbox {
                 .envs(env);
             return Ok(cmd);
         };
-        let mut cmd = Command::new(bwrap);
+        // With a dedicated uid the build starts through the launcher (this binary), which joins
+        // the cgroup and drops to the build's ids before executing bubblewrap.
+        let mut cmd = match self.ids {
+            Some((uid, gid)) => {
+                let mut cmd = Command::new("/proc/self/exe");
+                let procs = self.cgroup.as_ref().map(|c| c.procs());
+                cmd.args(crate::cgroup::launcher_args(uid, gid, procs.as_deref()))
+                    .arg(bwrap);
+                cmd
+            }
+            None => Command::new(bwrap),
+        };
         cmd.env_clear().envs(env);
-        if let Some((uid, gid)) = self.ids {
-            cmd.uid(uid).gid(gid);
-        }
         cmd.args([
             "--unshare-user",
             "--unshare-pid",
@@ -435,7 +492,29 @@ impl Sandbox {
             });
             next_fd += 1;
         }
-        cmd.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
+        // A minimal /dev: the five harmless devices, the usual links, a private /dev/shm;
+        // no TEE device, no tty, no pty, nothing of the enclave's.
+        cmd.args(["--proc", "/proc", "--tmpfs", "/dev"]);
+        for dev in BUILD_DEVICES {
+            let path = format!("/dev/{dev}");
+            cmd.args(["--dev-bind", &path, &path]);
+        }
+        for (target, link) in [
+            ("/proc/self/fd", "/dev/fd"),
+            ("/proc/self/fd/0", "/dev/stdin"),
+            ("/proc/self/fd/1", "/dev/stdout"),
+            ("/proc/self/fd/2", "/dev/stderr"),
+        ] {
+            cmd.args(["--symlink", target, link]);
+        }
+        cmd.args([
+            "--tmpfs",
+            "/dev/shm",
+            "--remount-ro",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+        ]);
         cmd.arg("--bind").arg(work).arg(work);
         // The sandbox's own root (where bubblewrap made the mount points) becomes read-only:
         // only the work folder and the private /tmp take writes.

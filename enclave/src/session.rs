@@ -178,6 +178,8 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     nix::sys::prctl::set_dumpable(false).map_err(|e| EnclaveError::Sandbox {
         reason: format!("cannot make the enclave non-dumpable: {e}"),
     })?;
+    // A memory hog in the build is the OOM killer's choice, never the enclave (root only).
+    crate::cgroup::shield_enclave_from_oom();
     let (request_bytes, sealed) = match host.read("read the build request")? {
         Message::BuildRequest {
             request,
@@ -299,6 +301,17 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         });
         (tools, built)
     });
+    if let (Err(EnclaveError::BuildFailed { status }), Some((kills, max))) =
+        (&built, sandbox.memory_exhausted())
+    {
+        return Err(EnclaveError::BuildFailed {
+            status: format!(
+                "{status}: the build ran out of memory (its cgroup's limit is {} MiB; the OOM \
+                 killer ended {kills} of its processes)",
+                max >> 20
+            ),
+        });
+    }
     built?;
     let tools = tools?;
     let found = outputs::collect(&src, &recipe.outputs, recipe.limits.output_bytes)?;

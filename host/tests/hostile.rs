@@ -114,6 +114,11 @@ fn the_enclave_s_memory_and_descriptors_are_out_of_reach() {
         ("init_module", 175, "0,0,0"),
         ("userfaultfd", 323, "0"),
         ("io_uring_setup", 425, "1,0"),
+        // The same through the x32 ABI (number | 0x40000000; x32's own ptrace and
+        // process_vm_readv numbers): EPERM from the filter, not ENOSYS from the kernel.
+        ("ptrace-x32", 0x4000_0000 | 521, "16,1,0,0"),
+        ("pidfd_getfd-x32", 0x4000_0000 | 438, "0,0,0"),
+        ("process_vm_readv-x32", 0x4000_0000 | 539, "1,0,0,0,0,0"),
     ] {
         script.push_str(&syscall_probe(name, nr, args));
     }
@@ -152,7 +157,9 @@ fn the_tee_interfaces_the_host_s_files_and_its_secrets_are_out_of_reach() {
          find / -xdev -type s 2>/dev/null | grep -v '^/proc' | sed 's/^/SOCKET /' >> out.txt\n\
          env | grep -q s3cr3t && echo SECRET-IN-ENV >> out.txt\n\
          grep -rqs s3cr3t /proc/*/environ && echo SECRET-IN-PROC >> out.txt\n\
-         echo id $(id -u) >> out.txt\n",
+         echo id $(id -u) >> out.txt\n\
+         echo dev $(ls -A /dev | sort | tr '\\n' ' ') >> out.txt\n\
+         if touch /dev/planted 2>/dev/null; then echo WROTE-DEV >> out.txt; fi\n",
         state = state.display()
     );
     let proj = project(dir.path(), &script, "60s");
@@ -160,10 +167,17 @@ fn the_tee_interfaces_the_host_s_files_and_its_secrets_are_out_of_reach() {
     let o = build(&proj, &out, &state);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let report = std::fs::read_to_string(out.join("artifacts/out.txt")).unwrap();
-    for bad in ["SEEN", "SOCKET", "SECRET"] {
+    for bad in ["SEEN", "SOCKET", "SECRET", "WROTE-DEV"] {
         assert!(!report.contains(bad), "{report}");
     }
     assert!(report.contains("id 1000"), "{report}");
+    // A minimal /dev: five devices, the standard links, a private shm; no tty, no pty.
+    assert!(
+        report
+            .lines()
+            .any(|l| l == "dev fd full null random shm stderr stdin stdout urandom zero"),
+        "{report}"
+    );
     assert!(
         state.join("sim-chip").exists(),
         "the state the build could not see exists"

@@ -474,6 +474,7 @@ for f in /dev/sev-guest /dev/tdx_guest /dev/nsm /sys/kernel/config /dev/virtio-p
 for p in /proc/[0-9]*; do head -c 1 $p/mem >/dev/null 2>&1 && echo MEM $p >> x; done
 grep -l kiln-enclave /proc/[0-9]*/cmdline >/dev/null 2>&1 && echo ENCLAVE-VISIBLE >> x
 echo uid $(id -u) >> x
+echo dev $(ls -A /dev | sort | tr '\n' ' ') >> x
 "#;
     std::fs::write(project.join("build.sh"), script).unwrap();
     std::fs::write(
@@ -494,7 +495,11 @@ echo uid $(id -u) >> x
     ]);
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
     let x = std::fs::read_to_string(out.join("artifacts/x")).unwrap();
-    assert_eq!(x, "still-running\nuid 1000\n", "{x}");
+    assert_eq!(
+        x,
+        "still-running\nuid 1000\ndev fd full null random shm stderr stdin stdout urandom zero\n",
+        "{x}"
+    );
     let v = kiln(&[
         "verify",
         s(&out),
@@ -503,6 +508,43 @@ echo uid $(id -u) >> x
         s(&img),
     ]);
     assert_eq!(v.status.code(), Some(0));
+    // In the guest the build has its own cgroup: memory and process limits, signed.
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("provenance.sigstore.json")).unwrap())
+            .unwrap();
+    let payload = kiln_verifier::build::dsse::decode_base64(
+        bundle["dsseEnvelope"]["payload"].as_str().unwrap(),
+    )
+    .unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let sb = &st["predicate"]["buildDefinition"]["internalParameters"]["sandbox"];
+    assert_eq!(sb["cgroup"], "v2", "{sb}");
+    assert_eq!(sb["complete"], true, "{sb}");
+    assert!(sb["limits"]["memoryBytes"].as_u64().unwrap() > 0, "{sb}");
+}
+
+/// A build that touches more memory than the guest has is killed inside its cgroup: the
+/// build fails with a clear reason, and the guest (the enclave) lives to report it.
+#[test]
+fn a_memory_hog_in_the_guest_fails_the_build_not_the_guest() {
+    let img = image();
+    let _vm = serial();
+    let d = tempfile::tempdir().unwrap();
+    let project = d.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("hog.c"),
+        "#include <stdlib.h>\n#include <string.h>\nint main(void){for(int i=0;i<64;i++){char*p=malloc(32<<20);if(!p)return 2;memset(p,1,32<<20);}return 0;}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[build]\ncommand = \"cc -o hog hog.c && ./hog && echo survived > x\"\noutputs = [\"x\"]\n",
+    )
+    .unwrap();
+    let out = d.path().join("out");
+    let err = failed_build(&img, &project, &out, &[]);
+    assert!(err.contains("the build ran out of memory"), "{err}");
 }
 
 fn qemu_pids() -> Vec<u32> {

@@ -232,11 +232,7 @@ pub fn tree_id(
 type TreeEntry = (String, Vec<u8>, Vec<u8>);
 
 /// The entries of a tree object.
-fn parse_tree(
-    format: ObjectFormat,
-    body: &[u8],
-    object: &str,
-) -> Result<Vec<TreeEntry>, GitError> {
+fn parse_tree(format: ObjectFormat, body: &[u8], object: &str) -> Result<Vec<TreeEntry>, GitError> {
     let bad = |reason: &str| GitError::Malformed {
         object: object.to_owned(),
         reason: reason.to_owned(),

@@ -18,6 +18,8 @@
 //!   `launch` (optional) is then informational.
 //! - `image` (optional): free text naming the image, or the object `kiln image measure`
 //!   writes (its `dir` is shown in reports).
+//! - `builder` (optional): `{"id": URI}`, the builder id the image stands for (`kiln verify
+//!   --reference` pins `builder.id` with it; a policy pins `build.builder_id` itself).
 //! - `measurements`: by claim name, 48 bytes each: `measurement` (SEV-SNP); `mrtd`,
 //!   `rtmr0`..`rtmr3` (TDX); `pcr0`..`pcr31` (Nitro). At least one.
 
@@ -58,6 +60,10 @@ struct RawReference {
     image: Option<serde_json::Value>,
     #[serde(default)]
     launch: Option<serde_json::Value>,
+    /// The builder the image stands for (`{"id": URI}`); a policy pins `build.builder_id`
+    /// itself, so it is informational here.
+    #[serde(default)]
+    builder: Option<serde_json::Value>,
     measurements: BTreeMap<String, String>,
 }
 
@@ -108,6 +114,11 @@ impl ReferenceValues {
             }
         }
         let _informational = raw.launch.take();
+        if let Some(builder) = raw.builder.take() {
+            if builder.get("id").and_then(|i| i.as_str()).is_none() {
+                return Err(bad("\"builder\" has no \"id\" string".into()));
+            }
+        }
         let image = match raw.image.take() {
             None | Some(serde_json::Value::Null) => None,
             Some(serde_json::Value::String(s)) => Some(s),
