@@ -37,6 +37,13 @@ pub enum CliCommand {
     Build(BuildArgs),
     /// Verify a build output folder: evidence → key binding → signature → artifacts →
     /// expectations.
+    ///
+    /// It trusts nothing by default: it needs a measurement reference (--expect-measurement,
+    /// --reference, or a --policy that pins the measurement; on TDX hardware MRTD and RTMR0-2)
+    /// unless --accept-any-measurement, checks the builder id against the reference (else it
+    /// is reported as the host's claim), refuses debug-mode evidence unless --allow-debug, and
+    /// trusts simulated evidence only with --allow-simulated and a simulated root you pinned.
+    /// The report lists what was pinned and what was not.
     #[command(after_help = EXIT_CODES)]
     Verify(VerifyArgs),
     /// Write a starter verification policy from a verified build.

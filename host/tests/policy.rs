@@ -174,3 +174,27 @@ fn json_carries_the_policy_report() {
         .as_array()
         .is_some_and(|c| !c.is_empty()));
 }
+
+/// A policy counts as the measurement reference only when it pins the platform's
+/// measurement: the starter policy (which does) is accepted with the report saying so; the
+/// same policy without its measurement is refused for want of a reference.
+#[test]
+fn a_policy_is_a_reference_only_when_it_pins_the_measurement() {
+    let b = built();
+    let o = verify_with(&b.policy, None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("measurement: pinned by the policy"),
+        "{}",
+        text(&o)
+    );
+    let unpinned: String = b
+        .policy
+        .lines()
+        .filter(|l| !l.starts_with("measurement = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(unpinned, b.policy);
+    let o = verify_with(&unpinned, None);
+    common::assert_broken(&o, "expectation", "no measurement reference");
+}

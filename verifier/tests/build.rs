@@ -126,6 +126,8 @@ struct Fault {
     shipped_root: Option<Vec<u8>>,
     /// Launch a debug-mode guest (SEV-SNP policy DEBUG, TDX attribute DEBUG, Nitro PCRs zero).
     debug: bool,
+    /// The evidence comes from a guest running this enclave binary (another measurement).
+    enclave: Option<Vec<u8>>,
     /// The request names this commit id (the proof stays the genuine commit's).
     commit_id: Option<String>,
     /// The guest recorded this source tree instead of the one the commit names.
@@ -133,9 +135,14 @@ struct Fault {
 }
 
 fn sim_tee(platform: Platform, debug: bool) -> SimTee {
+    sim_tee_of(platform, debug, b"enclave")
+}
+
+/// The simulated TEE of the test chip, running `enclave`.
+fn sim_tee_of(platform: Platform, debug: bool, enclave: &[u8]) -> SimTee {
     let chip = SimChip::from_seed(&[7; 32]);
     let profile = SimProfile::default_for(tee_platform(platform));
-    let mut measurement = process_measurement(tee_platform(platform), b"enclave", b"params");
+    let mut measurement = process_measurement(tee_platform(platform), enclave, b"params");
     let mut policy = profile.default_policy();
     if debug {
         match platform {
@@ -223,7 +230,10 @@ fn assemble(platform: Platform, fault: &Fault) -> (BuildOutput, Key) {
                 .unwrap_or_else(|| hex::decode(NONCE).unwrap()),
         );
     }
-    let ev = sim_tee(platform, fault.debug).evidence(&rd).unwrap();
+    let enclave = fault.enclave.as_deref().unwrap_or(b"enclave");
+    let ev = sim_tee_of(platform, fault.debug, enclave)
+        .evidence(&rd)
+        .unwrap();
     let mut evidence_files = BTreeMap::new();
     evidence_files.insert(media::EVIDENCE_NAME.to_owned(), ev.evidence.clone());
     if let Some(v) = &ev.vek_der {
@@ -779,5 +789,44 @@ fn a_wrong_commit_is_refused() {
             }
             other => panic!("{why}: {other:?}"),
         }
+    }
+}
+
+/// Evidence minted over report data of the attacker's choosing — their own key, their own
+/// statement — by a guest that is not kiln's builder (another enclave binary on the genuine
+/// chip): every link up to the binding holds, and only the measurement reference refuses it.
+/// Without a reference it is refused too; `--accept-any-measurement` is what would let it in.
+#[test]
+fn evidence_over_chosen_report_data_from_another_image_is_refused_by_the_reference() {
+    for p in PLATFORMS {
+        let (good, _) = assemble(p, &Fault::default());
+        let genuine = check(&good, &any()).unwrap();
+        let primary = build::primary_measurement(p);
+        let reference = Expectations {
+            measurement: Some(genuine.claims().measurements[primary].as_bytes().to_vec()),
+            ..Expectations::default()
+        };
+        check(&good, &reference).unwrap_or_else(|e| panic!("{p}: {e}"));
+        let (minted, _) = assemble(
+            p,
+            &Fault {
+                enclave: Some(b"the attacker's enclave".to_vec()),
+                ..Fault::default()
+            },
+        );
+        match check(&minted, &reference) {
+            Err(BuildError::Expectation { what, .. }) => {
+                assert_eq!(what, format!("measurement {primary}"), "{p}")
+            }
+            other => panic!("{p}: {other:?}"),
+        }
+        assert!(matches!(
+            check(&minted, &Expectations::default()),
+            Err(BuildError::NoReference { .. })
+        ));
+        assert!(
+            check(&minted, &any()).is_ok(),
+            "{p}: only the reference stops it"
+        );
     }
 }
