@@ -8,7 +8,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path};
 
-use kiln_verifier::build::dsse::decode_base64;
 use kiln_verifier::build::git::{self, Hasher, Node, ObjectFormat};
 use kiln_verifier::build::{parse_recipe, Recipe, SourceRef};
 
@@ -28,8 +27,7 @@ pub struct ProvenCommit {
 }
 
 /// Proves the request's commit over the unpacked source at `src`, or returns `None` when the
-/// request names no commit (a plain folder). See [`git::verify_commit`] for the steps; the
-/// committer time must also be the request's `sourceDateEpoch`.
+/// request names no commit (a plain folder). See [`git::check_proof`] for the steps.
 pub fn prove(source: &SourceRef, src: &Path) -> Result<Option<ProvenCommit>, EnclaveError> {
     let (commit, proof) = match (&source.commit, &source.git) {
         (None, None) => return Ok(None),
@@ -52,22 +50,9 @@ pub fn prove(source: &SourceRef, src: &Path) -> Result<Option<ProvenCommit>, Enc
     };
     let format = ObjectFormat::of_commit(commit)
         .ok_or_else(|| fail("not a 40- or 64-hex-digit commit id".into()))?;
-    let object = decode_base64(&proof.commit_object)
-        .ok_or_else(|| fail("the commit object is not base64".into()))?;
-    let trees = proof
-        .trees
-        .iter()
-        .map(|t| decode_base64(t).ok_or_else(|| fail("a tree object is not base64".into())))
-        .collect::<Result<Vec<_>, _>>()?;
     let tree = tree_of(src, format)?;
-    let facts = git::verify_commit(commit, &object, &proof.path, &trees, &tree)
+    git::check_proof(commit, proof, &tree, source.source_date_epoch)
         .map_err(|e| fail(e.to_string()))?;
-    if facts.committer_time != source.source_date_epoch {
-        return Err(fail(format!(
-            "the request's sourceDateEpoch {} is not the committer time {}",
-            source.source_date_epoch, facts.committer_time
-        )));
-    }
     Ok(Some(ProvenCommit {
         commit: commit.to_ascii_lowercase(),
         format: format.as_str(),

@@ -686,7 +686,12 @@ fn a_commit_the_source_is_not_is_refused() {
         {
             let (mut req, source) = git_request(r, &head, &head);
             req.source.source_date_epoch = 1_600_000_000;
-            ("other epoch", req, source, "sourceDateEpoch 1600000000")
+            (
+                "other epoch",
+                req,
+                source,
+                "sourceDateEpoch: claimed 1600000000",
+            )
         },
         {
             let (mut req, source) = git_request(r, &head, &head);

@@ -11,7 +11,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{build_output, copy_dir, kiln};
+use common::{build_output, copy_dir, copy_example, kiln};
 
 /// [`common::build`], also checking the loud SIMULATED banner.
 fn build(proj: &Path, out: &Path, state: &Path, nonce: &str) -> serde_json::Value {
@@ -25,10 +25,7 @@ fn build(proj: &Path, out: &Path, state: &Path, nonce: &str) -> serde_json::Valu
 fn c_example_builds_verifies_and_rebuilds_identically() {
     let root = tempfile::tempdir().unwrap();
     let proj = root.path().join("c-hello");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c-hello"),
-        &proj,
-    );
+    copy_example("c-hello", &proj);
     let state = root.path().join("state");
     let out = root.path().join("out1");
     let nonce = "00112233445566778899aabbccddeeff";
@@ -120,10 +117,7 @@ fn c_example_builds_verifies_and_rebuilds_identically() {
 fn verify_wants_a_reference_and_a_pinned_simulated_root() {
     let root = tempfile::tempdir().unwrap();
     let proj = root.path().join("c-hello");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c-hello"),
-        &proj,
-    );
+    copy_example("c-hello", &proj);
     let state = root.path().join("state");
     let out = root.path().join("out");
     let summary = build(&proj, &out, &state, "01");
@@ -269,10 +263,7 @@ fn a_git_tree_build_proves_its_commit() {
         let root = tempfile::tempdir().unwrap();
         let repo = root.path().join("repo");
         let proj = repo.join("sub/c-hello");
-        copy_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c-hello"),
-            &proj,
-        );
+        copy_example("c-hello", &proj);
         let git = |args: &[&str]| {
             let o = std::process::Command::new("git")
                 .arg("-C")

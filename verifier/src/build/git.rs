@@ -394,6 +394,39 @@ pub fn verify_commit(
     Ok(facts)
 }
 
+/// Checks a request's git proof ([`GitProof`](super::request::GitProof)) against the tree id
+/// of the source: decodes its objects, runs [`verify_commit`], and requires the commit's
+/// committer time to be the request's `SOURCE_DATE_EPOCH`. The guest calls it with the tree it
+/// recomputed from the unpacked files; the verifier with the tree the guest recorded.
+pub fn check_proof(
+    commit: &str,
+    proof: &super::request::GitProof,
+    source_tree: &[u8],
+    source_date_epoch: i64,
+) -> Result<CommitFacts, GitError> {
+    let b64 = |what: &str, text: &str| {
+        super::dsse::decode_base64(text).ok_or_else(|| GitError::Malformed {
+            object: what.to_owned(),
+            reason: "not base64".into(),
+        })
+    };
+    let object = b64("the commit object", &proof.commit_object)?;
+    let trees = proof
+        .trees
+        .iter()
+        .map(|t| b64("a tree object", t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let facts = verify_commit(commit, &object, &proof.path, &trees, source_tree)?;
+    if facts.committer_time != source_date_epoch {
+        return Err(GitError::Mismatch {
+            what: "the request's sourceDateEpoch".into(),
+            claimed: source_date_epoch.to_string(),
+            computed: format!("{} (the committer time)", facts.committer_time),
+        });
+    }
+    Ok(facts)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]

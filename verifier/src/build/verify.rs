@@ -464,13 +464,6 @@ fn check_commit_proof(request: &BuildRequest, statement: &Statement) -> Result<(
         (Some(_), None) => return Err(bad("no git objects prove it".into())),
         (None, Some(_)) => return Err(bad("git objects without a commit".into())),
     };
-    let object = decode_base64(&proof.commit_object)
-        .ok_or_else(|| bad("the commit object is not base64".into()))?;
-    let trees = proof
-        .trees
-        .iter()
-        .map(|t| decode_base64(t).ok_or_else(|| bad("a tree object is not base64".into())))
-        .collect::<Result<Vec<_>, _>>()?;
     let source = statement
         .predicate
         .build_definition
@@ -485,15 +478,9 @@ fn check_commit_proof(request: &BuildRequest, statement: &Statement) -> Result<(
         .and_then(|t| t.as_str())
         .ok_or_else(|| bad("the guest recorded no git tree of the source".into()))?;
     let tree = hex::decode(tree_hex).map_err(|e| bad(format!("gitTree is not hex: {e}")))?;
-    let facts = super::git::verify_commit(commit, &object, &proof.path, &trees, &tree)
-        .map_err(|e| bad(e.to_string()))?;
-    if facts.committer_time != request.source.source_date_epoch {
-        return Err(bad(format!(
-            "sourceDateEpoch {} is not the commit's committer time {}",
-            request.source.source_date_epoch, facts.committer_time
-        )));
-    }
-    Ok(())
+    super::git::check_proof(commit, proof, &tree, request.source.source_date_epoch)
+        .map(|_| ())
+        .map_err(|e| bad(e.to_string()))
 }
 
 fn check_consistency(statement: &Statement, request: &BuildRequest) -> Result<(), BuildError> {
