@@ -8,5 +8,8 @@ static VCEK: &[u8] = include_bytes!("../../../shared/vectors/snp/virtee-sev/vcek
 fuzz_target!(|data: &[u8]| {
     let verifier = Verifier::default();
     let at = UnixTime::from_secs(1_756_684_800);
-    let _ = verifier.verify(&Evidence::new(data).platform(Platform::SevSnp).vek(VCEK), at);
+    let _ = verifier.verify(
+        &Evidence::new(data).platform(Platform::SevSnp).vek(VCEK),
+        at,
+    );
 });

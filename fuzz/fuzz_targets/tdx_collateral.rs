@@ -8,5 +8,10 @@ static QUOTE: &[u8] = include_bytes!("../../../shared/vectors/tdx/dcap-qvl/tdx_q
 fuzz_target!(|data: &[u8]| {
     let verifier = Verifier::default();
     let at = UnixTime::from_secs(1_751_624_191);
-    let _ = verifier.verify(&Evidence::new(QUOTE).platform(Platform::Tdx).collateral(data), at);
+    let _ = verifier.verify(
+        &Evidence::new(QUOTE)
+            .platform(Platform::Tdx)
+            .collateral(data),
+        at,
+    );
 });

@@ -3,7 +3,8 @@
 use kiln_verifier::{Evidence, Platform, UnixTime, Verifier};
 use libfuzzer_sys::fuzz_target;
 
-static COLLATERAL: &[u8] = include_bytes!("../../../shared/vectors/tdx/dcap-qvl/tdx_quote_collateral.json");
+static COLLATERAL: &[u8] =
+    include_bytes!("../../../shared/vectors/tdx/dcap-qvl/tdx_quote_collateral.json");
 
 fuzz_target!(|data: &[u8]| {
     let verifier = Verifier::default();
