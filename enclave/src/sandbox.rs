@@ -131,6 +131,10 @@ pub struct SandboxFacts {
     pub no_new_privs: bool,
     /// Syscalls that fail with EPERM.
     pub seccomp_denied: Vec<&'static str>,
+    /// The system-call ABIs the denials cover.
+    pub seccomp_abis: Vec<&'static str>,
+    /// The device nodes of the build's `/dev`.
+    pub devices: Vec<&'static str>,
     /// Read-only paths the build sees.
     pub read_only: Vec<String>,
     /// Limits (`processes`, `addressSpaceKiB`, `fileSizeKiB`; with a cgroup `memoryBytes`
@@ -253,6 +257,8 @@ impl Sandbox {
             capabilities: "none",
             no_new_privs: true,
             seccomp_denied: DENIED_SYSCALLS.iter().map(|(n, _)| *n).collect(),
+            seccomp_abis: vec!["x86_64", "x32"],
+            devices: BUILD_DEVICES.to_vec(),
             read_only: read_only
                 .iter()
                 .map(|p| p.display().to_string())
@@ -349,6 +355,8 @@ impl Sandbox {
                     capabilities: "the enclave's",
                     no_new_privs: false,
                     seccomp_denied: Vec::new(),
+                    seccomp_abis: Vec::new(),
+                    devices: Vec::new(),
                     read_only: Vec::new(),
                     limits: BTreeMap::new(),
                     cgroup: "none".into(),
