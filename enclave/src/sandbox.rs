@@ -117,7 +117,7 @@ pub enum SandboxRequirement {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct SandboxFacts {
-    /// `bubblewrap <version>`, or `none`.
+    /// `bubblewrap <path> sha256:<digest of the binary>`, or `none`.
     pub tool: String,
     /// Whether every layer below held.
     pub complete: bool,
@@ -385,13 +385,17 @@ impl Sandbox {
     }
 
     /// Runs `true` in the sandbox once: the kernel grants the namespaces, or this says why.
+    /// Returns how the provenance names the tool: its path and the SHA-256 of the binary
+    /// (exact, where a version string would be the binary's own claim).
     fn probe(&self, bwrap: &Path) -> Result<String, String> {
-        let version = Command::new(bwrap)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", bwrap.display()))?;
-        let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+        use sha2::Digest;
+        let binary =
+            std::fs::read(bwrap).map_err(|e| format!("cannot read {}: {e}", bwrap.display()))?;
+        let version = format!(
+            "bubblewrap {} sha256:{}",
+            bwrap.display(),
+            hex::encode(sha2::Sha256::digest(&binary))
+        );
         let dir = tempfile::tempdir().map_err(|e| format!("a temporary folder: {e}"))?;
         {
             use std::os::unix::fs::PermissionsExt;
@@ -412,11 +416,7 @@ impl Sandbox {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
-        Ok(if version.is_empty() {
-            "bubblewrap".into()
-        } else {
-            version
-        })
+        Ok(version)
     }
 
     /// Makes `work` (the build's folder) usable by the build's uid: owned by it, and its

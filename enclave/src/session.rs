@@ -166,6 +166,13 @@ fn signing_key(
 }
 
 fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveError> {
+    // The sandbox is planned (bubblewrap run once to see that the kernel grants every layer)
+    // while the host says hello and sends its request: it depends on the launch only.
+    let planned = {
+        let roots = config.toolchain_roots.clone();
+        let requirement = config.sandbox;
+        std::thread::spawn(move || Sandbox::prepare(&roots, requirement))
+    };
     let mut host = Host { ch: control };
     hello(&mut host)?;
     let backend = backend::open(config)?;
@@ -199,8 +206,10 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         NetIsolation::Isolated { how } => host.say(format!("network isolated ({how})"))?,
         NetIsolation::Unavailable { reason } => host.say(format!("WARNING: {reason}"))?,
     }
-    // The sandbox is planned (and refused, naming the missing layer) before any key is made.
-    let sandbox = Sandbox::prepare(&config.toolchain_roots, config.sandbox)?;
+    // The sandbox's plan (or its refusal, naming the missing layer) comes before any key.
+    let sandbox = planned.join().map_err(|_| EnclaveError::Sandbox {
+        reason: "planning the sandbox panicked".into(),
+    })??;
     match &sandbox.facts().weaker_because {
         None => host.say(format!(
             "sandbox: {}, uid {}, namespaces {}, seccomp denies {} syscalls",

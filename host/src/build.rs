@@ -243,7 +243,7 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<BuildSumm
     }
     // The simulated roots trusted are this state folder's chip's, which the launch used.
     let allow = if simulated {
-        match crate::sim::state_simulated_roots(&cfg.state_dir) {
+        match crate::sim::state_simulated_roots(&cfg.state_dir, Some(cfg.platform)) {
             Ok(Some(roots)) => AllowSimulated::PinnedRoots(roots),
             Ok(None) => AllowSimulated::PinnedRoots(Vec::new()),
             Err(e) => return Err(HostError::Launch(crate::launcher::LaunchError::Tee(e))),

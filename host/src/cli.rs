@@ -675,7 +675,7 @@ pub fn simulated_roots(given: &[String], state: Option<&Path>) -> Result<Vec<[u8
                 .into(),
         ));
     };
-    match crate::sim::state_simulated_roots(state) {
+    match crate::sim::state_simulated_roots(state, None) {
         Ok(Some(roots)) => Ok(roots),
         Ok(None) => Err(usage(format!(
             "--allow-simulated: {} holds no simulated chip, so no simulated root is trusted; \

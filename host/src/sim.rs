@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use kiln_proto::MeasuredComponent;
 use kiln_tee::sim::{Clock, SimChip, SimProfile, SimTee};
-use kiln_tee::{process_measurement, Measurement, Platform};
+use kiln_tee::{process_measurement, process_measurement_of_digest, Measurement, Platform};
 use sha2::{Digest, Sha256, Sha384};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixListener;
@@ -133,12 +133,14 @@ pub fn sim_measurement(platform: Platform, enclave_binary: &[u8]) -> Measurement
     )
 }
 
-/// The SHA-256 of every root certificate of the simulated chip kept in `<state>/sim-chip`
-/// (the SEV-SNP ARK of each product, the TDX root, the Nitro root): what `kiln verify
-/// --allow-simulated` trusts by default. `Ok(None)` when that folder holds no chip (nothing
-/// is created: a verifying machine that never simulated anything trusts no simulated root).
+/// The SHA-256 of the root certificates of the simulated chip kept in `<state>/sim-chip` that
+/// `kiln build` uses (each platform's default simulated hardware: the Milan ARK, the TDX root,
+/// the Nitro root; or only `platform`'s): what `kiln verify --allow-simulated` trusts by
+/// default. `Ok(None)` when that folder holds no chip (nothing is created: a verifying machine
+/// that never simulated anything trusts no simulated root).
 pub fn state_simulated_roots(
     state_dir: &Path,
+    platform: Option<Platform>,
 ) -> Result<Option<Vec<[u8; 32]>>, kiln_tee::TeeError> {
     let dir = state_dir.join("sim-chip");
     if !dir.join(kiln_tee::chip::SECRET_FILE).is_file() {
@@ -146,18 +148,21 @@ pub fn state_simulated_roots(
     }
     let chip = SimChip::open(&dir)?;
     let mut roots = Vec::new();
-    for product in kiln_tee::pki::snp::SnpProduct::ALL {
-        roots.push(
-            chip.snp_pki(product, product.default_tcb())?
+    for p in Platform::ALL {
+        if platform.is_some_and(|want| want != p) {
+            continue;
+        }
+        let der = match SimProfile::default_for(p) {
+            SimProfile::SevSnp { product, .. } => chip
+                .snp_pki(product, product.default_tcb())?
                 .ark_der
                 .clone(),
-        );
+            SimProfile::Tdx { .. } => chip.tdx_pki()?.root_der.clone(),
+            SimProfile::Nitro => chip.nitro_root()?.root_der.clone(),
+        };
+        roots.push(Sha256::digest(&der).into());
     }
-    roots.push(chip.tdx_pki()?.root_der.clone());
-    roots.push(chip.nitro_root()?.root_der.clone());
-    Ok(Some(
-        roots.iter().map(|der| Sha256::digest(der).into()).collect(),
-    ))
+    Ok(Some(roots))
 }
 
 /// The reference document (`kiln-image-reference/v1`) of a `kiln build --backend sim` launch
@@ -366,23 +371,28 @@ impl SimLauncher {
             .await
             .map_err(io(format!("read {}", self.enclave.display())))?;
         let params = launch_params(spec.platform, spec.sandbox);
-        // The measurement and the recorded digests hash the same binary: on two threads.
-        let (measurement, enclave_component) = std::thread::scope(|scope| {
-            let recorded = scope.spawn(|| {
-                component(
-                    ENCLAVE_NAME,
-                    Some(format!("file://{}", self.enclave.display())),
-                    &binary,
-                    None,
-                )
-            });
-            let measurement = process_measurement(spec.platform, &binary, &params);
-            (measurement, recorded.join())
+        // SHA-384 (measured and recorded) and SHA-256 (recorded) of the binary, each once, on
+        // two threads.
+        let (sha384, sha256) = std::thread::scope(|scope| {
+            let sha256 = scope.spawn(|| -> [u8; 32] { Sha256::digest(&binary).into() });
+            let sha384: [u8; 48] = Sha384::digest(&binary).into();
+            (sha384, sha256.join())
         });
-        let enclave_component = enclave_component.map_err(|_| LaunchError::Io {
+        let sha256 = sha256.map_err(|_| LaunchError::Io {
             op: "hash the enclave binary".into(),
             source: std::io::Error::other("the hashing thread panicked"),
         })?;
+        let measurement = process_measurement_of_digest(spec.platform, &sha384, &params);
+        let enclave_component = MeasuredComponent {
+            name: ENCLAVE_NAME.to_owned(),
+            uri: Some(format!("file://{}", self.enclave.display())),
+            digest: [
+                ("sha256".to_owned(), hex::encode(sha256)),
+                ("sha384".to_owned(), hex::encode(sha384)),
+            ]
+            .into(),
+            content: None,
+        };
         let components = vec![
             enclave_component,
             component("launch-parameters", None, &params, Some(params.clone())),

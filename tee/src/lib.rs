@@ -40,7 +40,7 @@ pub mod sim;
 use std::fmt;
 
 pub use error::TeeError;
-pub use measurement::{process_measurement, Measurement};
+pub use measurement::{process_measurement, process_measurement_of_digest, Measurement};
 
 /// A TEE platform. The names are those of `kiln-verify --platform`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

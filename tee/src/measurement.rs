@@ -115,7 +115,17 @@ fn sha384(parts: &[&[u8]]) -> Register {
 /// | Nitro    | PCR1        | `extend(0, P)`                                     |
 /// | Nitro    | PCR2        | `extend(0, B)` (the application)                   |
 pub fn process_measurement(platform: Platform, binary: &[u8], params: &[u8]) -> Measurement {
-    let b = sha384(&[binary]);
+    process_measurement_of_digest(platform, &sha384(&[binary]), params)
+}
+
+/// [`process_measurement`] from `B = SHA-384(binary)` computed by the caller (who may need
+/// the digest for itself: hashing a large binary once).
+pub fn process_measurement_of_digest(
+    platform: Platform,
+    binary_sha384: &Register,
+    params: &[u8],
+) -> Measurement {
+    let b = *binary_sha384;
     let p = sha384(&[params]);
     let zero = [0u8; 48];
     match platform {

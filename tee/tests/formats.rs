@@ -759,12 +759,12 @@ const GOLDEN: &[(&str, &str, &str)] = &[
     (
         "Tdx { version: V4 }",
         "3bb594dd606226f12a25716ac504550e68db5d195c23ba1c675feeb547d40ca5",
-        "19dc1cbed8d5ed871e98f0876db33a87510e4882604e93d91eb473db93c1b27b",
+        "a2cedddc66ce87a3b4cea09c74999b9dcccd9e1ad47dbb66b5444773a2d12b85",
     ),
     (
         "Tdx { version: V5 }",
         "3bb594dd606226f12a25716ac504550e68db5d195c23ba1c675feeb547d40ca5",
-        "d560b015e31686d445ce1f365ddecf5be2f2ce3b338e08d3043a116ec4c3ba6d",
+        "09dd2aad9dceb601d0f362cc8645bf13d28e0ef8884d1c4274b3526027e9c93e",
     ),
     (
         "Nitro",
