@@ -80,12 +80,7 @@ pub fn run(cfg: &VerifyConfig) -> Result<VerifiedBuild, HostError> {
     if let (true, Some(policy)) = (by_policy, &cfg.policy) {
         let claims = verified.claims();
         let pinned = policy.pinned_registers(claims.platform);
-        let required: Vec<&str> = match claims.platform {
-            kiln_verifier::Platform::Tdx if !claims.simulated => {
-                kiln_verifier::build::TDX_REFERENCE_REGISTERS.to_vec()
-            }
-            p => vec![kiln_verifier::build::primary_measurement(p)],
-        };
+        let required = kiln_verifier::build::required_registers(claims.platform, claims.simulated);
         let missing: Vec<String> = required
             .iter()
             .filter(|r| !pinned.iter().any(|p| p == *r))

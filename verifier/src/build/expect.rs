@@ -91,6 +91,18 @@ pub fn primary_measurement(platform: Platform) -> &'static str {
     }
 }
 
+/// The registers a measurement reference must pin for evidence of `platform`: the primary
+/// register, which on kiln's simulated TEE covers the whole launch; on TDX hardware MRTD and
+/// RTMR0–2, since MRTD alone says nothing about the kernel, initrd or command line.
+pub fn required_registers(platform: Platform, simulated: bool) -> &'static [&'static str] {
+    match platform {
+        Platform::Tdx if !simulated => &TDX_REFERENCE_REGISTERS,
+        Platform::SevSnp => &["measurement"],
+        Platform::Tdx => &["mrtd"],
+        Platform::Nitro => &["pcr0"],
+    }
+}
+
 /// Checks the caller's expectations against the verified claims and the request:
 ///
 /// 1. A production guest: debug evidence is refused unless [`DebugEvidence::Allow`].
@@ -129,12 +141,7 @@ pub fn check(
     }
     // 2.
     if expect.any_measurement == AnyMeasurement::Refuse {
-        // kiln's simulated TEE puts the whole launch into the primary register; real TDX
-        // splits it, and MRTD alone says nothing about the kernel, initrd or command line.
-        let required: &[&str] = match claims.platform {
-            Platform::Tdx if !claims.simulated => &TDX_REFERENCE_REGISTERS,
-            other => &[primary_measurement(other)],
-        };
+        let required = required_registers(claims.platform, claims.simulated);
         let missing: Vec<String> = required
             .iter()
             .filter(|r| !wanted.contains_key(**r))

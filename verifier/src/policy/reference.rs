@@ -67,15 +67,6 @@ struct RawReference {
     measurements: BTreeMap<String, String>,
 }
 
-/// The primary measurement register of a platform.
-fn primary(platform: Platform) -> &'static str {
-    match platform {
-        Platform::SevSnp => "measurement",
-        Platform::Tdx => "mrtd",
-        Platform::Nitro => "pcr0",
-    }
-}
-
 /// Whether `name` is a measurement claim of `platform`.
 pub fn is_measurement_name(platform: Platform, name: &str) -> bool {
     match platform {
@@ -140,7 +131,7 @@ impl ReferenceValues {
                 .into_iter()
                 .map(|(name, value)| {
                     let name = if name == "measurement" {
-                        primary(platform).to_owned()
+                        crate::build::primary_measurement(platform).to_owned()
                     } else {
                         name
                     };
