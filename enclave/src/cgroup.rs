@@ -105,6 +105,11 @@ impl Drop for BuildCgroup {
 
 /// Three quarters of the memory the kernel reports (`MemTotal`), the build's default limit.
 pub fn default_memory_max() -> Option<u64> {
+    mem_total().map(|total| total / 4 * 3)
+}
+
+/// The machine's memory (`/proc/meminfo` `MemTotal`), bytes.
+pub fn mem_total() -> Option<u64> {
     let text = fs::read_to_string("/proc/meminfo").ok()?;
     let kib: u64 = text
         .lines()
@@ -114,7 +119,7 @@ pub fn default_memory_max() -> Option<u64> {
         .trim()
         .parse()
         .ok()?;
-    Some(kib.saturating_mul(1024) / 4 * 3)
+    Some(kib.saturating_mul(1024))
 }
 
 /// The launcher's arguments: `--exec-build UID GID PROCS|- -- PROGRAM ARGS...`.

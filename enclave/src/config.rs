@@ -48,6 +48,10 @@ pub struct Cli {
     /// provenance says which.
     #[arg(long)]
     pub allow_weaker_sandbox: bool,
+    /// Started as a process (the simulator): the size limit of the build's work folder, a
+    /// tmpfs in the enclave's private mount namespace, in bytes [default: half the memory].
+    #[arg(long, value_name = "BYTES")]
+    pub work_size: Option<u64>,
     /// The configfs-tsm report directory (TDX).
     #[arg(
         long,
@@ -155,6 +159,10 @@ pub struct Config {
     pub toolchain_roots: Vec<PathBuf>,
     /// Whether a weaker sandbox is acceptable.
     pub sandbox: crate::sandbox::SandboxRequirement,
+    /// Started as a process: the size limit of its work folder (see [`crate::simns`]).
+    pub work_bytes: Option<u64>,
+    /// Started as a process: the namespaces [`crate::simns::enter`] set up, or why it could not.
+    pub namespaces: Option<Result<crate::simns::SimNamespaces, String>>,
 }
 
 impl Config {
@@ -174,7 +182,19 @@ impl Config {
             control,
             device,
             tee: cli.tee,
-            work_root: cli.work_root.unwrap_or_else(std::env::temp_dir),
+            // Started as a process, the work folder is a tmpfs mounted (in the enclave's own
+            // mount namespace) over the private folder the host made for this launch, its
+            // working directory: the folder's path stays, its owner-only mode no longer bars
+            // the build's uid, and the sockets in it stay reachable through the working
+            // directory, which the mount does not move.
+            work_root: match cli.work_root {
+                Some(dir) => dir,
+                None => {
+                    std::env::current_dir().map_err(|e| format!("the working directory: {e}"))?
+                }
+            },
+            work_bytes: cli.work_size,
+            namespaces: None,
             toolchain_roots: {
                 for r in &cli.toolchain_root {
                     if !r.is_absolute() {

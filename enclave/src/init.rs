@@ -321,6 +321,8 @@ fn setup() -> Result<Config, InitError> {
         device: Some(Addr::Virtio(device)),
         tee: Some(tee),
         work_root: PathBuf::from("/tmp"),
+        work_bytes: None,
+        namespaces: None,
         tsm_root,
         // The image carries its toolchain in its own /usr; bubblewrap is part of it.
         toolchain_roots: Vec::new(),

@@ -16,6 +16,7 @@ mod outputs;
 mod provenance;
 mod sandbox;
 mod session;
+mod simns;
 mod source;
 mod toolchain;
 mod transport;
@@ -31,13 +32,20 @@ fn main() -> ExitCode {
     if init::wanted() {
         return init::main();
     }
-    let config = match config::Config::from_cli(config::Cli::parse()) {
+    let mut config = match config::Config::from_cli(config::Cli::parse()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("kiln-enclave: {e}");
             return ExitCode::from(2);
         }
     };
+    // Started as a process (the simulator; the VM guest starts through `init`): own
+    // namespaces and a size-limited work folder, before any thread exists.
+    let work_bytes = config
+        .work_bytes
+        .or_else(simns::default_work_bytes)
+        .unwrap_or(simns::FALLBACK_WORK_BYTES);
+    config.namespaces = Some(simns::enter(&config.work_root, work_bytes));
     match session::run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

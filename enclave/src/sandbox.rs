@@ -7,14 +7,14 @@
 //!
 //! | layer | how |
 //! |---|---|
-//! | own uid/gid | when the enclave is root (the VM guest's `/init`, a root simulator) `bwrap` itself runs as [`BUILD_UID`]:[`BUILD_GID`], neither the enclave's nor the caller's; an unprivileged simulator shares its uid (recorded) |
+//! | own uid/gid | when the enclave is root (the VM guest's `/init`, a root simulator, or an unprivileged simulator in its own user namespace, [`crate::simns`]) `bwrap` itself runs as [`BUILD_UID`]:[`BUILD_GID`], neither the enclave's nor the caller's (for an unprivileged simulator, the caller's first subordinate ids); a simulator without subordinate ids shares the caller's uid (recorded) |
 //! | namespaces | new user, PID, mount, IPC, UTS, network and cgroup namespaces; no further user namespaces inside (`--disable-userns`) |
 //! | capabilities | none (`--cap-drop ALL`), and `no_new_privs` (bwrap sets it for the seccomp filter) |
 //! | seccomp | [`DENIED_SYSCALLS`] fail with `EPERM`, through the x86-64 and the x32 ABI alike (a filter compiled by `seccompiler`, Firecracker's) |
 //! | filesystem | the system's `/usr` (and the merged `/bin`, `/lib`…), a few files of `/etc`, and the host-resolved toolchain folders, all read-only; the work folder read-write; a private `/tmp`, `/proc`, and a read-only `/dev` of [`BUILD_DEVICES`] (null, zero, full, random, urandom), the `fd`/`stdin`/`stdout`/`stderr` links and a private `/dev/shm` |
 //! | descriptors | stdin `/dev/null`, stdout and stderr pipes, nothing else |
 //! | environment | exactly the build environment (the recipe's allow-list over fixed values) |
-//! | limits | processes (with an own uid), address space and file size (`ulimit`) |
+//! | limits | processes (with an own uid), address space and file size (`ulimit`); the simulator's work folder is a size-limited tmpfs ([`crate::simns`]) |
 //! | lifetime | the build's PID namespace dies with its first process: every process the build started is killed before kiln reads an output |
 //!
 //! Where a layer cannot be set up (no bubblewrap, no user namespaces) the build refuses to run,
@@ -32,6 +32,7 @@ use command_fds::{CommandFdExt, FdMapping};
 use serde::Serialize;
 
 use crate::error::EnclaveError;
+use crate::simns::{IdMapping, SimNamespaces};
 
 /// The uid the build runs as when the enclave can choose one (it is root).
 pub const BUILD_UID: u32 = 3_713_000;
@@ -236,19 +237,34 @@ impl Sandbox {
     /// Plans the sandbox: finds bubblewrap, chooses the uid, lists what the build sees, and
     /// checks (by running it once) that the kernel grants every namespace. Refuses, naming the
     /// missing layer, unless `requirement` allows a weaker sandbox.
+    ///
+    /// `namespaces` is what the simulator's process set up first ([`crate::simns`]); `None`
+    /// in the VM guest.
     pub fn prepare(
         toolchain_roots: &[PathBuf],
         requirement: SandboxRequirement,
+        namespaces: Option<&Result<SimNamespaces, String>>,
     ) -> Result<Self, EnclaveError> {
         let (read_only, symlinks) = system_view();
         let root = nix::unistd::geteuid().is_root();
-        let ids = root.then_some((BUILD_UID, BUILD_GID));
+        let mapping = namespaces.and_then(|n| n.as_ref().ok()).map(|n| &n.ids);
+        let ids = match mapping {
+            Some(IdMapping::OwnIdsOnly { .. }) => None,
+            _ => root.then_some((BUILD_UID, BUILD_GID)),
+        };
         let mut facts = SandboxFacts {
             tool: "none".into(),
             complete: false,
-            uid: match ids {
-                Some((u, g)) => format!("dedicated {u}:{g}"),
-                None => format!(
+            uid: match (ids, mapping) {
+                (Some((u, g)), Some(IdMapping::Subordinate { host_uid, host_gid })) => format!(
+                    "dedicated {u}:{g} (host ids {host_uid}:{host_gid}, the caller's first \
+                     subordinate ids)"
+                ),
+                (Some((u, g)), _) => format!("dedicated {u}:{g}"),
+                (None, Some(IdMapping::OwnIdsOnly { why })) => {
+                    format!("shared with the enclave (the caller's uid: no subordinate ids: {why})")
+                }
+                (None, _) => format!(
                     "shared with the enclave (uid {}: an unprivileged simulator cannot switch)",
                     nix::unistd::geteuid()
                 ),
@@ -270,6 +286,11 @@ impl Sandbox {
             ]
             .into_iter()
             .chain(ids.map(|_| ("processes", u64::from(MAX_PROCESSES))))
+            .chain(
+                namespaces
+                    .and_then(|n| n.as_ref().ok())
+                    .map(|n| ("workFolderBytes", n.work_bytes)),
+            )
             .collect(),
             cgroup: "none".into(),
             weaker_because: None,
@@ -304,6 +325,9 @@ impl Sandbox {
             facts: facts.clone(),
         };
         let problem = match sandbox.bwrap.clone() {
+            _ if namespaces.is_some_and(Result::is_err) => namespaces
+                .and_then(|n| n.as_ref().err())
+                .map(|why| format!("the simulator's own namespaces and work folder: {why}")),
             None => Some(format!(
                 "bubblewrap is not installed (looked for {})",
                 BWRAP.join(", ")

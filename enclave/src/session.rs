@@ -171,7 +171,8 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     let planned = {
         let roots = config.toolchain_roots.clone();
         let requirement = config.sandbox;
-        std::thread::spawn(move || Sandbox::prepare(&roots, requirement))
+        let namespaces = config.namespaces.clone();
+        std::thread::spawn(move || Sandbox::prepare(&roots, requirement, namespaces.as_ref()))
     };
     let mut host = Host { ch: control };
     hello(&mut host)?;

@@ -160,6 +160,7 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<BuildSumm
             &cfg.dir,
         ),
         sandbox: cfg.sandbox,
+        work_mib: cfg.work_mib,
     };
     let mut guest = launcher.launch(&spec).await.map_err(HostError::Launch)?;
     let measurement = guest.measurement;

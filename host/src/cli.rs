@@ -232,6 +232,12 @@ pub struct BuildArgs {
     /// changes, and the signed provenance lists what was missing.
     #[arg(long)]
     pub allow_weaker_sandbox: bool,
+    /// --backend sim: the most the build's work folder (source, build tree, outputs) may hold,
+    /// in MiB; a size-limited tmpfs in the enclave's own mount namespace, so a build that
+    /// fills its disk fails instead of filling the host's [default: half the memory]. Another
+    /// size changes the launch measurement.
+    #[arg(long, value_name = "MiB")]
+    pub work_size: Option<u64>,
 }
 
 /// `kiln verify`.
@@ -354,6 +360,8 @@ pub struct BuildConfig {
     pub timeout: Option<Duration>,
     /// Whether a weaker sandbox is acceptable.
     pub sandbox: crate::launcher::SandboxChoice,
+    /// Sim: the work folder's size limit, MiB.
+    pub work_mib: Option<u64>,
     /// QEMU: the image folder, if given.
     pub image: Option<PathBuf>,
     /// QEMU: vCPUs.
@@ -488,6 +496,19 @@ impl BuildArgs {
                 self.memory
             )));
         }
+        match self.work_size {
+            Some(_) if backend != Backend::Sim => {
+                return Err(usage(
+                    "--work-size needs --backend sim (in a VM the guest's memory bounds it)".into(),
+                ))
+            }
+            Some(mib) if !(1..=1 << 24).contains(&mib) => {
+                return Err(usage(format!(
+                    "--work-size {mib} MiB is not between 1 MiB and 16 TiB"
+                )))
+            }
+            _ => {}
+        }
         if self.image.is_some() && backend != Backend::Qemu {
             return Err(usage("--image needs --backend qemu".into()));
         }
@@ -518,6 +539,7 @@ impl BuildArgs {
             image: self.image,
             vcpus: self.vcpus,
             memory_mib: self.memory,
+            work_mib: self.work_size,
         })
     }
 }

@@ -78,6 +78,8 @@ pub struct LaunchSpec {
     pub toolchain_roots: Vec<PathBuf>,
     /// Whether the build may run with a weaker sandbox where the full one cannot be set up.
     pub sandbox: SandboxChoice,
+    /// Sim: the size limit of the build's work folder, MiB (`None`: the enclave's default).
+    pub work_mib: Option<u64>,
 }
 
 /// Whether the guest may build without its full sandbox.

@@ -99,9 +99,10 @@ impl SimLauncher {
 
 /// The arguments the enclave is started with (relative socket paths: it runs in the
 /// private directory), which are also what is measured.
-/// The enclave's measured arguments: its channels, and the weaker-sandbox opt-in when given
-/// (so a launch that may build without the full sandbox has another measurement).
-fn enclave_args(sandbox: SandboxChoice) -> Vec<String> {
+/// The enclave's measured arguments: its channels, the weaker-sandbox opt-in when given (so a
+/// launch that may build without the full sandbox has another measurement), and the work
+/// folder's size when not the default.
+fn enclave_args(sandbox: SandboxChoice, work_mib: Option<u64>) -> Vec<String> {
     let mut args = vec![
         "--control".into(),
         format!("unix:{CONTROL_SOCK}"),
@@ -111,15 +112,19 @@ fn enclave_args(sandbox: SandboxChoice) -> Vec<String> {
     if sandbox == SandboxChoice::AllowWeaker {
         args.push("--allow-weaker-sandbox".into());
     }
+    if let Some(mib) = work_mib {
+        args.push("--work-size".into());
+        args.push(mib.saturating_mul(1 << 20).to_string());
+    }
     args
 }
 
 /// The canonical launch parameters measured with the binary: JSON with sorted keys.
-pub fn launch_params(platform: Platform, sandbox: SandboxChoice) -> Vec<u8> {
+pub fn launch_params(platform: Platform, sandbox: SandboxChoice, work_mib: Option<u64>) -> Vec<u8> {
     let value = serde_json::json!({
         "backend": Backend::Sim.as_str(),
         "platform": platform.as_str(),
-        "args": enclave_args(sandbox),
+        "args": enclave_args(sandbox, work_mib),
     });
     value.to_string().into_bytes()
 }
@@ -129,7 +134,7 @@ pub fn sim_measurement(platform: Platform, enclave_binary: &[u8]) -> Measurement
     process_measurement(
         platform,
         enclave_binary,
-        &launch_params(platform, SandboxChoice::Full),
+        &launch_params(platform, SandboxChoice::Full, None),
     )
 }
 
@@ -180,7 +185,7 @@ pub fn process_reference(
     let launcher = SimLauncher::from_env().map_err(crate::HostError::Launch)?;
     let binary = std::fs::read(launcher.enclave())
         .map_err(crate::HostError::io(launcher.enclave(), "read"))?;
-    let params = launch_params(platform, SandboxChoice::Full);
+    let params = launch_params(platform, SandboxChoice::Full, None);
     let m = process_measurement(platform, &binary, &params);
     let measurements: serde_json::Map<String, serde_json::Value> = m
         .named()
@@ -370,7 +375,7 @@ impl SimLauncher {
         let binary = tokio::fs::read(&self.enclave)
             .await
             .map_err(io(format!("read {}", self.enclave.display())))?;
-        let params = launch_params(spec.platform, spec.sandbox);
+        let params = launch_params(spec.platform, spec.sandbox, spec.work_mib);
         // SHA-384 (measured and recorded) and SHA-256 (recorded) of the binary, each once, on
         // two threads.
         let (sha384, sha256) = std::thread::scope(|scope| {
@@ -437,7 +442,7 @@ impl SimLauncher {
             child.arg("--toolchain-root").arg(root);
         }
         let mut child = child
-            .args(enclave_args(spec.sandbox))
+            .args(enclave_args(spec.sandbox, spec.work_mib))
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
