@@ -160,9 +160,17 @@ pub struct ImageMeasureArgs {
     /// SEV-SNP: measure the firmware alone (no kernel hashes; any OVMF with SEV metadata).
     #[arg(long)]
     pub firmware_only: bool,
-    /// Memory in MiB the guest is launched with (sim).
+    /// Memory in MiB the guest is launched with (sim; TDX, where it places the initrd that
+    /// QEMU writes into the kernel's setup header, which RTMR1 covers).
     #[arg(long, value_name = "MiB", default_value_t = crate::image::DEFAULT_MEMORY_MIB)]
     pub memory: u64,
+    /// TDX: MRTD from a launch you trust of your TDVF (kiln predicts RTMR1 and RTMR2 only;
+    /// MRTD and RTMR0 depend on the firmware binary and the machine's ACPI tables).
+    #[arg(long, value_name = "HEX")]
+    pub mrtd: Option<String>,
+    /// TDX: RTMR0 from a launch you trust (see --mrtd).
+    #[arg(long, value_name = "HEX")]
+    pub rtmr0: Option<String>,
     /// The builder id the reference names, which `kiln verify --reference` then requires
     /// (default: kiln's id for the platform's backend, e.g. `https://kiln.dev/builders/qemu@v1`).
     #[arg(long, value_name = "URI")]

@@ -30,8 +30,7 @@ use std::path::{Path, PathBuf};
 use kiln_image::image::{build_image, sha256_file, BuildOptions, ImagePaths};
 use kiln_image::inputs::Toolchain;
 use kiln_image::measure::{
-    sim_vm_measurement, snp_firmware_digest, snp_launch_digest, tdx_measurement, SnpParams,
-    VmLaunch,
+    sim_vm_measurement, snp_firmware_digest, snp_launch_digest, SnpParams, VmLaunch,
 };
 use kiln_image::recipe::{default_cache_dir, Recipe, RecipeInForce};
 use kiln_image::ImageError;
@@ -370,6 +369,8 @@ pub struct MeasureOptions {
     pub firmware_only: bool,
     /// The builder id the reference names (default: [`MeasurePlatform::default_builder_id`]).
     pub builder_id: Option<String>,
+    /// TDX: MRTD and RTMR0 taken from a launch the caller trusts (kiln cannot predict them).
+    pub tdx_firmware: crate::image_tdx::FirmwareRegisters,
 }
 
 /// The sim measurement of booting `p` with `vcpus` and `memory_mib`.
@@ -435,9 +436,7 @@ pub fn measure(dir: &Path, o: &MeasureOptions) -> Result<serde_json::Value, Imag
             });
         }
         MeasurePlatform::Tdx => {
-            let m = tdx_measurement(o.ovmf.as_deref())
-                .map_err(image_err("predict the TDX measurement"))?;
-            measurements.insert("mrtd".to_owned(), hex::encode(m));
+            launch = crate::image_tdx::measure(&p, &cmdline, o, &mut measurements)?;
         }
         MeasurePlatform::Nitro => {
             let bytes = fs::read(&p.eif).map_err(io_err(format!(
@@ -683,6 +682,11 @@ pub fn run_measure(args: crate::cli::ImageMeasureArgs) -> Result<String, crate::
         vcpu_type: args.vcpu_type,
         firmware_only: args.firmware_only,
         builder_id: args.builder_id,
+        tdx_firmware: crate::image_tdx::FirmwareRegisters::from_args(
+            args.mrtd.as_deref(),
+            args.rtmr0.as_deref(),
+        )
+        .map_err(usage)?,
     };
     let doc = measure(&dir, &opts).map_err(crate::HostError::Image)?;
     if args.json {

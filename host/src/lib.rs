@@ -10,6 +10,7 @@ pub mod cli;
 pub mod error;
 pub mod image;
 pub mod image_pins;
+pub mod image_tdx;
 pub mod launcher;
 pub mod output;
 pub mod progress;

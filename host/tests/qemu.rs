@@ -560,3 +560,68 @@ fn qemu_pids() -> Vec<u32> {
         })
         .collect()
 }
+
+/// `kiln image measure --platform tdx`: RTMR1 and RTMR2 predicted from the image's kernel,
+/// initrd and command line (the values `kiln_image::tdx_boot` computes), MRTD and RTMR0 only
+/// as the caller gives them, and the reference says which is which.
+#[test]
+fn tdx_reference_predicts_rtmr1_and_rtmr2_and_takes_mrtd_and_rtmr0_from_the_caller() {
+    let img = image();
+    let measure = |extra: &[&str]| {
+        let mut args = vec!["image", "measure", "--platform", "tdx", "--image", s(&img)];
+        args.extend_from_slice(extra);
+        args.push("--json");
+        let o = kiln(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let doc = measure(&["--memory", "4096"]);
+    let m = &doc["measurements"];
+    let predicted = kiln_image::tdx_boot::predict(
+        &std::fs::read(img.join("vmlinuz")).unwrap(),
+        &std::fs::read(img.join("initrd.cpio")).unwrap(),
+        std::fs::read_to_string(img.join("cmdline"))
+            .unwrap()
+            .trim_end(),
+        4096 << 20,
+    )
+    .unwrap();
+    assert_eq!(m["rtmr1"], hex::encode(predicted.rtmr1));
+    assert_eq!(m["rtmr2"], hex::encode(predicted.rtmr2));
+    assert!(m.get("mrtd").is_none() && m.get("rtmr0").is_none(), "{m}");
+    assert_eq!(
+        doc["launch"]["missing"],
+        serde_json::json!(["mrtd", "rtmr0"])
+    );
+    assert_eq!(
+        doc["launch"]["events"]["rtmr1"].as_array().unwrap().len(),
+        5
+    );
+
+    let (mrtd, rtmr0) = ("11".repeat(48), "22".repeat(48));
+    let doc = measure(&["--memory", "4096", "--mrtd", &mrtd, "--rtmr0", &rtmr0]);
+    assert_eq!(doc["measurements"]["mrtd"], mrtd.as_str());
+    assert_eq!(doc["measurements"]["rtmr0"], rtmr0.as_str());
+    assert_eq!(doc["measurements"]["rtmr1"], m["rtmr1"]);
+    assert_eq!(
+        doc["launch"]["givenByCaller"],
+        serde_json::json!(["mrtd", "rtmr0"])
+    );
+
+    // Less memory than 2.75 GiB moves the initrd QEMU writes into the setup header: RTMR1.
+    let small = measure(&["--memory", "1024"]);
+    assert_ne!(small["measurements"]["rtmr1"], m["rtmr1"]);
+    assert_eq!(small["measurements"]["rtmr2"], m["rtmr2"]);
+
+    for bad in [&["--mrtd", "xyz"][..], &["--rtmr0", "abcd"][..]] {
+        let mut args = vec!["image", "measure", "--platform", "tdx", "--image", s(&img)];
+        args.extend_from_slice(bad);
+        let o = kiln(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}

@@ -16,5 +16,6 @@ pub mod inputs;
 pub mod measure;
 pub mod qemu;
 pub mod recipe;
+pub mod tdx_boot;
 
 pub use error::ImageError;

@@ -19,7 +19,8 @@
 //!   `SNP_KERNEL_HASHES` section, so with them only the firmware-only digest
 //!   ([`snp_firmware_digest`]) can be computed, and QEMU refuses `kernel-hashes=on`.
 //! - Nitro: PCR0/1/2 from the EIF ([`crate::eif`]).
-//! - TDX: not predicted yet ([`tdx_measurement`] says why).
+//! - TDX: RTMR1 and RTMR2 of a direct boot through TDVF ([`crate::tdx_boot`]); MRTD and RTMR0
+//!   need the exact TDVF binary and QEMU machine and are not predicted.
 
 use std::path::{Path, PathBuf};
 
@@ -184,20 +185,4 @@ pub fn sev_hashes_page(
     .map_err(|e| ImageError::Measurement(format!("SEV hashes: {e}")))?;
     h.construct_page(offset)
         .map_err(|e| ImageError::Measurement(format!("SEV hashes page: {e}")))
-}
-
-/// TDX MRTD/RTMRs: not predicted. MRTD is a SHA-384 over the TDVF's TD_HOB/BFV/CFV pages as the
-/// TDVF metadata (GUID e9eaf9f3-168e-44d5-a8eb-7f4d8738f6ae) lays them out, and the RTMRs
-/// replay the firmware's CC event log (kernel, initrd and cmdline are measured by the firmware
-/// into RTMR1/2). Debian's OVMF is not a TDVF build (`OvmfPkg/IntelTdx`), so there is no
-/// firmware here whose MRTD could be checked against a reference; this returns an error naming
-/// that gap rather than an unverified number.
-pub fn tdx_measurement(firmware: Option<&Path>) -> Result<[u8; 48], ImageError> {
-    let what = firmware
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "no firmware given".into());
-    Err(ImageError::Measurement(format!(
-        "TDX MRTD/RTMR prediction is not implemented ({what}): it needs a TDVF (OvmfPkg/IntelTdx) \
-         build and its metadata; kiln verifies TDX quotes against an expected MRTD given explicitly"
-    )))
 }
