@@ -523,6 +523,123 @@ echo dev $(ls -A /dev | sort | tr '\n' ' ') >> x
     assert!(sb["limits"]["memoryBytes"].as_u64().unwrap() > 0, "{sb}");
 }
 
+/// In the guest, the build's own syscalls cannot reach PID 1 or the enclave (ptrace,
+/// process_vm_readv, pidfd_open/pidfd_getfd), it has no network (TCP to the host's address,
+/// vsock to the host), and a daemon it leaves is killed before the outputs are hashed: the
+/// build succeeds, and its output verifies and is honest.
+#[test]
+fn a_hostile_build_in_the_guest_gets_no_syscall_no_network_and_leaves_no_daemon() {
+    let img = image();
+    let _vm = serial();
+    let d = tempfile::tempdir().unwrap();
+    let project = d.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("attack.c"),
+        r#"#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/vm_sockets.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+static void rep(const char *what, long r) { printf("%s %s\n", what, r < 0 ? "refused" : "WORKED"); }
+int main(void) {
+  char buf[16];
+  struct iovec l = {buf, sizeof buf}, r = {(void *)0x400000, sizeof buf};
+  rep("ptrace", ptrace(PTRACE_ATTACH, 1, 0, 0));
+  rep("process_vm_readv", syscall(SYS_process_vm_readv, 1, &l, 1, &r, 1, 0));
+  long fd = syscall(SYS_pidfd_open, 1, 0);
+  rep("pidfd_open", fd);
+  rep("pidfd_getfd", syscall(SYS_pidfd_getfd, fd < 0 ? 0 : fd, 3, 0));
+  int v = socket(AF_VSOCK, SOCK_STREAM, 0);
+  struct sockaddr_vm va = {.svm_family = AF_VSOCK, .svm_cid = 2, .svm_port = 1024};
+  rep("vsock", v < 0 ? -1 : connect(v, (struct sockaddr *)&va, sizeof va));
+  int t = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in ta = {.sin_family = AF_INET, .sin_port = htons(22)};
+  inet_pton(AF_INET, "10.0.2.2", &ta.sin_addr);
+  rep("tcp", t < 0 ? -1 : connect(t, (struct sockaddr *)&ta, sizeof ta));
+  return 0;
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("build.sh"),
+        // The daemon waits for the build's shell to end, then appends for ever: had it
+        // outlived the build, the output the enclave reads would say so.
+        "cc -o attack attack.c && ./attack > x\n\
+         main=$$\n\
+         (setsid sh -c \"while kill -0 $main 2>/dev/null; do :; done; \
+         while :; do echo TAMPERED >> x; done\" &)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[build]\ncommand = \"sh build.sh\"\noutputs = [\"x\"]\n",
+    )
+    .unwrap();
+    let out = d.path().join("out");
+    let b = kiln(&[
+        "build",
+        s(&project),
+        "--backend",
+        "qemu",
+        "--image",
+        s(&img),
+        "--out",
+        s(&out),
+    ]);
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let x = std::fs::read_to_string(out.join("artifacts/x")).unwrap();
+    assert_eq!(
+        x,
+        "ptrace refused\nprocess_vm_readv refused\npidfd_open refused\npidfd_getfd refused\n\
+         vsock refused\ntcp refused\n",
+        "{x}"
+    );
+    let v = kiln(&[
+        "verify",
+        s(&out),
+        "--allow-simulated",
+        "--reference",
+        s(&img),
+    ]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+}
+
+/// A build that fills its disk in the guest fills the guest's size-limited tmpfs, not the
+/// host: the write fails, the build fails with the reason, and the guest lives to say so.
+#[test]
+fn a_build_that_fills_its_disk_in_the_guest_fails_the_build_not_the_guest() {
+    let img = image();
+    let _vm = serial();
+    let d = tempfile::tempdir().unwrap();
+    let project = d.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[build]\ncommand = \"cat /dev/zero > fill; echo survived > x\"\noutputs = [\"x\"]\n",
+    )
+    .unwrap();
+    let out = d.path().join("out");
+    let err = failed_build(&img, &project, &out, &[]);
+    assert!(
+        err.contains("No space left on device") || err.contains("the build ran out of memory"),
+        "{err}"
+    );
+    assert!(err.contains("the build command failed"), "{err}");
+}
+
 /// A build that touches more memory than the guest has is killed inside its cgroup: the
 /// build fails with a clear reason, and the guest (the enclave) lives to report it.
 #[test]
