@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use base64::Engine as _;
+use kiln_provenance::ResourceDescriptor;
 use kiln_tee::device::DeviceTee;
 use kiln_tee::{Measurement, Tee};
-use kiln_verifier::build::ResourceDescriptor;
 
 use crate::config::{Config, TeeChoice};
 use crate::error::EnclaveError;

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use kiln_proto::Stream;
-use kiln_verifier::build::Recipe;
+use kiln_provenance::Recipe;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
@@ -228,7 +228,7 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             toolchain: vec![],
-            limits: kiln_verifier::build::Limits {
+            limits: kiln_provenance::Limits {
                 time_secs: 5,
                 output_bytes: 1,
             },

@@ -8,8 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path};
 
-use kiln_verifier::build::git::{self, Hasher, Node, ObjectFormat};
-use kiln_verifier::build::{parse_recipe, Recipe, SourceRef};
+use kiln_provenance::git::{self, Hasher, Node, ObjectFormat};
+use kiln_provenance::{parse_recipe, Recipe, SourceRef};
 
 use crate::error::EnclaveError;
 

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use kiln_verifier::build::Subject;
+use kiln_provenance::Subject;
 use sha2::{Digest, Sha256};
 
 use crate::error::EnclaveError;

@@ -2,14 +2,13 @@
 //! in a Sigstore bundle.
 
 use kiln_proto::NamedBlob;
-use kiln_verifier::build::media;
-use kiln_verifier::build::verify::SOURCE_TREE_ANNOTATION;
-use kiln_verifier::build::{
+use kiln_provenance::media;
+use kiln_provenance::SOURCE_TREE_ANNOTATION;
+use kiln_provenance::{
     dsse, key_id, pae, BuildDefinition, BuildRequest, Builder, DsseSignature, Envelope, Metadata,
     Provenance, ResourceDescriptor, RunDetails, SigstoreBundle, Statement, Subject, BUILD_TYPE,
     PAYLOAD_TYPE_IN_TOTO, PREDICATE_TYPE_SLSA_V1, STATEMENT_TYPE_V1,
 };
-use kiln_verifier::Platform as VerifierPlatform;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -44,7 +43,7 @@ pub struct Inputs<'a> {
     /// Its exact bytes.
     pub request_bytes: &'a [u8],
     /// The recipe the guest read from the source.
-    pub recipe: &'a kiln_verifier::build::Recipe,
+    pub recipe: &'a kiln_provenance::Recipe,
     /// The commit the guest proved, if the source is a git tree.
     pub commit: Option<&'a crate::commit::ProvenCommit>,
     /// The TEE platform.
@@ -76,14 +75,6 @@ fn rfc3339(t: OffsetDateTime) -> Result<String, EnclaveError> {
         op: "format a provenance timestamp",
         reason: e.to_string(),
     })
-}
-
-fn verifier_platform(p: kiln_tee::Platform) -> VerifierPlatform {
-    match p {
-        kiln_tee::Platform::SevSnp => VerifierPlatform::SevSnp,
-        kiln_tee::Platform::Tdx => VerifierPlatform::Tdx,
-        kiln_tee::Platform::Nitro => VerifierPlatform::Nitro,
-    }
 }
 
 /// The statement.
@@ -178,25 +169,24 @@ pub fn evidence_byproducts(
     platform: kiln_tee::Platform,
     evidence: &[NamedBlob],
 ) -> Vec<ResourceDescriptor> {
-    let vp = verifier_platform(platform);
     evidence
         .iter()
         .map(|blob| ResourceDescriptor {
             name: Some(blob.name.clone()),
-            media_type: Some(media::media_type(&blob.name, vp).into()),
+            media_type: Some(media::media_type(&blob.name, platform).into()),
             content: Some(dsse::encode_base64(&blob.data)),
             ..ResourceDescriptor::default()
         })
         .collect()
 }
 
-/// The `kiln-binding/v1` digest of a statement (see `kiln_verifier::build::binding`).
+/// The `kiln-binding/v1` digest of a statement (see `kiln_provenance::binding`).
 pub fn binding_of(statement: &Statement) -> Result<[u8; 32], EnclaveError> {
     let value = serde_json::to_value(statement).map_err(|e| EnclaveError::Crypto {
         op: "serialise the statement",
         reason: e.to_string(),
     })?;
-    Ok(kiln_verifier::build::binding(&value))
+    Ok(kiln_provenance::binding(&value))
 }
 
 /// Signs the statement's exact JSON bytes and packs the envelope in a Sigstore bundle (JSON).

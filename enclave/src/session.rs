@@ -16,9 +16,9 @@
 use std::time::Duration;
 
 use kiln_proto::{read_message, write_message, Message, Phase, Role, Stream, PROTOCOL_VERSION};
+use kiln_provenance::{report_data, BuildRequest};
 use kiln_tee::device::{bundle_files, message_kind, Channel};
 use kiln_tee::{Platform, ReportData, Tee};
-use kiln_verifier::build::{report_data, BuildRequest};
 use time::OffsetDateTime;
 
 use crate::backend::{self, Backend};

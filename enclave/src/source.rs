@@ -8,8 +8,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use kiln_proto::{read_message, Message};
+use kiln_provenance::SourceRef;
 use kiln_tee::device::{message_kind, Channel};
-use kiln_verifier::build::SourceRef;
 use sha2::{Digest, Sha256};
 use tar::EntryType;
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kiln_verifier::build::{ResourceDescriptor, Tool};
+use kiln_provenance::{ResourceDescriptor, Tool};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 

@@ -36,14 +36,6 @@ fn spki_from_pem(pem: &str) -> Vec<u8> {
         .unwrap()
 }
 
-fn verifier_platform(p: Platform) -> kiln_verifier::Platform {
-    match p {
-        Platform::SevSnp => kiln_verifier::Platform::SevSnp,
-        Platform::Tdx => kiln_verifier::Platform::Tdx,
-        Platform::Nitro => kiln_verifier::Platform::Nitro,
-    }
-}
-
 /// The in-toto statement signed in the outcome's bundle.
 fn signed_statement(o: &Outcome) -> Statement {
     let (bundle, ..) = result_parts(o);
@@ -211,12 +203,12 @@ fn a_tiny_build_is_signed_and_bound_to_verifying_evidence_on_every_platform() {
         let mut anchors = TrustAnchors::vendor();
         anchors
             .allow_simulated(
-                verifier_platform(platform),
+                platform,
                 "kiln test chip",
                 ev.simulated_root_der.as_ref().unwrap(),
             )
             .unwrap();
-        let mut e = Evidence::new(&ev.evidence).platform(verifier_platform(platform));
+        let mut e = Evidence::new(&ev.evidence).platform(platform);
         if let Some(v) = &ev.vek_der {
             e = e.vek(v);
         }

@@ -62,6 +62,8 @@ pub enum TeeError {
     },
 }
 
+// The constructors serve the simulator (feature `simulator`).
+#[cfg_attr(not(feature = "simulator"), allow(dead_code))]
 impl TeeError {
     pub(crate) fn crypto(what: &'static str, reason: impl fmt::Display) -> Self {
         Self::Crypto {

@@ -27,14 +27,20 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "simulator")]
 pub mod bundle;
+#[cfg(feature = "simulator")]
 pub mod chip;
 pub mod device;
 pub mod error;
+#[cfg(feature = "simulator")]
 pub mod evidence;
 pub mod measurement;
+#[cfg(feature = "simulator")]
 pub mod pki;
+#[cfg(feature = "simulator")]
 pub mod seal;
+#[cfg(feature = "simulator")]
 pub mod sim;
 
 use std::fmt;
@@ -42,46 +48,7 @@ use std::fmt;
 pub use error::TeeError;
 pub use measurement::{process_measurement, process_measurement_of_digest, Measurement};
 
-/// A TEE platform. The names are those of `kiln-verify --platform`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Platform {
-    /// AMD SEV-SNP.
-    SevSnp,
-    /// Intel TDX.
-    Tdx,
-    /// AWS Nitro Enclaves.
-    Nitro,
-}
-
-impl Platform {
-    /// Every platform.
-    pub const ALL: [Self; 3] = [Self::SevSnp, Self::Tdx, Self::Nitro];
-
-    /// The name used on the command line (`sev-snp`, `tdx`, `nitro`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SevSnp => "sev-snp",
-            Self::Tdx => "tdx",
-            Self::Nitro => "nitro",
-        }
-    }
-
-    /// Parses a command-line name (`snp` is accepted for `sev-snp`).
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "sev-snp" | "snp" => Some(Self::SevSnp),
-            "tdx" => Some(Self::Tdx),
-            "nitro" => Some(Self::Nitro),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use kiln_provenance::Platform;
 
 /// What the caller binds into evidence.
 ///

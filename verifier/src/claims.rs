@@ -9,48 +9,7 @@ use serde::{Serialize, Serializer};
 use crate::anchors::AnchorOrigin;
 use crate::time::UnixTime;
 
-/// A TEE platform.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
-)]
-pub enum Platform {
-    /// AMD SEV-SNP.
-    #[serde(rename = "sev-snp")]
-    SevSnp,
-    /// Intel TDX.
-    #[serde(rename = "tdx")]
-    Tdx,
-    /// AWS Nitro Enclaves.
-    #[serde(rename = "nitro")]
-    Nitro,
-}
-
-impl Platform {
-    /// The name used on the command line and in policies.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SevSnp => "sev-snp",
-            Self::Tdx => "tdx",
-            Self::Nitro => "nitro",
-        }
-    }
-
-    /// Parses a command-line name.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "sev-snp" | "snp" => Some(Self::SevSnp),
-            "tdx" => Some(Self::Tdx),
-            "nitro" => Some(Self::Nitro),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use kiln_provenance::Platform;
 
 /// Bytes shown and serialised as lowercase hex.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use kiln_tee::sim::{FixedClock, SimChip, SimProfile, SimTee};
-use kiln_tee::{process_measurement, Platform as TeePlatform, ReportData, Tee};
+use kiln_tee::{process_measurement, ReportData, Tee};
 use kiln_verifier::build::dsse::encode_base64;
 use kiln_verifier::build::{
     self, media, AllowSimulated, AnyMeasurement, BuildDefinition, BuildError, BuildOutput,
@@ -23,14 +23,6 @@ const NONCE: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccd
 
 fn at() -> UnixTime {
     UnixTime::from_secs(1_767_225_600 + 60)
-}
-
-fn tee_platform(p: Platform) -> TeePlatform {
-    match p {
-        Platform::SevSnp => TeePlatform::SevSnp,
-        Platform::Tdx => TeePlatform::Tdx,
-        Platform::Nitro => TeePlatform::Nitro,
-    }
 }
 
 struct Key {
@@ -141,8 +133,8 @@ fn sim_tee(platform: Platform, debug: bool) -> SimTee {
 /// The simulated TEE of the test chip, running `enclave`.
 fn sim_tee_of(platform: Platform, debug: bool, enclave: &[u8]) -> SimTee {
     let chip = SimChip::from_seed(&[7; 32]);
-    let profile = SimProfile::default_for(tee_platform(platform));
-    let mut measurement = process_measurement(tee_platform(platform), enclave, b"params");
+    let profile = SimProfile::default_for(platform);
+    let mut measurement = process_measurement(platform, enclave, b"params");
     let mut policy = profile.default_policy();
     if debug {
         match platform {
@@ -583,8 +575,8 @@ fn a_simulated_root_the_caller_did_not_pin_is_refused() {
         let other_roots: Vec<[u8; 32]> = PLATFORMS
             .iter()
             .map(|q| {
-                let profile = SimProfile::default_for(tee_platform(*q));
-                let m = process_measurement(tee_platform(*q), b"enclave", b"params");
+                let profile = SimProfile::default_for(*q);
+                let m = process_measurement(*q, b"enclave", b"params");
                 let tee = SimTee::launch(
                     foreign.clone(),
                     profile,

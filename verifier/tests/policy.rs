@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use kiln_tee::sim::{FixedClock, SimChip, SimProfile, SimTee};
-use kiln_tee::{process_measurement, Platform as TeePlatform, ReportData, Tee};
+use kiln_tee::{process_measurement, ReportData, Tee};
 use kiln_verifier::policy::{
     self, BuildSummary, ExitCode, Outcome, Policy, PolicyError, ProductTcb, RegoRules, Report,
     SigningKeyPolicy, SnpTcb, SubjectSummary,
@@ -62,18 +62,10 @@ fn chip() -> Arc<SimChip> {
     Arc::clone(CHIP.get_or_init(|| SimChip::from_seed(&[9; 32])))
 }
 
-fn tee_platform(p: Platform) -> TeePlatform {
-    match p {
-        Platform::SevSnp => TeePlatform::SevSnp,
-        Platform::Tdx => TeePlatform::Tdx,
-        Platform::Nitro => TeePlatform::Nitro,
-    }
-}
-
 /// Simulated evidence of `platform` launched with guest `policy` (the profile's production
 /// policy when `None`), verified with the simulated root allowed.
 fn sim(platform: Platform, policy: Option<u64>) -> Claims {
-    let tp = tee_platform(platform);
+    let tp = platform;
     let profile = SimProfile::default_for(tp);
     let tee = SimTee::launch(
         chip(),

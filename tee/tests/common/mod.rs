@@ -8,7 +8,7 @@ use kiln_tee::evidence::snp::SnpReportVersion;
 use kiln_tee::evidence::tdx::TdxQuoteVersion;
 use kiln_tee::pki::snp::SnpProduct;
 use kiln_tee::sim::{FixedClock, SimChip, SimProfile, SimTee};
-use kiln_tee::{process_measurement, EvidenceBundle, Platform, ReportData, Tee};
+use kiln_tee::{process_measurement, EvidenceBundle, ReportData, Tee};
 use kiln_verifier::{Evidence, TrustAnchors, UnixTime, VerifiedEvidence, Verifier};
 
 /// 2025-09-01T00:00:00Z, the time every test evidence is made at.
@@ -71,20 +71,12 @@ pub fn bundle(n: u8, profile: SimProfile) -> EvidenceBundle {
         .unwrap()
 }
 
-pub fn verifier_platform(p: Platform) -> kiln_verifier::Platform {
-    match p {
-        Platform::SevSnp => kiln_verifier::Platform::SevSnp,
-        Platform::Tdx => kiln_verifier::Platform::Tdx,
-        Platform::Nitro => kiln_verifier::Platform::Nitro,
-    }
-}
-
 /// The vendor anchors plus the bundle's simulated root, allowed by name.
 pub fn anchors_with(bundle: &EvidenceBundle) -> TrustAnchors {
     let mut anchors = TrustAnchors::vendor();
     anchors
         .allow_simulated(
-            verifier_platform(bundle.platform),
+            bundle.platform,
             "kiln simulated root",
             bundle.simulated_root_der.as_ref().unwrap(),
         )
@@ -94,7 +86,7 @@ pub fn anchors_with(bundle: &EvidenceBundle) -> TrustAnchors {
 
 /// The verifier's view of a bundle.
 pub fn evidence(bundle: &EvidenceBundle) -> Evidence<'_> {
-    let mut e = Evidence::new(&bundle.evidence).platform(verifier_platform(bundle.platform));
+    let mut e = Evidence::new(&bundle.evidence).platform(bundle.platform);
     if let Some(vek) = &bundle.vek_der {
         e = e.vek(vek);
     }

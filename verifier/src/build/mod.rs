@@ -7,18 +7,14 @@
 //! DSSE signature over the statement → every subject digest matches its artifact → expected
 //! measurement, builder, source and nonce.
 
-pub mod binding;
-pub mod bundle;
-pub mod dsse;
 pub mod error;
 pub mod expect;
-pub mod git;
 pub mod load;
-pub mod media;
-pub mod recipe;
-pub mod request;
-pub mod statement;
 pub mod verify;
+
+// The documents themselves live in `kiln-provenance`, which the guest shares; they are
+// re-exported here under their old paths.
+pub use kiln_provenance::{binding, bundle, dsse, git, media, recipe, request, statement};
 
 pub use bundle::SigstoreBundle;
 pub use dsse::{pae, Envelope, Signature as DsseSignature, PAYLOAD_TYPE_IN_TOTO};
@@ -36,16 +32,4 @@ pub use statement::{
 };
 pub use verify::{verify, AllowSimulated, BuildOutput, VerifiedBuild};
 
-use sha2::{Digest, Sha256};
-
-/// SHA-256 as lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-pub use binding::{binding, report_data, BINDING_VERSION};
-
-/// The DSSE `keyid` kiln uses: lowercase hex SHA-256 of the key's SubjectPublicKeyInfo DER.
-pub fn key_id(spki_der: &[u8]) -> String {
-    sha256_hex(spki_der)
-}
+pub use kiln_provenance::{key_id, report_data, sha256_hex, BINDING_VERSION};

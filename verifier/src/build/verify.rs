@@ -450,9 +450,7 @@ fn check_binding(
     Ok(())
 }
 
-/// The annotation key under which the guest records the git tree it recomputed from the
-/// unpacked source (on the `kiln:source` resolved dependency).
-pub const SOURCE_TREE_ANNOTATION: &str = "gitTree";
+pub use kiln_provenance::statement::SOURCE_TREE_ANNOTATION;
 
 fn check_commit_proof(request: &BuildRequest, statement: &Statement) -> Result<(), BuildError> {
     let bad = |reason: String| BuildError::Request {

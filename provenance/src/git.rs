@@ -2,7 +2,7 @@
 //!
 //! The host claims "this archive is folder `path` of commit `C`". The guest does not take
 //! that on trust: it receives the commit object and the tree objects from the commit's root
-//! down to the packed folder's parent ([`GitProof`](super::request::GitProof)), recomputes
+//! down to the packed folder's parent ([`GitProof`](crate::request::GitProof)), recomputes
 //! the tree of the unpacked files ([`tree_id`]), and [`verify_commit`] checks each link:
 //! every parent tree names the child by name with the recomputed id, the root tree is the one
 //! the commit object names, and the commit object hashes to `C`. SHA-1 repositories are hashed
@@ -394,18 +394,18 @@ pub fn verify_commit(
     Ok(facts)
 }
 
-/// Checks a request's git proof ([`GitProof`](super::request::GitProof)) against the tree id
+/// Checks a request's git proof ([`GitProof`](crate::request::GitProof)) against the tree id
 /// of the source: decodes its objects, runs [`verify_commit`], and requires the commit's
 /// committer time to be the request's `SOURCE_DATE_EPOCH`. The guest calls it with the tree it
 /// recomputed from the unpacked files; the verifier with the tree the guest recorded.
 pub fn check_proof(
     commit: &str,
-    proof: &super::request::GitProof,
+    proof: &crate::request::GitProof,
     source_tree: &[u8],
     source_date_epoch: i64,
 ) -> Result<CommitFacts, GitError> {
     let b64 = |what: &str, text: &str| {
-        super::dsse::decode_base64(text).ok_or_else(|| GitError::Malformed {
+        crate::dsse::decode_base64(text).ok_or_else(|| GitError::Malformed {
             object: what.to_owned(),
             reason: "not base64".into(),
         })

@@ -1,7 +1,7 @@
 //! File names and media types of a build output's evidence, shared by the builder (which
 //! writes them) and the verifier (which reads them).
 
-use crate::claims::Platform;
+use crate::Platform;
 
 /// The build request byproduct.
 pub const REQUEST_NAME: &str = "request.json";

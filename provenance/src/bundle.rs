@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::build::dsse::Envelope;
+use crate::dsse::Envelope;
 
 /// The bundle media type kiln writes.
 pub const MEDIA_TYPE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";

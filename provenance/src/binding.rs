@@ -25,7 +25,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::media;
+use crate::media;
 
 /// The version tag of the binding.
 pub const BINDING_VERSION: &str = "kiln-binding/v1";

@@ -126,3 +126,7 @@ pub struct ResourceDescriptor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<serde_json::Value>,
 }
+
+/// The annotation key under which the guest records the git tree it recomputed from the
+/// unpacked source (on the `kiln:source` resolved dependency).
+pub const SOURCE_TREE_ANNOTATION: &str = "gitTree";

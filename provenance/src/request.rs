@@ -1,5 +1,5 @@
 //! The build request: what the host asks the guest to build. Its exact bytes are carried,
-//! signed, in the provenance, and so covered by the evidence's binding ([`super::binding`](mod@super::binding)).
+//! signed, in the provenance, and so covered by the evidence's binding ([`crate::binding`](mod@crate::binding)).
 
 use serde::{Deserialize, Serialize};
 
@@ -54,7 +54,7 @@ pub struct SourceRef {
 }
 
 /// The git objects that prove [`SourceRef::commit`]: the guest recomputes the tree of the
-/// unpacked source and checks them link by link ([`super::git::verify_commit`]).
+/// unpacked source and checks them link by link ([`crate::git::verify_commit`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GitProof {
