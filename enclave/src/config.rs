@@ -3,66 +3,141 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use std::ffi::OsString;
 
-/// The flags.
-#[derive(Debug, Parser)]
-#[command(
-    name = "kiln-enclave",
-    version,
-    about = "kiln's in-guest builder: builds one request hermetically and returns the \
-             artifacts with signed SLSA provenance bound to the TEE's evidence",
-    long_about = "kiln's in-guest builder. It connects to the host agent on --control, \
-                  receives a build request and the source archive, checks the archive's \
-                  SHA-256 against the request, unpacks it into a fresh work directory, runs \
-                  the recipe's command with a clean environment, no network, a time limit \
-                  and an output size limit, and sends back the outputs, an in-toto/SLSA \
-                  statement signed with a key sealed to the TEE's measurement, and evidence \
-                  binding that key and the request.\n\n\
-                  Addresses: unix:PATH (a Unix socket), virtio:PATH (a virtio-serial port, \
-                  e.g. virtio:/dev/virtio-ports/kiln.control), vsock:CID:PORT.\n\n\
-                  Normally started by `kiln build`, never by hand."
-)]
+/// `kiln-enclave --help`.
+pub const HELP: &str = "\
+kiln-enclave: kiln's in-guest builder. It connects to the host agent on --control, receives a
+build request and the source archive, checks the archive's SHA-256 against the request,
+unpacks it into a fresh work directory, runs the recipe's command in its sandbox with a clean
+environment, no network, a time limit and an output size limit, and sends back the outputs, an
+in-toto/SLSA statement signed with a key sealed to the TEE's measurement, and evidence binding
+that key and the statement.
+
+Normally started by `kiln build` (or as a VM guest's /init), never by hand.
+
+Usage: kiln-enclave --control ADDR [OPTIONS]
+
+Options:
+  --control ADDR           where the host agent listens
+  --device ADDR            where the simulated security processor listens (needed by
+                           --tee sim-device)
+  --tee BACKEND            sim-device, sev-snp, tdx or nitro [default: the first hardware
+                           device present (/dev/sev-guest, configfs-tsm with /dev/tdx_guest,
+                           /dev/nsm), else sim-device when --device is given]
+  --work-root DIR          started as a process: the folder the size-limited work tmpfs is
+                           mounted on [default: the working directory]
+  --work-size BYTES        started as a process: the work folder's size limit [default: half
+                           the memory]
+  --toolchain-root DIR     a toolchain folder the host resolved for the recipe's tools,
+                           mounted read-only at the same path in the build's sandbox, its bin/
+                           first on the PATH (repeatable)
+  --allow-weaker-sandbox   build even where the full sandbox cannot be set up; the signed
+                           provenance then says which layers held
+  --tsm-root DIR           the configfs-tsm report folder (TDX)
+                           [default: /sys/kernel/config/tsm/report]
+  -h, --help               print this help
+  -V, --version            print the version
+
+Addresses: unix:PATH (a Unix socket), virtio:PATH (a virtio-serial port, e.g.
+virtio:/dev/virtio-ports/kiln.control), vsock:CID:PORT.
+
+Exit codes: 0 the build was sent back, 1 the session failed (the host is told why when it
+can be), 2 bad flags.
+";
+
+/// The flags, as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cli {
-    /// Where the host agent listens (unix:PATH, virtio:PATH or vsock:CID:PORT).
-    #[arg(long, value_name = "ADDR")]
+    /// `--control`: where the host agent listens.
     pub control: String,
-    /// Where the simulated security processor listens (needed by --tee sim-device).
-    #[arg(long, value_name = "ADDR")]
+    /// `--device`: where the simulated security processor listens.
     pub device: Option<String>,
-    /// The TEE backend. Default: the first hardware device present (/dev/sev-guest,
-    /// configfs-tsm with /dev/tdx_guest, /dev/nsm), else sim-device when --device is given.
-    #[arg(long, value_enum, value_name = "BACKEND")]
+    /// `--tee`: the TEE backend.
     pub tee: Option<TeeChoice>,
-    /// Where the fresh work directory of the build is created (default: the system
-    /// temporary directory).
-    #[arg(long, value_name = "DIR")]
+    /// `--work-root`: started as a process, the folder the work tmpfs is mounted on.
     pub work_root: Option<PathBuf>,
-    /// A toolchain directory the host resolved for the recipe's tools (a rustup toolchain, for
-    /// instance): mounted read-only at the same path inside the build's sandbox, its `bin/`
-    /// first on the PATH. Repeatable.
-    #[arg(long, value_name = "DIR")]
+    /// `--toolchain-root` (repeatable): toolchain folders mounted read-only in the sandbox.
     pub toolchain_root: Vec<PathBuf>,
-    /// Build even where the full sandbox cannot be set up (no bubblewrap, no user
-    /// namespaces): the build then runs with only the layers that held, and the signed
-    /// provenance says which.
-    #[arg(long)]
+    /// `--allow-weaker-sandbox`.
     pub allow_weaker_sandbox: bool,
-    /// Started as a process (the simulator): the size limit of the build's work folder, a
-    /// tmpfs in the enclave's private mount namespace, in bytes [default: half the memory].
-    #[arg(long, value_name = "BYTES")]
+    /// `--work-size`: started as a process, the work folder's size limit in bytes.
     pub work_size: Option<u64>,
-    /// The configfs-tsm report directory (TDX).
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "/sys/kernel/config/tsm/report"
-    )]
+    /// `--tsm-root`: the configfs-tsm report folder (TDX).
     pub tsm_root: PathBuf,
 }
 
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    /// A build session with these flags.
+    Run(Cli),
+    /// `--help`.
+    Help,
+    /// `--version`.
+    Version,
+}
+
+impl Cli {
+    /// Parses `args` (the program name first, as `std::env::args_os` gives them) with
+    /// `lexopt`, a dependency-free parser: the guest's every crate is measured, trusted code.
+    pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> Result<Invocation, String> {
+        use lexopt::prelude::*;
+        let mut p = lexopt::Parser::from_iter(args);
+        let mut control = None;
+        let mut cli = Cli {
+            control: String::new(),
+            device: None,
+            tee: None,
+            work_root: None,
+            toolchain_root: Vec::new(),
+            allow_weaker_sandbox: false,
+            work_size: None,
+            tsm_root: PathBuf::from("/sys/kernel/config/tsm/report"),
+        };
+        let text = |p: &mut lexopt::Parser, flag: &str| -> Result<String, String> {
+            p.value()
+                .map_err(|e| format!("--{flag}: {e}"))?
+                .into_string()
+                .map_err(|v| format!("--{flag} {v:?} is not UTF-8"))
+        };
+        while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+            match arg {
+                Long("control") => control = Some(text(&mut p, "control")?),
+                Long("device") => cli.device = Some(text(&mut p, "device")?),
+                Long("tee") => {
+                    let name = text(&mut p, "tee")?;
+                    cli.tee = Some(TeeChoice::parse(&name).ok_or_else(|| {
+                        format!("--tee {name:?}: use sim-device, sev-snp, tdx or nitro")
+                    })?);
+                }
+                Long("work-root") => {
+                    cli.work_root = Some(p.value().map_err(|e| e.to_string())?.into());
+                }
+                Long("toolchain-root") => cli
+                    .toolchain_root
+                    .push(p.value().map_err(|e| e.to_string())?.into()),
+                Long("allow-weaker-sandbox") => cli.allow_weaker_sandbox = true,
+                Long("work-size") => {
+                    let v = text(&mut p, "work-size")?;
+                    cli.work_size = Some(
+                        v.parse()
+                            .map_err(|e| format!("--work-size {v:?} is not a byte count: {e}"))?,
+                    );
+                }
+                Long("tsm-root") => cli.tsm_root = p.value().map_err(|e| e.to_string())?.into(),
+                Short('h') | Long("help") => return Ok(Invocation::Help),
+                Short('V') | Long("version") => return Ok(Invocation::Version),
+                other => return Err(other.unexpected().to_string()),
+            }
+        }
+        cli.control = control.ok_or("--control ADDR is required")?;
+        Ok(Invocation::Run(cli))
+    }
+}
+
 /// A TEE backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TeeChoice {
     /// The host's simulated security processor, over --device.
     SimDevice,
@@ -75,6 +150,13 @@ pub enum TeeChoice {
 }
 
 impl TeeChoice {
+    /// Parses a `--tee` name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::SimDevice, Self::SevSnp, Self::Tdx, Self::Nitro]
+            .into_iter()
+            .find(|c| c.as_str() == name)
+    }
+
     /// The name on the command line and in the provenance.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -241,18 +323,76 @@ mod tests {
         }
     }
 
+    fn cli(args: &[&str]) -> Result<Invocation, String> {
+        Cli::parse_from(
+            std::iter::once("kiln-enclave")
+                .chain(args.iter().copied())
+                .map(OsString::from),
+        )
+    }
+
+    fn run(args: &[&str]) -> Cli {
+        match cli(args).unwrap() {
+            Invocation::Run(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn sim_device_needs_a_device() {
-        let cli = Cli::try_parse_from([
-            "kiln-enclave",
-            "--control",
-            "unix:/c",
+        let c = run(&["--control", "unix:/c", "--tee", "sim-device"]);
+        assert!(Config::from_cli(c).unwrap_err().contains("--device"));
+        let c = run(&["--control", "tcp:x"]);
+        assert!(Config::from_cli(c).unwrap_err().starts_with("--control"));
+    }
+
+    #[test]
+    fn flags_parse_into_the_cli_and_mistakes_are_named() {
+        let c = run(&[
+            "--control=unix:/c",
+            "--device",
+            "unix:/d",
             "--tee",
-            "sim-device",
-        ])
-        .unwrap();
-        assert!(Config::from_cli(cli).unwrap_err().contains("--device"));
-        let cli = Cli::try_parse_from(["kiln-enclave", "--control", "tcp:x"]).unwrap();
-        assert!(Config::from_cli(cli).unwrap_err().starts_with("--control"));
+            "tdx",
+            "--toolchain-root",
+            "/a",
+            "--toolchain-root",
+            "/b",
+            "--allow-weaker-sandbox",
+            "--work-size",
+            "1048576",
+            "--work-root",
+            "/w",
+            "--tsm-root",
+            "/t",
+        ]);
+        assert_eq!(c.control, "unix:/c");
+        assert_eq!(c.device.as_deref(), Some("unix:/d"));
+        assert_eq!(c.tee, Some(TeeChoice::Tdx));
+        assert_eq!(c.toolchain_root, [PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert!(c.allow_weaker_sandbox);
+        assert_eq!(c.work_size, Some(1 << 20));
+        assert_eq!(c.work_root, Some(PathBuf::from("/w")));
+        assert_eq!(c.tsm_root, PathBuf::from("/t"));
+        assert_eq!(
+            run(&["--control", "x"]).tsm_root,
+            PathBuf::from("/sys/kernel/config/tsm/report")
+        );
+        assert_eq!(cli(&["--help"]).unwrap(), Invocation::Help);
+        assert_eq!(cli(&["-V"]).unwrap(), Invocation::Version);
+        for (args, says) in [
+            (&[][..], "--control ADDR is required"),
+            (&["--control"][..], "missing argument"),
+            (&["--control", "x", "--tee", "sgx"][..], "--tee \"sgx\""),
+            (
+                &["--control", "x", "--work-size", "big"][..],
+                "not a byte count",
+            ),
+            (&["--control", "x", "--bogus"][..], "--bogus"),
+            (&["--control", "x", "extra"][..], "extra"),
+        ] {
+            let e = cli(args).unwrap_err();
+            assert!(e.contains(says), "{args:?}: {e}");
+        }
     }
 }

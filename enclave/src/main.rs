@@ -23,8 +23,6 @@ mod transport;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     if cgroup::wanted() {
         return cgroup::launcher_main();
@@ -32,7 +30,22 @@ fn main() -> ExitCode {
     if init::wanted() {
         return init::main();
     }
-    let mut config = match config::Config::from_cli(config::Cli::parse()) {
+    let cli = match config::Cli::parse_from(std::env::args_os()) {
+        Ok(config::Invocation::Run(cli)) => cli,
+        Ok(config::Invocation::Help) => {
+            print!("{}", config::HELP);
+            return ExitCode::SUCCESS;
+        }
+        Ok(config::Invocation::Version) => {
+            println!("kiln-enclave {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("kiln-enclave: {e} (see kiln-enclave --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let mut config = match config::Config::from_cli(cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("kiln-enclave: {e}");
