@@ -18,6 +18,7 @@ mod sandbox;
 mod session;
 mod simns;
 mod source;
+mod timestamp;
 mod toolchain;
 mod transport;
 

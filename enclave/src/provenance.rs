@@ -10,8 +10,7 @@ use kiln_provenance::{
     PAYLOAD_TYPE_IN_TOTO, PREDICATE_TYPE_SLSA_V1, STATEMENT_TYPE_V1,
 };
 use serde_json::json;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use std::time::SystemTime;
 
 use crate::error::EnclaveError;
 use crate::keys::SigningKey;
@@ -65,15 +64,15 @@ pub struct Inputs<'a> {
     /// The evidence files.
     pub evidence: &'a [NamedBlob],
     /// When the build started.
-    pub started: OffsetDateTime,
+    pub started: SystemTime,
     /// When it finished.
-    pub finished: OffsetDateTime,
+    pub finished: SystemTime,
 }
 
-fn rfc3339(t: OffsetDateTime) -> Result<String, EnclaveError> {
-    t.format(&Rfc3339).map_err(|e| EnclaveError::Crypto {
+fn rfc3339(t: SystemTime) -> Result<String, EnclaveError> {
+    crate::timestamp::rfc3339(t).ok_or_else(|| EnclaveError::Crypto {
         op: "format a provenance timestamp",
-        reason: e.to_string(),
+        reason: "the clock is before 1970".into(),
     })
 }
 

@@ -19,7 +19,6 @@ use kiln_proto::{read_message, write_message, Message, Phase, Role, Stream, PROT
 use kiln_provenance::{report_data, BuildRequest};
 use kiln_tee::device::{bundle_files, message_kind, Channel};
 use kiln_tee::{Platform, ReportData, Tee};
-use time::OffsetDateTime;
 
 use crate::backend::{self, Backend};
 use crate::config::Config;
@@ -285,7 +284,7 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     sandbox.hand_over(work.path(), &[&src, &home, &tmp])?;
     let build_cmd = sandbox.command(&recipe.command, &src, work.path(), &env)?;
     sandbox.apply_limits()?;
-    let started = OffsetDateTime::now_utc();
+    let started = std::time::SystemTime::now();
     host.progress(
         Phase::Build,
         format!(
@@ -325,7 +324,7 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     built?;
     let tools = tools?;
     let found = outputs::collect(&src, &recipe.outputs, recipe.limits.output_bytes)?;
-    let finished = OffsetDateTime::now_utc();
+    let finished = std::time::SystemTime::now();
 
     // Hash (and hand over) the outputs first: the evidence binds them.
     host.progress(
