@@ -270,21 +270,7 @@ impl EnclaveError {
     }
 }
 
-/// The error and every cause under it, joined by `": "`.
-pub fn report(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        // Some errors repeat their source in their own message: print it once.
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
-}
+pub use kiln_proto::error_chain as report;
 
 #[cfg(test)]
 mod tests {

@@ -43,8 +43,7 @@ pub const DEFAULT_VCPUS: u32 = 2;
 pub const DEFAULT_MEMORY_MIB: u64 = 1024;
 /// Environment variable naming the statically linked `kiln-enclave` for images.
 pub const ENCLAVE_STATIC_ENV: &str = "KILN_ENCLAVE_STATIC";
-/// The kind tag of reference files.
-pub const REFERENCE_KIND: &str = "kiln-image-reference/v1";
+pub use kiln_provenance::REFERENCE_KIND;
 /// How to build the static enclave (for error messages).
 pub const BUILD_STATIC_HINT: &str = "RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release -p kiln-enclave --target x86_64-unknown-linux-gnu";
 

@@ -19,3 +19,20 @@ pub use message::{
 
 #[cfg(feature = "tokio")]
 pub use frame::{read_frame_async, write_frame_async};
+
+/// An error and every cause under it on one line, joined by `": "` (a cause whose text the
+/// message above it already ends with is printed once): how every kiln program prints an
+/// error, and the text an `Error` message carries over this protocol.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}

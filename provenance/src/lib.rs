@@ -85,6 +85,11 @@ impl fmt::Display for Platform {
     }
 }
 
+/// The `kind` of an image reference document (`kiln image measure --json`): the predicted
+/// measurements of a guest image that `kiln verify --reference` and a policy's
+/// `measurement_from` read.
+pub const REFERENCE_KIND: &str = "kiln-image-reference/v1";
+
 /// SHA-256 as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

@@ -145,17 +145,7 @@ fn frame(op: &'static str) -> impl FnOnce(FrameError) -> DeviceError {
     move |source| DeviceError::Frame { op, source }
 }
 
-/// Writes the whole cause chain of an error on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
-}
+use kiln_proto::error_chain as chain;
 
 /// Decodes `Measurement::canonical_bytes`.
 pub fn measurement_from_bytes(bytes: &[u8]) -> Result<Measurement, DeviceError> {

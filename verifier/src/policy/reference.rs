@@ -47,8 +47,7 @@ pub struct ReferenceValues {
     pub measurements: BTreeMap<String, Hex>,
 }
 
-/// The `kind` that `kiln image measure --json` writes.
-pub const REFERENCE_KIND: &str = "kiln-image-reference/v1";
+pub use kiln_provenance::REFERENCE_KIND;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
