@@ -458,6 +458,30 @@ fn guest_going_away_mid_build_is_a_clear_error() {
     assert!(stray_qemu().is_empty(), "stray QEMU: {:?}", stray_qemu());
 }
 
+/// `kiln build --backend qemu` of `project` into `out`, which must succeed and verify against
+/// the image's reference; returns the artifact `x`.
+fn vm_build_verified(img: &Path, project: &Path, out: &Path) -> String {
+    let b = kiln(&[
+        "build",
+        s(project),
+        "--backend",
+        "qemu",
+        "--image",
+        s(img),
+        "--out",
+        s(out),
+    ]);
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let v = kiln(&["verify", s(out), "--allow-simulated", "--reference", s(img)]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+    std::fs::read_to_string(out.join("artifacts/x")).unwrap()
+}
+
 /// A hostile build in the guest tries to power the VM off, reach the TEE interfaces, the
 /// virtio ports and PID 1's memory: it cannot, the build goes on, and its output verifies and
 /// is honest.
@@ -483,31 +507,12 @@ echo dev $(ls -A /dev | sort | tr '\n' ' ') >> x
     )
     .unwrap();
     let out = d.path().join("out");
-    let b = kiln(&[
-        "build",
-        s(&project),
-        "--backend",
-        "qemu",
-        "--image",
-        s(&img),
-        "--out",
-        s(&out),
-    ]);
-    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
-    let x = std::fs::read_to_string(out.join("artifacts/x")).unwrap();
+    let x = vm_build_verified(&img, &project, &out);
     assert_eq!(
         x,
         "still-running\nuid 1000\ndev fd full null random shm stderr stdin stdout urandom zero\n",
         "{x}"
     );
-    let v = kiln(&[
-        "verify",
-        s(&out),
-        "--allow-simulated",
-        "--reference",
-        s(&img),
-    ]);
-    assert_eq!(v.status.code(), Some(0));
     // In the guest the build has its own cgroup: memory and process limits, signed.
     let bundle: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("provenance.sigstore.json")).unwrap())
@@ -584,55 +589,37 @@ int main(void) {
     )
     .unwrap();
     let out = d.path().join("out");
-    let b = kiln(&[
-        "build",
-        s(&project),
-        "--backend",
-        "qemu",
-        "--image",
-        s(&img),
-        "--out",
-        s(&out),
-    ]);
-    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
-    let x = std::fs::read_to_string(out.join("artifacts/x")).unwrap();
+    let x = vm_build_verified(&img, &project, &out);
     assert_eq!(
         x,
         "ptrace refused\nprocess_vm_readv refused\npidfd_open refused\npidfd_getfd refused\n\
          vsock refused\ntcp refused\n",
         "{x}"
     );
-    let v = kiln(&[
-        "verify",
-        s(&out),
-        "--allow-simulated",
-        "--reference",
-        s(&img),
-    ]);
-    assert_eq!(
-        v.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&v.stdout)
-    );
+}
+
+/// A guest build of a project made of `files` (name, content) that must fail; returns its
+/// stderr.
+fn failing_guest_build(files: &[(&str, &str)]) -> String {
+    let img = image();
+    let _vm = serial();
+    let d = tempfile::tempdir().unwrap();
+    let project = d.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    for (name, content) in files {
+        std::fs::write(project.join(name), content).unwrap();
+    }
+    failed_build(&img, &project, &d.path().join("out"), &[])
 }
 
 /// A build that fills its disk in the guest fills the guest's size-limited tmpfs, not the
 /// host: the write fails, the build fails with the reason, and the guest lives to say so.
 #[test]
 fn a_build_that_fills_its_disk_in_the_guest_fails_the_build_not_the_guest() {
-    let img = image();
-    let _vm = serial();
-    let d = tempfile::tempdir().unwrap();
-    let project = d.path().join("proj");
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(
-        project.join("kiln.toml"),
+    let err = failing_guest_build(&[(
+        "kiln.toml",
         "[build]\ncommand = \"cat /dev/zero > fill; echo survived > x\"\noutputs = [\"x\"]\n",
-    )
-    .unwrap();
-    let out = d.path().join("out");
-    let err = failed_build(&img, &project, &out, &[]);
+    )]);
     assert!(
         err.contains("No space left on device") || err.contains("the build ran out of memory"),
         "{err}"
@@ -644,23 +631,16 @@ fn a_build_that_fills_its_disk_in_the_guest_fails_the_build_not_the_guest() {
 /// build fails with a clear reason, and the guest (the enclave) lives to report it.
 #[test]
 fn a_memory_hog_in_the_guest_fails_the_build_not_the_guest() {
-    let img = image();
-    let _vm = serial();
-    let d = tempfile::tempdir().unwrap();
-    let project = d.path().join("proj");
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(
-        project.join("hog.c"),
-        "#include <stdlib.h>\n#include <string.h>\nint main(void){for(int i=0;i<64;i++){char*p=malloc(32<<20);if(!p)return 2;memset(p,1,32<<20);}return 0;}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        project.join("kiln.toml"),
-        "[build]\ncommand = \"cc -o hog hog.c && ./hog && echo survived > x\"\noutputs = [\"x\"]\n",
-    )
-    .unwrap();
-    let out = d.path().join("out");
-    let err = failed_build(&img, &project, &out, &[]);
+    let err = failing_guest_build(&[
+        (
+            "hog.c",
+            "#include <stdlib.h>\n#include <string.h>\nint main(void){for(int i=0;i<64;i++){char*p=malloc(32<<20);if(!p)return 2;memset(p,1,32<<20);}return 0;}\n",
+        ),
+        (
+            "kiln.toml",
+            "[build]\ncommand = \"cc -o hog hog.c && ./hog && echo survived > x\"\noutputs = [\"x\"]\n",
+        ),
+    ]);
     assert!(err.contains("the build ran out of memory"), "{err}");
 }
 

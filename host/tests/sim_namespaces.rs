@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{text, verify};
+use common::{read_statement, text, verify};
 
 /// The system user `scripts/install-deps` makes (as root) for the unprivileged test.
 const SUBID_USER: &str = "kiln-subid";
@@ -46,19 +46,8 @@ fn kiln_build(proj: &Path, out: &Path, state: &Path, extra: &[&str]) -> Command 
     cmd
 }
 
-fn statement(out: &Path) -> serde_json::Value {
-    let bundle: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("provenance.sigstore.json")).unwrap())
-            .unwrap();
-    let payload = kiln_verifier::build::dsse::decode_base64(
-        bundle["dsseEnvelope"]["payload"].as_str().unwrap(),
-    )
-    .unwrap();
-    serde_json::from_slice(&payload).unwrap()
-}
-
 fn sandbox_facts(out: &Path) -> serde_json::Value {
-    statement(out)["predicate"]["buildDefinition"]["internalParameters"]["sandbox"].clone()
+    read_statement(out)["predicate"]["buildDefinition"]["internalParameters"]["sandbox"].clone()
 }
 
 #[test]
