@@ -3,6 +3,7 @@
 //! and verifies it before handing it over. The `kiln` binary is a thin layer over this
 //! library.
 
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod build;

@@ -44,10 +44,13 @@ const SECTION_METADATA: u16 = 5;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NitroPcrs {
     #[serde(with = "hex_bytes")]
+    /// PCR0: the whole image (kernel, command line, every ramdisk).
     pub pcr0: [u8; 48],
     #[serde(with = "hex_bytes")]
+    /// PCR1: the kernel, the command line and the bootstrap ramdisk.
     pub pcr1: [u8; 48],
     #[serde(with = "hex_bytes")]
+    /// PCR2: the application ramdisks.
     pub pcr2: [u8; 48],
 }
 
@@ -62,14 +65,19 @@ mod hex_bytes {
 #[derive(Debug, Clone, Serialize)]
 pub struct EifMetadata {
     #[serde(rename = "ImageName")]
+    /// `ImageName`.
     pub image_name: String,
     #[serde(rename = "ImageVersion")]
+    /// `ImageVersion`.
     pub image_version: String,
     #[serde(rename = "BuildMetadata")]
+    /// `BuildMetadata`.
     pub build: EifBuildInfo,
     #[serde(rename = "DockerInfo")]
+    /// `DockerInfo` (kiln builds no Docker image: an empty object).
     pub docker_info: serde_json::Value,
     #[serde(rename = "CustomMetadata")]
+    /// `CustomMetadata`.
     pub custom: serde_json::Value,
 }
 
@@ -77,14 +85,19 @@ pub struct EifMetadata {
 #[derive(Debug, Clone, Serialize)]
 pub struct EifBuildInfo {
     #[serde(rename = "BuildTime")]
+    /// `BuildTime` (the epoch, for reproducibility).
     pub build_time: String,
     #[serde(rename = "BuildTool")]
+    /// `BuildTool`.
     pub build_tool: String,
     #[serde(rename = "BuildToolVersion")]
+    /// `BuildToolVersion`.
     pub build_tool_version: String,
     #[serde(rename = "OperatingSystem")]
+    /// `OperatingSystem`.
     pub os: String,
     #[serde(rename = "KernelVersion")]
+    /// `KernelVersion`.
     pub kernel_version: String,
 }
 
@@ -112,11 +125,15 @@ impl EifMetadata {
 pub struct EifInputs {
     /// bzImage.
     pub kernel: PathBuf,
+    /// The kernel command line.
     pub cmdline: String,
     /// First = bootstrap ramdisk (PCR1), the rest = application ramdisks (PCR2).
     pub ramdisks: Vec<PathBuf>,
+    /// The metadata section.
     pub metadata: EifMetadata,
+    /// Memory the enclave is started with by default, MiB.
     pub default_mem: u64,
+    /// vCPUs the enclave is started with by default.
     pub default_cpus: u64,
 }
 
@@ -155,6 +172,7 @@ impl Default for Crc32 {
 }
 
 impl Crc32 {
+    /// Feeds `data`.
     pub fn update(&mut self, data: &[u8]) {
         let mut c = self.0;
         for &b in data {
@@ -164,6 +182,7 @@ impl Crc32 {
         }
         self.0 = c;
     }
+    /// The CRC-32 of everything fed.
     pub fn finish(&self) -> u32 {
         self.0 ^ 0xFFFF_FFFF
     }
@@ -362,11 +381,15 @@ pub fn write_eif(inputs: &EifInputs, out: &Path) -> Result<NitroPcrs, ImageError
 /// A parsed EIF: version, CRC check, sections.
 #[derive(Debug, Clone)]
 pub struct EifSummary {
+    /// The EIF format version.
     pub version: u16,
+    /// Default memory, MiB.
     pub default_mem: u64,
+    /// Default vCPUs.
     pub default_cpus: u64,
     /// (type, data) in file order.
     pub sections: Vec<(u16, Vec<u8>)>,
+    /// Whether the header's CRC matches the file.
     pub crc_ok: bool,
 }
 

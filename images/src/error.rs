@@ -9,8 +9,11 @@ use std::path::PathBuf;
 pub enum ImageError {
     /// Reading or writing a file failed.
     Io {
+        /// The file.
         path: PathBuf,
+        /// What was being done.
         what: &'static str,
+        /// The cause.
         source: std::io::Error,
     },
     /// The recipe is malformed or inconsistent.
@@ -18,7 +21,12 @@ pub enum ImageError {
     /// The Debian archive could not give a pinned package.
     Archive(crate::debian::ArchiveError),
     /// A cached input is missing (run `kiln image fetch`).
-    MissingInput { path: PathBuf, hint: &'static str },
+    MissingInput {
+        /// Where it was looked for.
+        path: PathBuf,
+        /// How to get it.
+        hint: &'static str,
+    },
     /// An input cannot go into an image (a path that is not valid, a too large file, ...).
     Invalid(String),
     /// A measurement cannot be computed (the message says why, e.g. firmware without SEV metadata).
@@ -26,7 +34,12 @@ pub enum ImageError {
     /// Launching or supervising QEMU failed.
     Launch(String),
     /// The guest did not become ready (or finish) in time; it was killed.
-    Timeout { what: &'static str, after_ms: u128 },
+    Timeout {
+        /// What was awaited.
+        what: &'static str,
+        /// After how long, ms.
+        after_ms: u128,
+    },
 }
 
 impl ImageError {

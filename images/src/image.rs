@@ -39,13 +39,21 @@ pub struct BuildOptions {
 /// An image directory's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImagePaths {
+    /// The image folder.
     pub dir: PathBuf,
+    /// `vmlinuz`.
     pub kernel: PathBuf,
+    /// `base.cpio`: kiln-enclave, its modules and the fixed files.
     pub base: PathBuf,
+    /// `toolchain.cpio`: the pinned toolchain.
     pub toolchain: PathBuf,
+    /// `initrd.cpio`: base and toolchain, what QEMU boots.
     pub initrd: PathBuf,
+    /// `cmdline`.
     pub cmdline: PathBuf,
+    /// `image.eif`: the Nitro image.
     pub eif: PathBuf,
+    /// `image.json`: the manifest.
     pub manifest: PathBuf,
 }
 
@@ -73,21 +81,32 @@ impl ImagePaths {
 /// One file of the manifest.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FileDigest {
+    /// File name in the image folder.
     pub name: String,
+    /// Size, bytes.
     pub size: u64,
+    /// SHA-256, lowercase hex.
     pub sha256: String,
 }
 
 /// `image.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
+    /// The kernel's Debian package.
     pub kernel_package: String,
+    /// Its version.
     pub kernel_version: String,
+    /// SHA-256 of its .deb.
     pub kernel_deb_sha256: String,
+    /// `uname -r` of the kernel.
     pub kernel_release: String,
+    /// The kernel command line.
     pub cmdline: String,
+    /// The toolchain's packages, `name=version`.
     pub toolchain_debs: Vec<String>,
+    /// Every file of the image with its digest.
     pub files: Vec<FileDigest>,
+    /// The Nitro PCRs, when the EIF was built.
     pub nitro: Option<NitroPcrs>,
 }
 

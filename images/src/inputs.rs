@@ -34,7 +34,9 @@ pub struct Inputs {
 /// Whether to unpack the toolchain too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Toolchain {
+    /// Fetch and unpack the toolchain too.
     Include,
+    /// The kernel only.
     Skip,
 }
 

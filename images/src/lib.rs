@@ -5,6 +5,7 @@
 //! Everything here is a pure function of the recipe's pinned inputs (the Debian packages that
 //! `kiln image fetch` downloads, checks and unpacks into `.cache/kiln/`) and of the `kiln-enclave`
 //! binary: two builds give identical bytes, so anyone can recompute the measurement.
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod debian;

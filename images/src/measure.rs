@@ -38,10 +38,15 @@ pub const SIM_VM_DOMAIN: &[u8] = b"kiln-sim-vm-measurement/v1\0";
 /// What was booted, as the launcher knows it.
 #[derive(Debug, Clone)]
 pub struct VmLaunch {
+    /// The kernel.
     pub kernel: PathBuf,
+    /// The initrd.
     pub initrd: PathBuf,
+    /// The kernel command line.
     pub cmdline: String,
+    /// vCPUs.
     pub vcpus: u32,
+    /// Memory, MiB.
     pub memory_mib: u64,
 }
 
@@ -90,7 +95,9 @@ pub fn sim_vm_measurement_from_digests(
 /// SEV-SNP launch parameters besides the image.
 #[derive(Debug, Clone)]
 pub struct SnpParams {
+    /// The OVMF firmware file (with SEV metadata).
     pub ovmf: PathBuf,
+    /// vCPUs (one VMSA each).
     pub vcpus: u32,
     /// QEMU's CPU model name: `EPYC-v4`, `EPYC-Milan`, `EPYC-Genoa`, ...
     pub vcpu_type: String,

@@ -33,11 +33,14 @@ pub const DEVICE_PORT: &str = "kiln.device";
 /// How QEMU runs the guest's vCPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accel {
+    /// KVM (hardware virtualisation).
     Kvm,
+    /// TCG (emulation).
     Tcg,
 }
 
 impl Accel {
+    /// QEMU's name for it (`-accel`).
     pub fn as_str(self) -> &'static str {
         match self {
             Accel::Kvm => "kvm",
@@ -51,14 +54,23 @@ impl Accel {
 pub struct VmConfig {
     /// `qemu-system-x86_64` (looked up in PATH) or a path.
     pub qemu: PathBuf,
+    /// The kernel.
     pub kernel: PathBuf,
+    /// The initrd.
     pub initrd: PathBuf,
+    /// The kernel command line.
     pub cmdline: String,
+    /// Memory, MiB.
     pub memory_mib: u64,
+    /// vCPUs.
     pub vcpus: u32,
+    /// The accelerator.
     pub accel: Accel,
+    /// The Unix socket QEMU serves the control port on.
     pub control_socket: PathBuf,
+    /// The Unix socket QEMU serves the device port on.
     pub device_socket: PathBuf,
+    /// Where the guest's console goes.
     pub console_log: PathBuf,
 }
 
@@ -232,7 +244,9 @@ pub fn nitro_args(
 #[derive(Debug)]
 pub struct VmGuard {
     child: Option<Child>,
+    /// When QEMU was started.
     pub started: Instant,
+    /// QEMU's own stderr.
     pub stderr_log: PathBuf,
 }
 
@@ -324,8 +338,11 @@ impl Drop for VmGuard {
 /// A launched VM with both channels connected.
 #[derive(Debug)]
 pub struct Vm {
+    /// The QEMU process.
     pub guard: VmGuard,
+    /// The control channel (the build protocol).
     pub control: UnixStream,
+    /// The device channel (the simulated security processor).
     pub device: UnixStream,
 }
 

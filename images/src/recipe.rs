@@ -29,7 +29,9 @@ pub const FORMAT: u32 = 2;
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct DebPin {
+    /// The package name.
     pub package: String,
+    /// Its version.
     pub version: String,
     /// SHA-256 of the .deb, lowercase hex.
     pub sha256: String,
@@ -48,18 +50,25 @@ pub struct DebPin {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KernelRecipe {
+    /// The kernel package, e.g. `linux-image-6.12.43+deb12-cloud-amd64`.
     pub package: String,
+    /// Its version.
     pub version: String,
+    /// SHA-256 of the .deb, lowercase hex.
     pub sha256: String,
+    /// The apt suite that published it.
     pub suite: String,
+    /// The `.deb`'s path in the archive.
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A snapshot timestamp for this package alone (see [`DebPin::snapshot`]).
     pub snapshot: Option<String>,
     /// The metapackage whose dependency names the current kernel package of the suite
     /// (`linux-image-cloud-amd64`): how `kiln image lock` follows a kernel ABI bump.
     pub track: String,
     /// `uname -r` of the kernel, e.g. `6.12.43+deb12-cloud-amd64`.
     pub release: String,
+    /// The kernel command line.
     pub cmdline: String,
     /// Module paths relative to `/lib/modules/<release>/`, without `.xz`, in load order.
     pub modules: Vec<String>,
@@ -84,11 +93,15 @@ impl KernelRecipe {
 #[serde(deny_unknown_fields)]
 pub struct ToolchainRecipe {
     #[serde(default)]
+    /// Paths left out of the toolchain tree.
     pub exclude: Vec<String>,
     #[serde(default)]
+    /// Symlinks `(link, target)` the packages' maintainer scripts would create.
     pub symlinks: Vec<(String, String)>,
     #[serde(default)]
+    /// busybox applets linked into `/bin`.
     pub busybox_applets: Vec<String>,
+    /// The pinned packages.
     pub deb: Vec<DebPin>,
 }
 
@@ -131,9 +144,13 @@ impl SnapshotRecipe {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
+    /// The recipe format (see [`FORMAT`]).
     pub format: u32,
+    /// `[snapshot]`.
     pub snapshot: SnapshotRecipe,
+    /// `[kernel]`.
     pub kernel: KernelRecipe,
+    /// `[toolchain]`.
     pub toolchain: ToolchainRecipe,
 }
 
@@ -338,8 +355,11 @@ pub enum RecipeOrigin {
 /// A recipe, its exact text (part of image cache keys) and where it came from.
 #[derive(Debug, Clone)]
 pub struct RecipeInForce {
+    /// The parsed recipe.
     pub recipe: Recipe,
+    /// Its exact text.
     pub text: String,
+    /// Where it came from.
     pub origin: RecipeOrigin,
 }
 

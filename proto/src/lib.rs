@@ -6,6 +6,7 @@
 //! decode to a message is an error, never a panic. Every session starts with a
 //! [`Message::Hello`] from each side carrying [`PROTOCOL_VERSION`].
 
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod frame;

@@ -25,6 +25,7 @@
 //! # let _ = key; Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "simulator")]

@@ -14,6 +14,7 @@
 //! Verification does no I/O and never reads the clock. The only proof of success is a
 //! [`VerifiedEvidence`], which has no public constructor.
 
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod anchors;

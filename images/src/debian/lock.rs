@@ -34,7 +34,9 @@ pub enum Availability {
 pub struct PinCheck {
     /// `kernel` or `toolchain`.
     pub role: &'static str,
+    /// The pin.
     pub pin: DebPin,
+    /// Whether a reachable source serves it.
     pub availability: Availability,
     /// A newer version the pin's suite serves (`package=version`), if any: a stale pin.
     pub newer: Option<String>,
@@ -194,8 +196,11 @@ pub enum LockMode {
 /// One replaced pin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinChange {
+    /// `kernel` or `toolchain`.
     pub role: &'static str,
+    /// The pin before.
     pub old: DebPin,
+    /// The pin after.
     pub new: DebPin,
 }
 
@@ -226,7 +231,9 @@ pub fn snapshot_timestamp(at: SystemTime) -> String {
 /// The result of a lock: the new recipe text and what changed.
 #[derive(Debug, Clone)]
 pub struct Locked {
+    /// The rewritten recipe (comments kept).
     pub text: String,
+    /// Every pin that changed.
     pub changes: Vec<PinChange>,
 }
 

@@ -11,8 +11,11 @@ use super::ArchiveError;
 /// One binary package version in an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageEntry {
+    /// `Package:`.
     pub package: String,
+    /// `Version:`.
     pub version: String,
+    /// `Architecture:`.
     pub architecture: String,
     /// Path in the archive, `pool/...`.
     pub filename: String,
@@ -46,7 +49,9 @@ impl PackageEntry {
 /// Which packages to keep from an index: these names, and any name with one of the prefixes.
 #[derive(Debug, Clone, Default)]
 pub struct Wanted {
+    /// Package names kept exactly.
     pub names: BTreeSet<String>,
+    /// Name prefixes kept (the kernel's versioned package names).
     pub prefixes: Vec<String>,
 }
 
@@ -154,6 +159,7 @@ pub fn parse_packages(
 /// The entries of the wanted packages in every trusted `Packages` index apt holds.
 #[derive(Debug, Clone, Default)]
 pub struct AptIndices {
+    /// Every wanted entry, in index order.
     pub entries: Vec<PackageEntry>,
 }
 
