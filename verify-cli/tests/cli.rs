@@ -1,6 +1,7 @@
 //! `kiln-verify evidence` on every manifest case: exit codes, human and JSON output.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[path = "../../verifier/tests/common/mod.rs"]
 mod common;
 
 use std::process::Command;
@@ -226,7 +227,10 @@ fn simulate_writes_evidence_that_verifies_only_with_the_simulated_root() {
         );
     }
     // A real root cannot be passed off as the simulated one.
-    let real = concat!(env!("CARGO_MANIFEST_DIR"), "/roots/aws_nitro_root_g1.der");
+    let real = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../verifier/roots/aws_nitro_root_g1.der"
+    );
     let out = kiln_verify()
         .arg("evidence")
         .arg(dir.join("nitro/evidence.bin"))
