@@ -59,7 +59,11 @@ fn main() -> ExitCode {
         .work_bytes
         .or_else(simns::default_work_bytes)
         .unwrap_or(simns::FALLBACK_WORK_BYTES);
-    config.namespaces = Some(simns::enter(&config.work_root, work_bytes));
+    config.namespaces = Some(simns::enter(
+        &config.work_root,
+        work_bytes,
+        (sandbox::BUILD_UID, sandbox::BUILD_GID),
+    ));
     match session::run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

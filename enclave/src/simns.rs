@@ -7,8 +7,8 @@
 //!
 //! | the simulator runs as | user namespace | the build's host uid |
 //! |---|---|---|
-//! | root | none (the initial one) | [`BUILD_UID`] |
-//! | a user with subordinate ids and `newuidmap` | `0` → the caller, [`BUILD_UID`] → the first subordinate id | that subordinate id |
+//! | root | none (the initial one) | the build's uid |
+//! | a user with subordinate ids and `newuidmap` | `0` → the caller, the build's uid → the first subordinate id | that subordinate id |
 //! | a user without them | `0` → the caller only | the caller's (recorded as shared) |
 //!
 //! The VM guest needs none of this: its `/init` is root in a VM whose memory bounds its tmpfs.
@@ -20,17 +20,15 @@ use std::process::{Child, Command, Stdio};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 
-use crate::sandbox::{BUILD_GID, BUILD_UID};
-
 /// Where `newuidmap` and `newgidmap` are looked for (the enclave's environment is empty).
 const ID_MAPPERS: [&str; 2] = ["/usr/bin", "/bin"];
 
 /// How the simulator's ids are arranged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdMapping {
-    /// Root in the initial user namespace: the build's uid is [`BUILD_UID`] itself.
+    /// Root in the initial user namespace: the build's uid is the build's uid itself.
     InitialRoot,
-    /// A user namespace where [`BUILD_UID`]/[`BUILD_GID`] are the caller's subordinate ids.
+    /// A user namespace where the build's uid/gid are the caller's subordinate ids.
     Subordinate {
         /// The host uid the build runs as.
         host_uid: u32,
@@ -65,12 +63,19 @@ pub fn default_work_bytes() -> Option<u64> {
 /// Enters the namespaces and mounts a `work_bytes` tmpfs (mode 0711) on the folder
 /// `work_root`. Must run before the process starts any thread; relative paths keep resolving
 /// in the folder underneath when `work_root` is the working directory. `Err` says which step the kernel refused.
-pub fn enter(work_root: &Path, work_bytes: u64) -> Result<SimNamespaces, String> {
+///
+/// `build_ids` are the uid and gid the sandbox runs the build as (the caller's first
+/// subordinate ids are mapped onto them).
+pub fn enter(
+    work_root: &Path,
+    work_bytes: u64,
+    build_ids: (u32, u32),
+) -> Result<SimNamespaces, String> {
     let ids = if nix::unistd::geteuid().is_root() {
         unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;
         IdMapping::InitialRoot
     } else {
-        enter_user_namespace()?
+        enter_user_namespace(build_ids)?
     };
     // Nothing mounted here propagates back to the host.
     mount(
@@ -99,7 +104,7 @@ pub fn enter(work_root: &Path, work_bytes: u64) -> Result<SimNamespaces, String>
 
 /// An unprivileged simulator: a new user and mount namespace, with the caller's subordinate
 /// ids mapped where `newuidmap` allows, else the caller's own ids only.
-fn enter_user_namespace() -> Result<IdMapping, String> {
+fn enter_user_namespace((build_uid, build_gid): (u32, u32)) -> Result<IdMapping, String> {
     let (uid, gid) = (
         nix::unistd::getuid().as_raw(),
         nix::unistd::getgid().as_raw(),
@@ -112,7 +117,7 @@ fn enter_user_namespace() -> Result<IdMapping, String> {
             "0".to_owned(),
             uid.to_string(),
             "1".into(),
-            BUILD_UID.to_string(),
+            build_uid.to_string(),
             sub_uid.to_string(),
             "1".into(),
         ];
@@ -120,7 +125,7 @@ fn enter_user_namespace() -> Result<IdMapping, String> {
             "0".to_owned(),
             gid.to_string(),
             "1".into(),
-            BUILD_GID.to_string(),
+            build_gid.to_string(),
             sub_gid.to_string(),
             "1".into(),
         ];
@@ -137,7 +142,7 @@ fn enter_user_namespace() -> Result<IdMapping, String> {
             Ok(()) => {
                 let read = |f| std::fs::read_to_string(f).unwrap_or_default();
                 let (uid_map, gid_map) = (read("/proc/self/uid_map"), read("/proc/self/gid_map"));
-                let mapped = (host_id(&uid_map, BUILD_UID), host_id(&gid_map, BUILD_GID));
+                let mapped = (host_id(&uid_map, build_uid), host_id(&gid_map, build_gid));
                 if mapped != (Some(host_uid), Some(host_gid)) || host_uid == uid {
                     return Err(format!(
                         "the id maps are not what newuidmap was asked for: uid_map {uid_map:?}, \

@@ -437,7 +437,7 @@ fn write_tar(
     source_date_epoch: i64,
 ) -> Result<PackedSource, SourceError> {
     let mtime = u64::try_from(source_date_epoch).unwrap_or(0);
-    let recipe = match entries.get(crate::recipe::RECIPE_FILE) {
+    let recipe = match entries.get(kiln_provenance::RECIPE_FILE) {
         Some(Entry::File { data, .. }) => Some(data.clone()),
         _ => None,
     };

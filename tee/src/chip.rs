@@ -531,6 +531,20 @@ fn store_rsa(dir: &Path, prefix: &str, keys: &AmdRsaKeys) -> Result<(), TeeError
     Ok(())
 }
 
+impl crate::pki::KeySource for SimChip {
+    fn derive_bytes(&self, label: &str, n: usize) -> Vec<u8> {
+        SimChip::derive_bytes(self, label, n)
+    }
+
+    fn p256_key(&self, label: &str) -> p256::ecdsa::SigningKey {
+        SimChip::p256_key(self, label)
+    }
+
+    fn p384_key(&self, label: &str) -> p384::ecdsa::SigningKey {
+        SimChip::p384_key(self, label)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

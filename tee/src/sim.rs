@@ -298,7 +298,7 @@ impl SimTee {
             8,
         );
         let module_id = format!("{}-enc{}", root.instance_id, hex::encode(enclave_id));
-        let chain = root.chain_at(&self.chip, &module_id, unix_secs)?;
+        let chain = root.chain_at(self.chip.as_ref(), &module_id, unix_secs)?;
         let zero = [0u8; 48];
         let mut pcrs = [zero; PCR_COUNT];
         for (dst, src) in pcrs.iter_mut().zip(pcr) {

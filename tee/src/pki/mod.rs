@@ -11,6 +11,18 @@ pub mod nitro;
 pub mod snp;
 pub mod tdx;
 
+/// Where a simulated PKI's keys and identifiers come from: deterministic derivations by label
+/// (the simulated chip implements it). The TDX and Nitro builders take it instead of the chip,
+/// so that the PKIs do not depend on the chip that holds them.
+pub trait KeySource {
+    /// `n` bytes derived for `label`.
+    fn derive_bytes(&self, label: &str, n: usize) -> Vec<u8>;
+    /// The P-256 key derived for `label`.
+    fn p256_key(&self, label: &str) -> p256::ecdsa::SigningKey;
+    /// The P-384 key derived for `label`.
+    fn p384_key(&self, label: &str) -> p384::ecdsa::SigningKey;
+}
+
 use std::time::Duration;
 
 use const_oid::ObjectIdentifier;

@@ -21,11 +21,11 @@
 use p384::ecdsa::SigningKey;
 use x509_cert::name::Name;
 
+use super::KeySource;
 use super::{
     issue, issue_reusing, key_id, key_usage, name, p384_spki, CertSpec, Signer, Str, OID_C, OID_CN,
     OID_L, OID_O, OID_OU, OID_ST, SIM_NOT_AFTER, SIM_NOT_BEFORE,
 };
-use crate::chip::SimChip;
 use crate::error::TeeError;
 
 /// The organisation of the simulated Nitro root.
@@ -78,13 +78,13 @@ impl std::fmt::Debug for NitroChain {
     }
 }
 
-fn hex_id(chip: &SimChip, label: &str, digits: usize) -> String {
+fn hex_id(chip: &dyn KeySource, label: &str, digits: usize) -> String {
     let mut s = hex::encode(chip.derive_bytes(label, digits.div_ceil(2)));
     s.truncate(digits);
     s
 }
 
-fn serial(chip: &SimChip, label: &str) -> Vec<u8> {
+fn serial(chip: &dyn KeySource, label: &str) -> Vec<u8> {
     let mut s = chip.derive_bytes(label, 16);
     if let Some(first) = s.first_mut() {
         *first |= 0x01;
@@ -126,7 +126,7 @@ fn zonal_name(cn: &str) -> Result<Name, TeeError> {
 /// Issues the root and derives the intermediates' keys. `cached` holds the root issued before
 /// (authenticated by the caller), reused when it is exactly what would be issued now (see
 /// [`super::issue_reusing`]).
-pub(crate) fn build_root(chip: &SimChip, cached: &[Vec<u8>]) -> Result<NitroRoot, TeeError> {
+pub(crate) fn build_root(chip: &dyn KeySource, cached: &[Vec<u8>]) -> Result<NitroRoot, TeeError> {
     let root_key = chip.p384_key("nitro root");
     let root_name = name(&[
         (OID_C, Str::Printable, "US"),
@@ -177,7 +177,7 @@ impl NitroRoot {
     /// The `cabundle` and leaf for enclave `module_id` at `unix_secs`.
     pub(crate) fn chain_at(
         &self,
-        chip: &SimChip,
+        chip: &dyn KeySource,
         module_id: &str,
         unix_secs: i64,
     ) -> Result<NitroChain, TeeError> {

@@ -26,11 +26,11 @@ use const_oid::ObjectIdentifier;
 use p256::ecdsa::SigningKey;
 use x509_cert::name::Name;
 
+use super::KeySource;
 use super::{
     ext, issue_reusing, key_id, key_usage, name, octets, p256_spki, pem, seq, tlv, uint, CertSpec,
     Signer, Str, OID_C, OID_CN, OID_L, OID_O, OID_ST, SIM_NOT_AFTER, SIM_NOT_BEFORE,
 };
-use crate::chip::SimChip;
 use crate::error::TeeError;
 
 /// The organisation of the simulated Intel root.
@@ -135,7 +135,7 @@ fn intel_name(cn: &str, organisation: &str) -> Result<Name, TeeError> {
 }
 
 /// A 20-byte positive serial number with a non-zero first byte, like Intel's.
-fn serial(chip: &SimChip, label: &str) -> Vec<u8> {
+fn serial(chip: &dyn KeySource, label: &str) -> Vec<u8> {
     let mut s = chip.derive_bytes(label, 20);
     if let Some(first) = s.first_mut() {
         *first = (*first & 0x7f) | 0x01;
@@ -190,7 +190,7 @@ fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
 
 /// The simulated platform's values: a 4th/5th generation Xeon-like TCB, UpToDate in the
 /// simulated collateral.
-fn platform(chip: &SimChip) -> TdxPlatform {
+fn platform(chip: &dyn KeySource) -> TdxPlatform {
     let sgx_components = [3, 3, 2, 2, 4, 1, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0];
     // Module SVN 6 of major version 1 (identity "TDX_01"), late microcode SVN 3.
     let tee_tcb_svn = [6, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -218,7 +218,7 @@ const PCK_CRL_URL: &str =
 /// Issues the chain and derives the quoting keys. `cached` holds certificates issued before
 /// (root, Platform CA, PCK, TCB signing; authenticated by the caller): each is reused when it
 /// is exactly what would be issued now (see [`super::issue_reusing`]).
-pub(crate) fn build(chip: &SimChip, cached: &[Vec<u8>]) -> Result<TdxPki, TeeError> {
+pub(crate) fn build(chip: &dyn KeySource, cached: &[Vec<u8>]) -> Result<TdxPki, TeeError> {
     let cached = |i: usize| cached.get(i).map(Vec::as_slice);
     let root_key = chip.p256_key("tdx root");
     let platform_ca_key = chip.p256_key("tdx pck platform ca");
