@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use crate::claims::Platform;
 use crate::error::Error;
 use crate::pki::Cert;
+use kiln_provenance::Platform;
 
 /// Where a trust anchor comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -178,9 +178,9 @@ mod tests {
         let anchors = TrustAnchors::vendor();
         let mut certs: Vec<Cert> = anchors.roots().iter().map(|a| a.cert.clone()).collect();
         for platform in [
-            crate::claims::Platform::SevSnp,
-            crate::claims::Platform::Tdx,
-            crate::claims::Platform::Nitro,
+            kiln_provenance::Platform::SevSnp,
+            kiln_provenance::Platform::Tdx,
+            kiln_provenance::Platform::Nitro,
         ] {
             certs.extend(anchors.intermediates_for(platform).cloned());
         }
