@@ -112,7 +112,16 @@ pub fn sim_reference(platform: &str, state: &Path) -> PathBuf {
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let path = state.join(format!("reference-sim-{platform}.json"));
-    std::fs::write(&path, &o.stdout).unwrap();
+    // Tests of one binary run in parallel on one state folder and read this file: write a
+    // private temporary file and rename it over, so that no reader ever sees a partial file.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = state.join(format!(
+        ".reference-sim-{platform}.{}.{n}.tmp",
+        std::process::id()
+    ));
+    std::fs::write(&tmp, &o.stdout).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
     path
 }
 
