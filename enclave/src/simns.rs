@@ -176,8 +176,9 @@ fn subordinate_ids(uid: u32, gid: u32) -> Result<(u32, u32), String> {
     let group_name = std::fs::read_to_string("/etc/group")
         .ok()
         .and_then(|g| user_name(&g, gid).map(str::to_owned));
-    let sub_gid = first_subordinate(&read("/etc/subgid"), name, uid)
-        .or_else(|| first_subordinate(&read("/etc/subgid"), group_name.as_deref(), gid))
+    let subgid = read("/etc/subgid");
+    let sub_gid = first_subordinate(&subgid, name, uid)
+        .or_else(|| first_subordinate(&subgid, group_name.as_deref(), gid))
         .ok_or_else(|| format!("/etc/subgid has no range for uid {uid}"))?;
     Ok((sub_uid, sub_gid))
 }

@@ -45,12 +45,22 @@ pub const QEMU_ACPI_DATA_SIZE: u64 = 0x28000;
 /// confidential-computing measurement protocol (TDX RTMR2).
 pub const FIRST_MEASURING_KERNEL: (u32, u32) = (6, 9);
 
-/// The RTMR1 events after the kernel's Authenticode digest (their data is what is hashed).
-const RTMR1_ACTIONS: [&[u8]; 4] = [
-    b"Calling EFI Application from Boot Option",
-    &[0, 0, 0, 0],
-    b"Exit Boot Services Invocation",
-    b"Exit Boot Services Returned with Success",
+/// The RTMR1 events after the kernel's Authenticode digest: how an event log names each, and
+/// the data that is hashed.
+const RTMR1_ACTIONS: [(&str, &[u8]); 4] = [
+    (
+        "EV_EFI_ACTION \"Calling EFI Application from Boot Option\"",
+        b"Calling EFI Application from Boot Option",
+    ),
+    ("EV_SEPARATOR", &[0, 0, 0, 0]),
+    (
+        "EV_EFI_ACTION \"Exit Boot Services Invocation\"",
+        b"Exit Boot Services Invocation",
+    ),
+    (
+        "EV_EFI_ACTION \"Exit Boot Services Returned with Success\"",
+        b"Exit Boot Services Returned with Success",
+    ),
 ];
 
 /// One measured event: what it is and its SHA-384 digest.
@@ -123,19 +133,10 @@ pub fn predict(
             .into(),
         digest: authenticode::<Sha384>(&patched)?.into(),
     }];
-    rtmr1_events.extend(
-        RTMR1_ACTIONS
-            .iter()
-            .map(|data| match std::str::from_utf8(data) {
-                Ok(text) if !text.starts_with('\0') => {
-                    event(format!("EV_EFI_ACTION {text:?}"), data)
-                }
-                _ => event("EV_SEPARATOR", data),
-            }),
-    );
-    let options = load_options(cmdline, !initrd.is_empty());
+    rtmr1_events.extend(RTMR1_ACTIONS.iter().map(|(what, data)| event(*what, data)));
+    let options = load_options_text(cmdline, !initrd.is_empty());
     let rtmr2_events = vec![
-        event("EV_EVENT_TAG LOADED_IMAGE::LoadOptions", &options),
+        event("EV_EVENT_TAG LOADED_IMAGE::LoadOptions", &utf16z(&options)),
         event("EV_EVENT_TAG Linux initrd", initrd),
     ];
     Ok(TdxBootRegisters {
@@ -144,7 +145,7 @@ pub fn predict(
         rtmr1_events,
         rtmr2_events,
         kernel_release: release,
-        load_options: load_options_text(cmdline, !initrd.is_empty()),
+        load_options: options,
     })
 }
 
@@ -156,11 +157,21 @@ fn load_options_text(cmdline: &str, initrd: bool) -> String {
 /// without shim: UTF-16LE of `"initrd=initrd " ‖ cmdline` (the prefix only with an initrd),
 /// NUL-terminated.
 pub fn load_options(cmdline: &str, initrd: bool) -> Vec<u8> {
-    load_options_text(cmdline, initrd)
-        .encode_utf16()
+    utf16z(&load_options_text(cmdline, initrd))
+}
+
+/// UTF-16LE with a terminating NUL, as UEFI strings are.
+fn utf16z(text: &str) -> Vec<u8> {
+    text.encode_utf16()
         .chain(std::iter::once(0))
         .flat_map(u16::to_le_bytes)
         .collect()
+}
+
+/// `image` read as a PE32+ file.
+fn pe64(image: &[u8]) -> Result<object::read::pe::PeFile64<'_>, ImageError> {
+    object::read::pe::PeFile64::parse(image)
+        .map_err(|e| ImageError::Measurement(format!("the kernel is not a PE32+ image: {e}")))
 }
 
 /// The PE/COFF Authenticode digest of `image` (google's `authenticode` crate over `object`'s
@@ -168,8 +179,7 @@ pub fn load_options(cmdline: &str, initrd: bool) -> Vec<u8> {
 pub fn authenticode<D: Digest + sha2::digest::Update>(
     image: &[u8],
 ) -> Result<sha2::digest::Output<D>, ImageError> {
-    let pe = object::read::pe::PeFile64::parse(image)
-        .map_err(|e| ImageError::Measurement(format!("the kernel is not a PE32+ image: {e}")))?;
+    let pe = pe64(image)?;
     let mut d = <D as Digest>::new();
     ::authenticode::authenticode_digest(&pe, &mut d)
         .map_err(|_| ImageError::Measurement("the kernel's PE offsets are invalid".into()))?;
@@ -179,8 +189,7 @@ pub fn authenticode<D: Digest + sha2::digest::Update>(
 /// The Authenticode SHA-256 digest a signed PE image's own signature names (the
 /// `SpcIndirectDataContent` digest of its first certificate), if it has one.
 pub fn signed_authenticode_sha256(image: &[u8]) -> Result<Option<Vec<u8>>, ImageError> {
-    let pe = object::read::pe::PeFile64::parse(image)
-        .map_err(|e| ImageError::Measurement(format!("the kernel is not a PE32+ image: {e}")))?;
+    let pe = pe64(image)?;
     let Some(mut certs) = ::authenticode::AttributeCertificateIterator::new(&pe)
         .map_err(|_| ImageError::Measurement("the certificate table is invalid".into()))?
     else {

@@ -48,6 +48,7 @@ use crate::error::TeeError;
 use crate::pki::nitro::NitroRoot;
 use crate::pki::snp::{AmdRsaKeys, SnpChipKeys, SnpPki, SnpProduct, SnpTcb};
 use crate::pki::tdx::TdxPki;
+use crate::pki::KeySource;
 
 /// The file holding the chip secret in a state directory.
 pub const SECRET_FILE: &str = "chip-secret";
@@ -176,24 +177,6 @@ impl SimChip {
         hk.expand(label.as_bytes(), &mut out)
             .expect("32-byte HKDF output");
         out
-    }
-
-    /// `n` bytes derived for `label` (a ChaCha20 stream seeded by [`Self::derive`]).
-    pub(crate) fn derive_bytes(&self, label: &str, n: usize) -> Vec<u8> {
-        let mut rng = ChaCha20Rng::from_seed(self.derive(label));
-        let mut out = vec![0u8; n];
-        rand_core::RngCore::fill_bytes(&mut rng, &mut out);
-        out
-    }
-
-    /// A P-256 key for `label`.
-    pub(crate) fn p256_key(&self, label: &str) -> p256::ecdsa::SigningKey {
-        p256::ecdsa::SigningKey::random(&mut ChaCha20Rng::from_seed(self.derive(label)))
-    }
-
-    /// A P-384 key for `label`.
-    pub(crate) fn p384_key(&self, label: &str) -> p384::ecdsa::SigningKey {
-        p384::ecdsa::SigningKey::random(&mut ChaCha20Rng::from_seed(self.derive(label)))
     }
 
     /// The secret sealing keys derive from.
@@ -531,17 +514,22 @@ fn store_rsa(dir: &Path, prefix: &str, keys: &AmdRsaKeys) -> Result<(), TeeError
     Ok(())
 }
 
-impl crate::pki::KeySource for SimChip {
+/// Every key and identifier of the simulated PKIs derives from the chip's secret by label.
+impl KeySource for SimChip {
+    /// `n` bytes derived for `label` (a ChaCha20 stream seeded by [`SimChip::derive`]).
     fn derive_bytes(&self, label: &str, n: usize) -> Vec<u8> {
-        SimChip::derive_bytes(self, label, n)
+        let mut rng = ChaCha20Rng::from_seed(self.derive(label));
+        let mut out = vec![0u8; n];
+        rand_core::RngCore::fill_bytes(&mut rng, &mut out);
+        out
     }
 
     fn p256_key(&self, label: &str) -> p256::ecdsa::SigningKey {
-        SimChip::p256_key(self, label)
+        p256::ecdsa::SigningKey::random(&mut ChaCha20Rng::from_seed(self.derive(label)))
     }
 
     fn p384_key(&self, label: &str) -> p384::ecdsa::SigningKey {
-        SimChip::p384_key(self, label)
+        p384::ecdsa::SigningKey::random(&mut ChaCha20Rng::from_seed(self.derive(label)))
     }
 }
 

@@ -36,13 +36,7 @@ fn sim_at() -> UnixTime {
 
 /// The real vector `id`, verified at its manifest time.
 fn real(id: &str) -> (Claims, UnixTime) {
-    let case = common::cases()
-        .into_iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("no case {id}"));
-    let l = common::load(&case);
-    let v = Verifier::default().verify(&l.evidence(), l.at).unwrap();
-    (v.claims().clone(), l.at)
+    common::verified_claims(id)
 }
 
 /// Every verified case of the manifest.

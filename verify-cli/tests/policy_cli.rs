@@ -8,16 +8,10 @@ mod common;
 use std::path::PathBuf;
 
 use kiln_verifier::policy::Policy;
-use kiln_verifier::{Claims, UnixTime, Verifier};
+use kiln_verifier::{Claims, UnixTime};
 
 fn real(id: &str) -> (Claims, UnixTime) {
-    let case = common::cases()
-        .into_iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("no case {id}"));
-    let l = common::load(&case);
-    let v = Verifier::default().verify(&l.evidence(), l.at).unwrap();
-    (v.claims().clone(), l.at)
+    common::verified_claims(id)
 }
 
 fn scratch(name: &str) -> PathBuf {

@@ -51,18 +51,8 @@ pub mod memo;
 pub mod pem;
 pub mod signatures;
 
-#[allow(unused_imports)]
 use cert::*;
-#[allow(unused_imports)]
-use chain::*;
-#[allow(unused_imports)]
-use crl::*;
-#[allow(unused_imports)]
-use memo::*;
-#[allow(unused_imports)]
 use pem::*;
-#[allow(unused_imports)]
-use signatures::*;
 
 pub use cert::Cert;
 pub use chain::{is_simulated, verify_path, verify_path_memo, VerifiedPath};

@@ -119,6 +119,19 @@ pub fn load_all() -> Vec<Loaded> {
     cases().iter().map(load).collect()
 }
 
+/// The claims of the manifest case `id`, verified at its time (the case must verify).
+pub fn verified_claims(id: &str) -> (kiln_verifier::Claims, UnixTime) {
+    let case = cases()
+        .into_iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no case {id}"));
+    let l = load(&case);
+    let v = kiln_verifier::Verifier::default()
+        .verify(&l.evidence(), l.at)
+        .unwrap();
+    (v.claims().clone(), l.at)
+}
+
 /// The kinds of failure a manifest `reason` may name, by the words it uses.
 pub fn expected_kinds(reason: &str) -> Vec<ErrorKind> {
     let r = reason.to_ascii_lowercase();
