@@ -516,7 +516,7 @@ fn store_rsa(dir: &Path, prefix: &str, keys: &AmdRsaKeys) -> Result<(), TeeError
 
 /// Every key and identifier of the simulated PKIs derives from the chip's secret by label.
 impl KeySource for SimChip {
-    /// `n` bytes derived for `label` (a ChaCha20 stream seeded by [`SimChip::derive`]).
+    /// `n` bytes derived for `label` (a ChaCha20 stream seeded by the chip's derivation for it).
     fn derive_bytes(&self, label: &str, n: usize) -> Vec<u8> {
         let mut rng = ChaCha20Rng::from_seed(self.derive(label));
         let mut out = vec![0u8; n];
