@@ -237,7 +237,56 @@ impl TrustAnchors {
     pub fn roots(&self) -> &[Arc<TrustAnchor>] {
         &self.roots
     }
+
+    /// Whether a certificate name marks a simulated PKI. kiln's simulator writes
+    /// [`SIMULATED_MARK`] into the organisation of every root and intermediate it makes, so a
+    /// chain that ends in such a name and in no anchor accepted through
+    /// [`TrustAnchors::allow_simulated`] is refused as simulated, not merely as untrusted.
+    pub fn names_simulated(name: &str) -> bool {
+        name.to_ascii_uppercase().contains(SIMULATED_MARK)
+    }
+
+    /// The refusal of a self-issued certificate that is not pinned: simulated evidence when
+    /// its name says so, an untrusted root otherwise.
+    pub(crate) fn refuse_unpinned_root(root: &Cert) -> Error {
+        if Self::names_simulated(root.subject()) {
+            Error::SimulatedEvidence {
+                root: root.subject().to_owned(),
+            }
+        } else {
+            Error::UntrustedRoot {
+                subject: root.subject().to_owned(),
+                reason: format!(
+                    "self-signed root with SHA-256 {} is not pinned",
+                    hex::encode(root.sha256())
+                ),
+            }
+        }
+    }
+
+    /// The refusal of a certificate whose issuer is neither among `roots` nor given: simulated
+    /// evidence when the issuer's name says so and no simulated root is allowed, an untrusted
+    /// root otherwise.
+    pub(crate) fn refuse_unknown_issuer(cert: &Cert, roots: &[Arc<TrustAnchor>]) -> Error {
+        let issuer = cert.issuer();
+        if Self::names_simulated(&issuer)
+            && !roots.iter().any(|a| a.origin == AnchorOrigin::Simulated)
+        {
+            Error::SimulatedEvidence { root: issuer }
+        } else {
+            Error::UntrustedRoot {
+                subject: cert.subject().to_owned(),
+                reason: format!(
+                    "its issuer {issuer:?} is neither pinned nor among the certificates given"
+                ),
+            }
+        }
+    }
 }
+
+/// The word in every simulated root's and intermediate's name (see
+/// [`TrustAnchors::names_simulated`]).
+pub const SIMULATED_MARK: &str = "SIMULATED";
 
 #[cfg(test)]
 mod tests {

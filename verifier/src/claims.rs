@@ -1,62 +1,17 @@
-//! The one result shape for all platforms: normalised claims, obtainable only from a
-//! successful verification.
+//! The one result shape for all platforms: normalised claims, generic over the platform's
+//! own details. The platform modules fill a `ClaimsOf<their details>`; the crate root wraps
+//! the details into [`crate::PlatformDetails`] and the whole into [`crate::VerifiedEvidence`],
+//! the only proof of success. This module depends on no platform module.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::anchors::AnchorOrigin;
+use crate::hex::Hex;
 use crate::time::UnixTime;
-
-pub use kiln_provenance::Platform;
-
-/// Bytes shown and serialised as lowercase hex.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Hex(pub Vec<u8>);
-
-impl Hex {
-    /// The bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl From<&[u8]> for Hex {
-    fn from(b: &[u8]) -> Self {
-        Self(b.to_vec())
-    }
-}
-
-impl<const N: usize> From<[u8; N]> for Hex {
-    fn from(b: [u8; N]) -> Self {
-        Self(b.to_vec())
-    }
-}
-
-impl From<Vec<u8>> for Hex {
-    fn from(b: Vec<u8>) -> Self {
-        Self(b)
-    }
-}
-
-impl fmt::Display for Hex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(&self.0))
-    }
-}
-
-impl fmt::Debug for Hex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Hex({self})")
-    }
-}
-
-impl Serialize for Hex {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
+use kiln_provenance::Platform;
 
 /// The TCB status the evidence's collateral gives the platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -138,21 +93,10 @@ pub struct AnchorClaim {
     pub origin: AnchorOrigin,
 }
 
-/// Platform-specific values, all of them, for policies that need more than the common claims.
+/// Normalised claims from verified evidence, with the platform's own details of type `D`
+/// ([`crate::Claims`] is the form every caller sees: `D` = [`crate::PlatformDetails`]).
 #[derive(Debug, Clone, Serialize)]
-#[serde(tag = "platform", rename_all = "kebab-case")]
-pub enum PlatformDetails {
-    /// SEV-SNP report fields.
-    SevSnp(crate::snp::SnpDetails),
-    /// TDX quote fields.
-    Tdx(crate::tdx::TdxDetails),
-    /// Nitro attestation document fields.
-    Nitro(crate::nitro::NitroDetails),
-}
-
-/// Normalised claims from verified evidence.
-#[derive(Debug, Clone, Serialize)]
-pub struct Claims {
+pub struct ClaimsOf<D> {
     /// The platform.
     pub platform: Platform,
     /// True when the chain ends in a simulated root. Nothing resting on it is real evidence.
@@ -185,34 +129,29 @@ pub struct Claims {
     /// The trust anchor the evidence chains to.
     pub anchor: AnchorClaim,
     /// All platform-specific values.
-    pub details: PlatformDetails,
+    pub details: D,
 }
 
-/// Evidence that passed verification. The only way to obtain one is
-/// [`crate::Verifier::verify`]: its field is private and it has no public constructor.
-#[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
-pub struct VerifiedEvidence {
-    claims: Claims,
-}
-
-impl VerifiedEvidence {
-    pub(crate) fn new(claims: Claims) -> Self {
-        Self { claims }
-    }
-
-    /// The verified claims.
-    pub fn claims(&self) -> &Claims {
-        &self.claims
-    }
-
-    /// Whether these claims rest on simulated evidence.
-    pub fn is_simulated(&self) -> bool {
-        self.claims.simulated
-    }
-
-    /// The claims as JSON.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.claims).unwrap_or(serde_json::Value::Null)
+impl<D> ClaimsOf<D> {
+    /// The same claims with the details wrapped by `wrap`.
+    pub(crate) fn map_details<E>(self, wrap: impl FnOnce(D) -> E) -> ClaimsOf<E> {
+        ClaimsOf {
+            platform: self.platform,
+            simulated: self.simulated,
+            product: self.product,
+            measurements: self.measurements,
+            report_data: self.report_data,
+            user_data: self.user_data,
+            public_key: self.public_key,
+            nonce: self.nonce,
+            tcb: self.tcb,
+            debug: self.debug,
+            chip_id: self.chip_id,
+            instance_id: self.instance_id,
+            evidence_time: self.evidence_time,
+            verified_at: self.verified_at,
+            anchor: self.anchor,
+            details: wrap(self.details),
+        }
     }
 }

@@ -19,23 +19,73 @@
 
 pub mod anchors;
 pub mod build;
-pub mod cache;
+pub(crate) mod cache;
 pub mod claims;
-pub mod cursor;
+pub(crate) mod cursor;
 pub mod error;
+pub mod hex;
 pub mod nitro;
+pub mod path;
 pub mod pki;
 pub mod policy;
 pub mod snp;
 pub mod tdx;
 pub mod time;
 
+use serde::Serialize;
+
 pub use anchors::{AnchorOrigin, TrustAnchor, TrustAnchors};
-pub use claims::{Claims, Hex, Platform, PlatformDetails, TcbClaims, TcbStatus, VerifiedEvidence};
+pub use claims::{AnchorClaim, ClaimsOf, TcbClaims, TcbStatus};
 pub use error::{Error, ErrorKind};
+pub use hex::Hex;
+pub use kiln_provenance::Platform;
 pub use time::UnixTime;
 
 use cache::Cache;
+
+/// Platform-specific values, all of them, for policies that need more than the common claims.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "platform", rename_all = "kebab-case")]
+pub enum PlatformDetails {
+    /// SEV-SNP report fields.
+    SevSnp(snp::SnpDetails),
+    /// TDX quote fields.
+    Tdx(tdx::TdxDetails),
+    /// Nitro attestation document fields.
+    Nitro(nitro::NitroDetails),
+}
+
+/// Normalised claims from verified evidence, with the platform's details.
+pub type Claims = ClaimsOf<PlatformDetails>;
+
+/// Evidence that passed verification. The only way to obtain one is
+/// [`crate::Verifier::verify`]: its field is private and it has no public constructor.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct VerifiedEvidence {
+    claims: Claims,
+}
+
+impl VerifiedEvidence {
+    pub(crate) fn new(claims: Claims) -> Self {
+        Self { claims }
+    }
+
+    /// The verified claims.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    /// Whether these claims rest on simulated evidence.
+    pub fn is_simulated(&self) -> bool {
+        self.claims.simulated
+    }
+
+    /// The claims as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.claims).unwrap_or(serde_json::Value::Null)
+    }
+}
 
 /// Evidence and the inputs that come with it. Everything here is untrusted.
 #[derive(Debug, Clone, Copy, Default)]
@@ -115,9 +165,9 @@ impl Verifier {
         &self.anchors
     }
 
-    /// The cache of verified chains and collateral.
-    pub fn cache(&self) -> &Cache {
-        &self.cache
+    /// How many verified chains and collateral items the cache holds.
+    pub fn cached_entries(&self) -> usize {
+        self.cache.len()
     }
 
     /// Verifies evidence at `time`.
@@ -138,11 +188,17 @@ impl Verifier {
             None => detect_platform(evidence.bytes)?,
         };
         // 2.
-        let claims = match platform {
-            Platform::SevSnp => snp::verify(self, evidence, time)?,
-            Platform::Tdx => tdx::verify(self, evidence, time)?,
-            Platform::Nitro => nitro::verify(self, evidence, time)?,
-        };
+        let (anchors, cache) = (&self.anchors, &self.cache);
+        let claims =
+            match platform {
+                Platform::SevSnp => snp::verify(anchors, cache, evidence, time)?
+                    .map_details(PlatformDetails::SevSnp),
+                Platform::Tdx => {
+                    tdx::verify(anchors, cache, evidence, time)?.map_details(PlatformDetails::Tdx)
+                }
+                Platform::Nitro => nitro::verify(anchors, cache, evidence, time)?
+                    .map_details(PlatformDetails::Nitro),
+            };
         // 3.
         Ok(VerifiedEvidence::new(claims))
     }

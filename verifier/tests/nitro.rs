@@ -480,12 +480,12 @@ fn the_cache_holds_verified_paths_only() {
     assert!(verify(&v, &l.evidence, before).is_err());
     let bad = case("nitro-bad-signature-eternis");
     assert!(verify(&v, &bad.evidence, bad.at).is_err());
-    assert!(v.cache().is_empty());
+    assert!(v.cached_entries() == 0);
     // A success is, once; the warm path still checks the document's own signature.
     let cold = verify(&v, &l.evidence, l.at).unwrap();
-    assert_eq!(v.cache().len(), 1);
+    assert_eq!(v.cached_entries(), 1);
     let warm = verify(&v, &l.evidence, l.at).unwrap();
-    assert_eq!(v.cache().len(), 1);
+    assert_eq!(v.cached_entries(), 1);
     assert_eq!(cold.to_json(), warm.to_json());
     let mut forged = l.evidence.clone();
     let last = forged.len() - 1;

@@ -166,10 +166,10 @@ fn warm_verification_uses_the_cache_and_gives_the_same_claims() {
     let loaded = verified_cases().next().unwrap();
     let v = Verifier::new(TrustAnchors::vendor());
     let cold = v.verify(&loaded.evidence(), loaded.at).unwrap();
-    assert_eq!(v.cache().len(), 1, "the VEK path is cached");
+    assert_eq!(v.cached_entries(), 1, "the VEK path is cached");
     let warm = v.verify(&loaded.evidence(), loaded.at).unwrap();
     assert_eq!(cold.to_json(), warm.to_json());
-    assert_eq!(v.cache().len(), 1);
+    assert_eq!(v.cached_entries(), 1);
     // A failure is never cached.
     let v = Verifier::new(TrustAnchors::vendor());
     let mut bad = loaded.evidence.clone();
@@ -178,7 +178,7 @@ fn warm_verification_uses_the_cache_and_gives_the_same_claims() {
     let expired = snp_cases().iter().find(|c| !c.verified()).unwrap();
     assert!(v.verify(&expired.evidence(), expired.at).is_err());
     assert_eq!(
-        v.cache().len(),
+        v.cached_entries(),
         1,
         "only the path of the first (valid) VEK is cached"
     );
@@ -730,4 +730,69 @@ fn the_expired_vlek_verifies_inside_its_validity() {
     verifier()
         .verify(&expired.evidence(), expired.at)
         .unwrap_err();
+}
+
+/// Copies of the Milan ASK, each with one byte of its RSA modulus changed: every one names the
+/// VCEK's issuer, none holds the key that signed it.
+fn impostor_asks(count: usize) -> Vec<kiln_verifier::pki::Cert> {
+    use der::Decode;
+    let pem = std::fs::read(common::vectors_dir().join("snp/roots/ask_milan.pem")).unwrap();
+    let ask = kiln_verifier::pki::parse_certificates(&pem, "ASK")
+        .unwrap()
+        .remove(0);
+    let der = ask.der().to_vec();
+    let parsed = x509_cert::Certificate::from_der(&der).unwrap();
+    let key = parsed
+        .tbs_certificate
+        .subject_public_key_info
+        .subject_public_key
+        .raw_bytes()
+        .to_vec();
+    let at = der.windows(key.len()).position(|w| w == key).unwrap() + key.len() / 2;
+    (0..count)
+        .map(|i| {
+            let mut copy = der.clone();
+            copy[at + i] ^= 0x01;
+            kiln_verifier::pki::Cert::from_der(&copy).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_pool_of_impostor_issuers_ends_when_the_signature_budget_is_spent() {
+    use kiln_verifier::path::{verify_path, MAX_SIGNATURE_CHECKS};
+    let vcek_der = std::fs::read(common::vectors_dir().join("snp/virtee-sev/vcek_milan.der"));
+    let vcek = kiln_verifier::pki::Cert::from_der(&vcek_der.unwrap()).unwrap();
+    let roots = TrustAnchors::vendor().roots_for(Platform::SevSnp);
+    let at = UnixTime::parse_rfc3339("2025-06-01T00:00:00Z").unwrap();
+
+    // Within the budget: each impostor costs one failed signature check, and the search ends
+    // with the signature error of the first one.
+    let few = impostor_asks(MAX_SIGNATURE_CHECKS - 1);
+    let err = verify_path(&vcek, &few, &roots, at).unwrap_err();
+    assert!(!err.to_string().contains("signature checks"), "{err}");
+
+    // Past it: refused for the work, not for the last impostor.
+    let many = impostor_asks(MAX_SIGNATURE_CHECKS + 8);
+    let err = verify_path(&vcek, &many, &roots, at).unwrap_err();
+    assert!(matches!(err, Error::Certificate { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "more than {MAX_SIGNATURE_CHECKS} signature checks"
+        )),
+        "{err}"
+    );
+
+    // The genuine ASK after the impostors still chains while the budget lasts.
+    let mut pool = impostor_asks(4);
+    pool.extend(
+        kiln_verifier::pki::parse_certificates(
+            &std::fs::read(common::vectors_dir().join("snp/roots/ask_milan.pem")).unwrap(),
+            "ASK",
+        )
+        .unwrap(),
+    );
+    let path = verify_path(&vcek, &pool, &roots, at).unwrap();
+    assert_eq!(path.certificates().len(), 2);
+    assert!(!path.is_simulated());
 }

@@ -394,13 +394,13 @@ fn warm_verification_gives_the_cold_result_and_keeps_every_check() {
     let v = Verifier::default();
     let cold = run_case(&v, l).unwrap();
     assert_eq!(
-        v.cache().len(),
+        v.cached_entries(),
         2,
         "verified collateral and verified PCK chain"
     );
     let warm_result = run_case(&v, l).unwrap();
     assert_eq!(cold.to_json(), warm_result.to_json());
-    assert_eq!(v.cache().len(), 2);
+    assert_eq!(v.cached_entries(), 2);
 
     // With both caches warm, the quote's own signatures are still checked.
     let lay = layout(&l.quote);

@@ -112,7 +112,7 @@ pub enum BuildError {
     /// cover) and did not accept any image.
     NoReference {
         /// The evidence's platform.
-        platform: crate::claims::Platform,
+        platform: crate::Platform,
         /// The registers a reference must pin that it does not.
         missing: Vec<String>,
         /// Whether no register at all was pinned.

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::build::error::BuildError;
 use crate::build::request::BuildRequest;
-use crate::claims::{Claims, Platform};
+use crate::{Claims, Platform};
 
 /// What the caller expects of the build, beyond a valid chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -18,8 +18,8 @@ use crate::build::media;
 use crate::build::request::BuildRequest;
 use crate::build::statement::{Statement, BUILD_TYPE, PREDICATE_TYPE_SLSA_V1, STATEMENT_TYPE_V1};
 use crate::build::{binding, bundle, key_id, report_data};
-use crate::claims::{Claims, Platform};
 use crate::time::UnixTime;
+use crate::{Claims, Platform};
 use crate::{Evidence, Verifier};
 
 const OID_EC_PUBLIC_KEY: const_oid::ObjectIdentifier =

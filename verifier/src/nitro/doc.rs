@@ -9,7 +9,7 @@
 //!   milliseconds since the epoch;
 //! - `pcrs` is a non-empty map from an index below 32 to a 32, 48 or 64-byte string;
 //! - `certificate` and every `cabundle` entry are non-empty byte strings, `cabundle` is a
-//!   non-empty array (root first);
+//!   non-empty array (root first) of at most [`MAX_CABUNDLE`] certificates;
 //! - `public_key`, `user_data` and `nonce` are each absent, `null`, or a byte string of at most
 //!   1024 bytes. Absent and `null` are reported as `None`; a byte string, even an empty one,
 //!   as `Some` (so the empty value the enclave asked for is kept distinct from no value).
@@ -29,6 +29,11 @@ const WHAT: &str = "Nitro attestation document";
 pub const PCR_COUNT: u16 = 32;
 /// Largest `public_key`, `user_data` or `nonce` accepted.
 pub const MAX_OPTIONAL_LEN: usize = 1024;
+/// Most certificates a `cabundle` may hold. AWS's chains are the root, a regional, a zonal and
+/// an instance certificate (4); the bound leaves room and keeps a crafted bundle from making
+/// the path search parse and try thousands of certificates (it is below
+/// [`crate::path::MAX_CHAIN_DEPTH`] plus one, so every certificate can still be on the path).
+pub const MAX_CABUNDLE: usize = 8;
 /// The only digest AWS uses.
 pub const DIGEST_SHA384: &str = "SHA384";
 
@@ -145,6 +150,15 @@ fn cabundle(v: Value) -> Result<Vec<Vec<u8>>, Error> {
     };
     if items.is_empty() {
         return Err(Error::malformed(WHAT, "cabundle is empty"));
+    }
+    if items.len() > MAX_CABUNDLE {
+        return Err(Error::malformed(
+            WHAT,
+            format!(
+                "cabundle holds {} certificates, at most {MAX_CABUNDLE} are accepted",
+                items.len()
+            ),
+        ));
     }
     items
         .into_iter()
@@ -564,6 +578,11 @@ mod tests {
             kind(with("cabundle", Some(Value::Bytes(b"root".to_vec())))),
             ErrorKind::Malformed
         );
+        let bundle = |n: usize| Value::Array(vec![Value::Bytes(b"cert".to_vec()); n]);
+        assert!(with("cabundle", Some(bundle(MAX_CABUNDLE))).is_ok());
+        let err = with("cabundle", Some(bundle(MAX_CABUNDLE + 1))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Malformed);
+        assert!(err.to_string().contains("at most 8 are accepted"), "{err}");
         // Optional fields.
         let big = vec![1u8; MAX_OPTIONAL_LEN + 1];
         let err = with("nonce", Some(Value::Bytes(big.clone()))).unwrap_err();

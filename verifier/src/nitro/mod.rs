@@ -13,14 +13,18 @@ use std::sync::Arc;
 
 use aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED;
 
-use crate::anchors::{AnchorOrigin, TrustAnchor};
+use crate::anchors::{AnchorOrigin, TrustAnchor, TrustAnchors};
+use crate::cache::Cache;
 use crate::cache::{self, Entry};
-use crate::claims::{AnchorClaim, Claims, Hex, Platform, PlatformDetails, TcbClaims, TcbStatus};
+use crate::claims::{AnchorClaim, ClaimsOf, TcbClaims, TcbStatus};
 use crate::cursor::all_zero;
 use crate::error::Error;
-use crate::pki::{self, Cert, VerifiedPath};
+use crate::hex::Hex;
+use crate::path::{self, VerifiedPath};
+use crate::pki::{self, Cert};
 use crate::time::UnixTime;
-use crate::{Evidence, Verifier};
+use crate::Evidence;
+use kiln_provenance::Platform;
 
 /// Length of a raw ES384 signature (`r || s`, 48 bytes each).
 pub const ES384_SIGNATURE_LEN: usize = 96;
@@ -105,11 +109,16 @@ struct Fresh {
 /// 6. If the path was verified cold, cache the leaf key and anchor for the window in which
 ///    every certificate of the path is valid. Only a document that verified completely adds
 ///    to the cache; nothing about a failure is remembered.
-/// 7. Map the document to [`Claims`]; debug mode is PCR0, PCR1 and PCR2 all zero.
+/// 7. Map the document to [`ClaimsOf<NitroDetails>`]; debug mode is PCR0, PCR1 and PCR2 all zero.
 ///
 /// The SEV-SNP and TDX inputs of [`Evidence`] (`vek`, `chain`, `collateral`) play no part:
 /// a Nitro document carries its own chain.
-pub fn verify(v: &Verifier, e: &Evidence<'_>, t: UnixTime) -> Result<Claims, Error> {
+pub fn verify(
+    trust: &TrustAnchors,
+    cache: &Cache,
+    e: &Evidence<'_>,
+    t: UnixTime,
+) -> Result<ClaimsOf<NitroDetails>, Error> {
     // 1.
     let sign1 = cose::parse(e.bytes)?;
     // 2.
@@ -123,7 +132,7 @@ pub fn verify(v: &Verifier, e: &Evidence<'_>, t: UnixTime) -> Result<Claims, Err
         ));
     }
     // 4.
-    let (leaf, fresh) = verified_leaf(v, &doc, t)?;
+    let (leaf, fresh) = verified_leaf(trust, cache, &doc, t)?;
     // 5.
     let message = cose::sig_structure(&sign1.protected, &sign1.payload);
     if !pki::verify_ecdsa_fixed(
@@ -138,7 +147,7 @@ pub fn verify(v: &Verifier, e: &Evidence<'_>, t: UnixTime) -> Result<Claims, Err
     }
     // 6.
     if let Some(fresh) = fresh {
-        v.cache().insert(
+        cache.insert(
             fresh.key,
             Entry {
                 not_before: fresh.not_before,
@@ -158,7 +167,8 @@ pub fn verify(v: &Verifier, e: &Evidence<'_>, t: UnixTime) -> Result<Claims, Err
 /// Step 4: the leaf key and anchor, from the cache or from a full path verification (then
 /// with what step 6 caches).
 fn verified_leaf(
-    v: &Verifier,
+    trust: &TrustAnchors,
+    cache: &Cache,
     doc: &doc::AttestationDoc,
     t: UnixTime,
 ) -> Result<(VerifiedLeaf, Option<Fresh>), Error> {
@@ -166,7 +176,7 @@ fn verified_leaf(
     parts.push(&doc.certificate);
     parts.extend(doc.cabundle.iter().map(Vec::as_slice));
     let key = cache::sampled_key(CACHE_DOMAIN, &parts);
-    if let Some(hit) = v.cache().get::<CachedLeaf>(&key, t) {
+    if let Some(hit) = cache.get::<CachedLeaf>(&key, t) {
         if hit.value.certificate == doc.certificate && hit.value.cabundle == doc.cabundle {
             return Ok((hit.value.leaf.clone(), None));
         }
@@ -174,16 +184,16 @@ fn verified_leaf(
     // 4a. A certificate whose DER is identical to a pinned anchor's (the root copy,
     // `cabundle[0]`) is the anchor's parsed certificate (not parsed again; still only a
     // pinned anchor ends the path, in 4b).
-    let anchors = v.anchors().roots_for(Platform::Nitro);
-    let mut memo = pki::Memo::default();
-    let leaf = memo.cert(&doc.certificate, &anchors)?;
+    let anchors = trust.roots_for(Platform::Nitro);
+    let mut memo = path::memo_for(&anchors);
+    let leaf = memo.cert(&doc.certificate)?;
     let bundle = doc
         .cabundle
         .iter()
-        .map(|der| memo.cert(der, &anchors))
+        .map(|der| memo.cert(der))
         .collect::<Result<Vec<_>, _>>()?;
     // 4b.
-    let path = pki::verify_path_memo(&leaf, &bundle, &anchors, t, &mut memo)?;
+    let path = path::verify_path_memo(&leaf, &bundle, &anchors, t, &mut memo)?;
     // 4c.
     check_bundle_order(&path, &bundle)?;
     // 4d.
@@ -248,7 +258,12 @@ fn check_bundle_order(path: &VerifiedPath, bundle: &[Cert]) -> Result<(), Error>
 }
 
 /// Step 6.
-fn claims(doc: doc::AttestationDoc, tagged: bool, anchor: &TrustAnchor, t: UnixTime) -> Claims {
+fn claims(
+    doc: doc::AttestationDoc,
+    tagged: bool,
+    anchor: &TrustAnchor,
+    t: UnixTime,
+) -> ClaimsOf<NitroDetails> {
     let zero_or_absent = |i: u16| doc.pcrs.get(&i).is_none_or(|p| all_zero(p));
     let debug = (0..3).all(zero_or_absent);
     let pcrs: BTreeMap<u16, Hex> = doc
@@ -263,7 +278,7 @@ fn claims(doc: doc::AttestationDoc, tagged: bool, anchor: &TrustAnchor, t: UnixT
     let public_key = doc.public_key.map(Hex);
     let user_data = doc.user_data.map(Hex);
     let nonce = doc.nonce.map(Hex);
-    Claims {
+    ClaimsOf {
         platform: Platform::Nitro,
         simulated: anchor.origin == AnchorOrigin::Simulated,
         product: "Nitro".to_owned(),
@@ -287,7 +302,7 @@ fn claims(doc: doc::AttestationDoc, tagged: bool, anchor: &TrustAnchor, t: UnixT
             sha256: Hex::from(anchor.cert.sha256()),
             origin: anchor.origin,
         },
-        details: PlatformDetails::Nitro(NitroDetails {
+        details: NitroDetails {
             module_id: doc.module_id,
             digest: doc.digest,
             timestamp_ms: doc.timestamp_ms,
@@ -299,7 +314,7 @@ fn claims(doc: doc::AttestationDoc, tagged: bool, anchor: &TrustAnchor, t: UnixT
             nonce,
             debug,
             tagged,
-        }),
+        },
     }
 }
 
@@ -359,9 +374,7 @@ mod tests {
         assert_eq!(c.evidence_time, Some(UnixTime::from_secs(1_700_000_000)));
         assert_eq!((c.verified_at, c.simulated, c.debug), (t, false, false));
         assert_eq!(c.anchor.sha256, Hex::from(anchor.cert.sha256()));
-        let PlatformDetails::Nitro(d) = c.details else {
-            panic!("not Nitro details")
-        };
+        let d = c.details;
         assert_eq!(
             (d.cabundle_len, d.tagged, d.timestamp_ms),
             (2, true, 1_700_000_000_999)

@@ -270,7 +270,7 @@ impl Cert {
     }
 
     /// Whether `issuer`'s subject is this certificate's issuer name.
-    pub(super) fn names_as_issuer(&self, issuer: &Cert) -> bool {
+    pub(crate) fn names_as_issuer(&self, issuer: &Cert) -> bool {
         self.0.parsed.tbs_certificate.issuer == issuer.0.parsed.tbs_certificate.subject
     }
 

@@ -7,9 +7,10 @@ use super::*;
 /// signing chain) is parsed and checked once. Lives for one call only: never global, never
 /// across calls.
 ///
-/// - certificates by DER: a DER identical (SHA-256, then bytes) to a pinned anchor's is the
-///   anchor's parsed certificate, one identical to a certificate parsed earlier in the call
-///   is that one; the root in an input is still never trusted for being there;
+/// - certificates by DER: a DER identical (SHA-256, then bytes) to a known certificate's (the
+///   anchors' the caller seeds it with, see [`Memo::knowing`]) or to one parsed earlier in
+///   the call is that certificate; a root in an input is still never trusted for being there
+///   (only the path builder decides trust, by anchor digest);
 /// - PEM blocks by their exact text;
 /// - verified (issuer DER digest, certificate DER digest) signature links.
 #[derive(Default)]
@@ -30,13 +31,19 @@ impl std::fmt::Debug for Memo {
 }
 
 impl Memo {
-    /// The certificate with this DER: an anchor's or an earlier one's if the bytes are
-    /// identical, else parsed now.
-    pub fn cert(&mut self, der: &[u8], anchors: &[Arc<TrustAnchor>]) -> Result<Cert, Error> {
-        let sha256: [u8; 32] = Sha256::digest(der).into();
-        if let Some(anchor) = anchors.iter().find(|a| a.cert.is_der(der, &sha256)) {
-            return Ok(anchor.cert.clone());
+    /// A memo that already knows these parsed certificates (the anchors' of the platform), so
+    /// an input certificate identical to one of them is not parsed again.
+    pub fn knowing(known: impl IntoIterator<Item = Cert>) -> Self {
+        Self {
+            certs: known.into_iter().collect(),
+            ..Self::default()
         }
+    }
+
+    /// The certificate with this DER: a known or earlier one's if the bytes are identical,
+    /// else parsed now.
+    pub fn cert(&mut self, der: &[u8]) -> Result<Cert, Error> {
+        let sha256: [u8; 32] = Sha256::digest(der).into();
         if let Some(cert) = self.certs.iter().find(|c| c.is_der(der, &sha256)) {
             return Ok(cert.clone());
         }
@@ -46,12 +53,7 @@ impl Memo {
     }
 
     /// [`parse_pem_certificates`] through the memo.
-    pub fn pem_certificates(
-        &mut self,
-        text: &str,
-        what: &'static str,
-        anchors: &[Arc<TrustAnchor>],
-    ) -> Result<Vec<Cert>, Error> {
+    pub fn pem_certificates(&mut self, text: &str, what: &'static str) -> Result<Vec<Cert>, Error> {
         let mut out = Vec::new();
         for_each_pem_block(text, what, |block| {
             if let Some((_, cert)) = self.pem.iter().find(|(b, _)| b == block) {
@@ -59,7 +61,7 @@ impl Memo {
                 return Ok(());
             }
             let der = pem_certificate_der(block, what)?;
-            let cert = self.cert(&der, anchors)?;
+            let cert = self.cert(&der)?;
             self.pem.push((block.to_owned(), cert.clone()));
             out.push(cert);
             Ok(())
@@ -68,19 +70,14 @@ impl Memo {
     }
 
     /// [`parse_certificates`] through the memo.
-    pub fn certificates(
-        &mut self,
-        bytes: &[u8],
-        what: &'static str,
-        anchors: &[Arc<TrustAnchor>],
-    ) -> Result<Vec<Cert>, Error> {
+    pub fn certificates(&mut self, bytes: &[u8], what: &'static str) -> Result<Vec<Cert>, Error> {
         if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
             let text = std::str::from_utf8(bytes).map_err(|e| Error::malformed(what, e))?;
-            return self.pem_certificates(text, what, anchors);
+            return self.pem_certificates(text, what);
         }
         let mut out = Vec::new();
         for der in der_certificates(bytes, what)? {
-            out.push(self.cert(der, anchors)?);
+            out.push(self.cert(der)?);
         }
         Ok(out)
     }

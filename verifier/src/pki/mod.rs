@@ -11,7 +11,9 @@
 //! | [`signatures`] | signature checks |
 //! | [`pem`] | PEM and concatenated-DER certificate lists |
 //! | [`crl`] | [`Crl`] |
-//! | [`chain`] | [`VerifiedPath`] and the path builder above the anchors |
+//!
+//! This layer knows nothing of trust anchors: paths to an anchor are built by [`crate::path`],
+//! above both.
 
 use std::sync::{Arc, OnceLock};
 
@@ -29,7 +31,6 @@ use x509_cert::name::Name;
 use x509_cert::time::Time;
 use x509_cert::Certificate;
 
-use crate::anchors::{AnchorOrigin, TrustAnchor};
 use crate::error::Error;
 use crate::time::UnixTime;
 
@@ -45,9 +46,8 @@ pub(super) const OID_RSASSA_PSS: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
 
 pub mod cert;
-pub mod chain;
 pub mod crl;
-pub mod memo;
+pub(crate) mod memo;
 pub mod pem;
 pub mod signatures;
 
@@ -55,9 +55,8 @@ use cert::*;
 use pem::*;
 
 pub use cert::Cert;
-pub use chain::{is_simulated, verify_path, verify_path_memo, VerifiedPath};
 pub use crl::Crl;
-pub use memo::Memo;
+pub(crate) use memo::Memo;
 pub use pem::{parse_certificates, parse_pem_certificates};
 pub use signatures::{verify_ecdsa_fixed, verify_x509_signature, SigError};
 
@@ -77,7 +76,22 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
     use super::*;
-    use crate::anchors::TrustAnchors;
+
+    /// Every vendor certificate the crate pins (the same files the anchors embed), parsed here
+    /// without the anchor layer above.
+    fn vendor_certs() -> Vec<Cert> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/roots");
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "der"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| Cert::from_der(&std::fs::read(p).unwrap()).unwrap())
+            .collect()
+    }
 
     #[test]
     fn name_keys_are_those_x509_cert_writes() {
@@ -91,9 +105,8 @@ mod tests {
 
     #[test]
     fn the_pem_fast_path_decodes_as_the_general_decoder() {
-        let anchors = TrustAnchors::vendor();
-        for anchor in anchors.roots() {
-            let der = anchor.cert.der();
+        for cert in vendor_certs() {
+            let der = cert.der();
             let pem =
                 der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap();
             let fast = pem_decode_plain(pem.trim()).expect("strict PEM takes the fast path");
@@ -165,15 +178,7 @@ mod tests {
 
     #[test]
     fn names_format_as_x509_cert_does() {
-        let anchors = TrustAnchors::vendor();
-        let mut certs: Vec<Cert> = anchors.roots().iter().map(|a| a.cert.clone()).collect();
-        for platform in [
-            kiln_provenance::Platform::SevSnp,
-            kiln_provenance::Platform::Tdx,
-            kiln_provenance::Platform::Nitro,
-        ] {
-            certs.extend(anchors.intermediates_for(platform).cloned());
-        }
+        let certs = vendor_certs();
         assert!(certs.len() > 5);
         for cert in &certs {
             let tbs = &cert.parsed().tbs_certificate;

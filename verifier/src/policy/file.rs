@@ -14,8 +14,8 @@ use super::de::{
 use super::error::{Location, PolicyError};
 use super::model::{BuildPolicy, NitroPolicy, Policy, ProductTcb, SnpPolicy, SnpTcb, TdxPolicy};
 use super::reference::{resolve, ReferenceValues};
-use crate::claims::{Hex, Platform};
 use crate::snp::Product;
+use crate::{Hex, Platform};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -115,8 +115,8 @@ pub use rego::RegoRules;
 pub use report::{Check, ExitCode, Outcome, Report, Verdict};
 
 use crate::build::{BuildRequest, Statement, VerifiedBuild};
-use crate::claims::{Claims, PlatformDetails};
 use crate::time::UnixTime;
+use crate::{Claims, PlatformDetails};
 use checks::{Checks, Ctx};
 
 impl Policy {

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::de::decode_hex;
 use super::error::PolicyError;
-use crate::claims::{Hex, Platform};
+use crate::{Hex, Platform};
 
 /// Length of every measurement register the three platforms have (SHA-384).
 pub const MEASUREMENT_LEN: usize = 48;

@@ -6,8 +6,8 @@ use std::fmt::{self, Write as _};
 use serde::Serialize;
 
 use super::BuildSummary;
-use crate::claims::Claims;
 use crate::time::UnixTime;
+use crate::Claims;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

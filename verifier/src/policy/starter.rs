@@ -5,10 +5,10 @@
 use std::fmt::Write as _;
 
 use super::BuildSummary;
-use crate::claims::{Claims, Hex, PlatformDetails, TcbStatus};
 use crate::nitro::NitroDetails;
 use crate::snp::{SigningKey, SnpDetails, TcbVersion};
 use crate::tdx::TdxDetails;
+use crate::{Claims, Hex, PlatformDetails, TcbStatus};
 
 /// A TOML basic string.
 fn q(s: &str) -> String {

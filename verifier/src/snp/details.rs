@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::product::Product;
 use super::report::{Cpuid, FirmwareVersion, GuestPolicy, KeyInfo, PlatformInfo, Report};
 use super::tcb::TcbVersion;
-use crate::claims::Hex;
+use crate::hex::Hex;
 use crate::pki::Cert;
 use crate::time::UnixTime;
 

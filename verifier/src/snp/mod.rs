@@ -40,12 +40,15 @@ use std::collections::BTreeMap;
 
 use aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED;
 
-use crate::anchors::AnchorOrigin;
-use crate::claims::{AnchorClaim, Claims, Hex, Platform, PlatformDetails, TcbClaims, TcbStatus};
+use crate::anchors::{AnchorOrigin, TrustAnchors};
+use crate::cache::Cache;
+use crate::claims::{AnchorClaim, ClaimsOf, TcbClaims, TcbStatus};
 use crate::error::Error;
+use crate::hex::Hex;
 use crate::pki;
 use crate::time::UnixTime;
-use crate::{Evidence, Verifier};
+use crate::Evidence;
+use kiln_provenance::Platform;
 
 /// Length of an attestation report, signature included.
 pub const REPORT_LEN: usize = 1184;
@@ -72,7 +75,12 @@ pub const REPORT_LEN: usize = 1184;
 ///
 /// Steps 5-7 come before the signature so that a wrong VEK (another chip, an older TCB) is
 /// reported as the precise mismatch rather than as a bad signature; all steps must pass.
-pub fn verify(v: &Verifier, e: &Evidence<'_>, t: UnixTime) -> Result<Claims, Error> {
+pub fn verify(
+    trust: &TrustAnchors,
+    cache: &Cache,
+    e: &Evidence<'_>,
+    t: UnixTime,
+) -> Result<ClaimsOf<SnpDetails>, Error> {
     // 1.
     let report = Report::parse(e.bytes)?;
     // 2.
@@ -91,7 +99,7 @@ pub fn verify(v: &Verifier, e: &Evidence<'_>, t: UnixTime) -> Result<Claims, Err
         ));
     }
     // 4.
-    let anchor = vek::verify_chain(v, &inputs, id, t)?;
+    let anchor = vek::verify_chain(trust, cache, &inputs, id, t)?;
     // 5.
     check_cpuid(&report, id.product)?;
     // 6.
@@ -128,7 +136,7 @@ pub fn verify(v: &Verifier, e: &Evidence<'_>, t: UnixTime) -> Result<Claims, Err
     let details = SnpDetails::new(&report, id.product, vek_details);
     let mut measurements = BTreeMap::new();
     measurements.insert("measurement".to_owned(), Hex::from(report.measurement));
-    Ok(Claims {
+    Ok(ClaimsOf {
         platform: Platform::SevSnp,
         simulated: anchor.origin == AnchorOrigin::Simulated,
         product: id.product.name().to_owned(),
@@ -152,7 +160,7 @@ pub fn verify(v: &Verifier, e: &Evidence<'_>, t: UnixTime) -> Result<Claims, Err
             sha256: Hex::from(anchor.cert.sha256()),
             origin: anchor.origin,
         },
-        details: PlatformDetails::SevSnp(details),
+        details,
     })
 }
 

@@ -13,13 +13,14 @@ use x509_cert::name::Name;
 use super::product::Product;
 use super::report::SigningKey;
 use super::tcb::{Component, TcbVersion};
-use crate::anchors::TrustAnchor;
-use crate::cache::{self, Entry};
-use crate::claims::Platform;
+use crate::anchors::{TrustAnchor, TrustAnchors};
+use crate::cache::{self, Cache, Entry};
 use crate::error::Error;
+use crate::path::{self, VerifiedPath};
 use crate::pki::{self, Cert};
 use crate::time::UnixTime;
-use crate::{Evidence, Verifier};
+use crate::Evidence;
+use kiln_provenance::Platform;
 
 /// productName (IA5String, for example `Milan-B0`).
 const OID_PRODUCT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.2");
@@ -148,31 +149,31 @@ pub(crate) fn identify(vek: &Cert) -> Result<Identity, Error> {
 ///
 /// The cache key is the VEK's DER alone: the fact cached ("this VEK chains to this pinned ARK
 /// through the intermediate its names require, in this validity window") does not depend on
-/// which untrusted certificates came with it, and the anchors are fixed per [`Verifier`]. A
+/// which untrusted certificates came with it, and the anchors are fixed per [`crate::Verifier`]. A
 /// hit is used only inside its window; outside it the full path is verified again, so the
 /// precise error is reported. Failures are never cached.
 pub(crate) fn verify_chain(
-    v: &Verifier,
+    trust: &TrustAnchors,
+    cache: &Cache,
     inputs: &Inputs,
     id: Identity,
     time: UnixTime,
 ) -> Result<Arc<TrustAnchor>, Error> {
     let key = cache::key(CACHE_DOMAIN, &[inputs.vek.der()]);
-    if let Some(hit) = v.cache().get::<Arc<TrustAnchor>>(&key, time) {
+    if let Some(hit) = cache.get::<Arc<TrustAnchor>>(&key, time) {
         return Ok(Arc::clone(&hit.value));
     }
     // Pinned intermediates come first so that an untrusted certificate with the same name
     // cannot shadow them.
-    let pool: Vec<Cert> = v
-        .anchors()
+    let pool: Vec<Cert> = trust
         .intermediates_for(Platform::SevSnp)
         .chain(inputs.extra.iter())
         .cloned()
         .collect();
-    let roots = v.anchors().roots_for(Platform::SevSnp);
-    let path = pki::verify_path(&inputs.vek, &pool, &roots, time)?;
+    let roots = trust.roots_for(Platform::SevSnp);
+    let path = path::verify_path(&inputs.vek, &pool, &roots, time)?;
     check_path_shape(&path, id)?;
-    v.cache().insert(
+    cache.insert(
         key,
         Entry {
             not_before: path.not_before,
@@ -185,7 +186,7 @@ pub(crate) fn verify_chain(
 
 /// The path must be exactly VEK → ASK (VCEK) or ASVK (VLEK) of the VEK's product → that
 /// product's ARK.
-fn check_path_shape(path: &pki::VerifiedPath, id: Identity) -> Result<(), Error> {
+fn check_path_shape(path: &VerifiedPath, id: Identity) -> Result<(), Error> {
     let product = id.product.name();
     let expected_intermediate = match id.role {
         SigningKey::Vcek => format!("SEV-{product}"),

@@ -15,7 +15,8 @@ use serde::{Deserialize, Deserializer};
 use super::pck::{require_cn, PCK_CA_CNS};
 use crate::anchors::TrustAnchor;
 use crate::error::Error;
-use crate::pki::{self, Cert, Crl, Memo, VerifiedPath};
+use crate::path::{self, VerifiedPath};
+use crate::pki::{self, Cert, Crl, Memo};
 use crate::time::UnixTime;
 
 /// Common name of the certificate that signs TCB info and QE identities.
@@ -266,19 +267,19 @@ pub struct QeIdentity {
 #[derive(Debug)]
 pub struct VerifiedCollateral {
     /// The TCB info.
-    pub tcb_info: TcbInfo,
+    pub(crate) tcb_info: TcbInfo,
     /// The QE identity.
-    pub qe_identity: QeIdentity,
+    pub(crate) qe_identity: QeIdentity,
     /// The root CA CRL (signed by the pinned root).
-    pub root_crl: Crl,
+    pub(crate) root_crl: Crl,
     /// The PCK CRL (signed by the PCK Platform or Processor CA of `pck_crl_issuer_chain`).
-    pub pck_crl: Crl,
+    pub(crate) pck_crl: Crl,
     /// Intersection of both CRLs' `thisUpdate..nextUpdate`.
-    pub crl_window: (UnixTime, UnixTime),
+    pub(crate) crl_window: (UnixTime, UnixTime),
     /// The anchor every issuer chain ends in.
-    pub anchor: Arc<TrustAnchor>,
+    pub(crate) anchor: Arc<TrustAnchor>,
     /// Window in which all of it holds: certificates, CRLs, `issueDate..nextUpdate`.
-    pub window: (UnixTime, UnixTime),
+    pub(crate) window: (UnixTime, UnixTime),
 }
 
 fn json_error(what: &'static str) -> impl Fn(serde_json::Error) -> Error {
@@ -384,11 +385,11 @@ fn verify_signer_chain(
     time: UnixTime,
     memo: &mut Memo,
 ) -> Result<(Cert, VerifiedPath), Error> {
-    let certs = memo.pem_certificates(pem, what, anchors)?;
+    let certs = memo.pem_certificates(pem, what)?;
     let (leaf, pool) = certs
         .split_first()
         .ok_or_else(|| Error::malformed(what, "no certificate"))?;
-    let path = pki::verify_path_memo(leaf, pool, anchors, time, memo)?;
+    let path = path::verify_path_memo(leaf, pool, anchors, time, memo)?;
     let [signer] = path.path.as_slice() else {
         return Err(Error::Certificate {
             what: leaf.subject().to_owned(),
@@ -525,7 +526,7 @@ pub fn verify(
     anchors: &[Arc<TrustAnchor>],
     time: UnixTime,
 ) -> Result<VerifiedCollateral, Error> {
-    verify_memo(bytes, anchors, time, &mut Memo::default())
+    verify_memo(bytes, anchors, time, &mut path::memo_for(anchors))
 }
 
 /// [`verify`] with the verification call's [`Memo`]: a certificate or signature link that

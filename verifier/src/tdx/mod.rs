@@ -22,14 +22,17 @@ use aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::anchors::{AnchorOrigin, TrustAnchor};
+use crate::anchors::{AnchorOrigin, TrustAnchor, TrustAnchors};
+use crate::cache::Cache;
 use crate::cache::{self, Entry};
-use crate::claims::{AnchorClaim, Claims, Hex, Platform, PlatformDetails, TcbClaims, TcbStatus};
+use crate::claims::{AnchorClaim, ClaimsOf, TcbClaims, TcbStatus};
 use crate::cursor;
 use crate::error::Error;
+use crate::hex::Hex;
 use crate::pki;
 use crate::time::UnixTime;
-use crate::{Evidence, Verifier};
+use crate::Evidence;
+use kiln_provenance::Platform;
 
 use collateral::VerifiedCollateral;
 use pck::{Crls, VerifiedPck};
@@ -232,20 +235,20 @@ struct CachedCollateral {
 
 /// The verified collateral, from the cache or verified now (then cached for its window).
 fn collateral_for(
-    v: &Verifier,
+    cache: &Cache,
     bytes: &[u8],
     anchors: &[Arc<TrustAnchor>],
     time: UnixTime,
     memo: &mut pki::Memo,
 ) -> Result<Arc<VerifiedCollateral>, Error> {
     let key = cache::sampled_key("tdx-collateral", &[bytes]);
-    if let Some(hit) = v.cache().get::<CachedCollateral>(&key, time) {
+    if let Some(hit) = cache.get::<CachedCollateral>(&key, time) {
         if hit.value.bytes == bytes {
             return Ok(Arc::clone(&hit.value.verified));
         }
     }
     let verified = Arc::new(collateral::verify_memo(bytes, anchors, time, memo)?);
-    v.cache().insert(
+    cache.insert(
         key,
         Entry {
             not_before: verified.window.0,
@@ -272,7 +275,7 @@ struct CachedPck {
 /// The verified PCK chain (with its CRL checks when there is collateral), from the cache or
 /// verified now (then cached for its window).
 fn pck_for(
-    v: &Verifier,
+    cache: &Cache,
     pem: &[u8],
     collateral: Option<&Arc<VerifiedCollateral>>,
     anchors: &[Arc<TrustAnchor>],
@@ -285,7 +288,7 @@ fn pck_for(
         "tdx-pck"
     };
     let key = cache::sampled_key(domain, &[pem]);
-    if let Some(hit) = v.cache().get::<CachedPck>(&key, time) {
+    if let Some(hit) = cache.get::<CachedPck>(&key, time) {
         let same_collateral = match (&hit.value.collateral, collateral) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             (None, None) => true,
@@ -301,7 +304,7 @@ fn pck_for(
         window: c.crl_window,
     });
     let verified = Arc::new(pck::verify_memo(pem, anchors, crls, time, memo)?);
-    v.cache().insert(
+    cache.insert(
         key,
         Entry {
             not_before: verified.window.0,
@@ -338,10 +341,15 @@ fn pck_for(
 ///    their statuses converged as Intel's QVL does ([`tcb::evaluate`]); a revoked level or
 ///    no matching level is an error. Without collateral the status is
 ///    [`TcbStatus::Unknown`].
-/// 9. Claims: measurements `mrtd`, `rtmr0`..`rtmr3`; every field in [`TdxDetails`]; marked
+/// 9. ClaimsOf<TdxDetails>: measurements `mrtd`, `rtmr0`..`rtmr3`; every field in [`TdxDetails`]; marked
 ///    simulated if the anchor is.
-pub fn verify(v: &Verifier, e: &Evidence<'_>, t: UnixTime) -> Result<Claims, Error> {
-    let anchors = v.anchors().roots_for(Platform::Tdx);
+pub fn verify(
+    trust: &TrustAnchors,
+    cache: &Cache,
+    e: &Evidence<'_>,
+    t: UnixTime,
+) -> Result<ClaimsOf<TdxDetails>, Error> {
+    let anchors = trust.roots_for(Platform::Tdx);
     // 1.
     let q = quote::parse(e.bytes)?;
     // 2.
@@ -374,15 +382,15 @@ pub fn verify(v: &Verifier, e: &Evidence<'_>, t: UnixTime) -> Result<Claims, Err
         ));
     }
     // Certificates and signature links already done in this call (not across calls).
-    let mut memo = pki::Memo::default();
+    let mut memo = crate::path::memo_for(&anchors);
     // 4.
     let collateral = e
         .collateral
-        .map(|bytes| collateral_for(v, bytes, &anchors, t, &mut memo))
+        .map(|bytes| collateral_for(cache, bytes, &anchors, t, &mut memo))
         .transpose()?;
     // 5.
     let pck = pck_for(
-        v,
+        cache,
         q.pck_chain_pem,
         collateral.as_ref(),
         &anchors,
@@ -529,7 +537,7 @@ fn claims(
     pck: &VerifiedPck,
     evaluation: Option<(TcbEvaluation<'_>, &VerifiedCollateral)>,
     t: UnixTime,
-) -> Claims {
+) -> ClaimsOf<TdxDetails> {
     let b = &q.body;
     let [rtmr0, rtmr1, rtmr2, rtmr3] = &b.rtmr;
     let mut measurements = BTreeMap::new();
@@ -619,7 +627,7 @@ fn claims(
         trailing_bytes_zero: q.trailing.all_zero,
         collateral,
     };
-    Claims {
+    ClaimsOf {
         platform: Platform::Tdx,
         simulated: anchor.origin == AnchorOrigin::Simulated,
         product: q.product().to_owned(),
@@ -643,6 +651,6 @@ fn claims(
             sha256: Hex::from(anchor.cert.sha256()),
             origin: anchor.origin,
         },
-        details: PlatformDetails::Tdx(details),
+        details,
     }
 }

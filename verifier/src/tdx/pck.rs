@@ -13,7 +13,8 @@ use der::Decode;
 
 use crate::anchors::TrustAnchor;
 use crate::error::Error;
-use crate::pki::{self, Cert, Crl, Memo, VerifiedPath};
+use crate::path::{self, VerifiedPath};
+use crate::pki::{Cert, Crl, Memo};
 use crate::time::UnixTime;
 
 const OID_SGX_EXTENSION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113741.1.13.1");
@@ -231,17 +232,17 @@ pub struct Crls<'a> {
 #[derive(Debug)]
 pub struct VerifiedPck {
     /// The path from the PCK to the anchor.
-    pub path: VerifiedPath,
+    pub(crate) path: VerifiedPath,
     /// The PCK leaf (its P-256 key signs the QE report).
-    pub pck: Cert,
+    pub(crate) pck: Cert,
     /// Its SGX extension.
-    pub ext: SgxExtension,
+    pub(crate) ext: SgxExtension,
     /// The PCK's issuer name (RFC 4514), for the claims.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// Whether the CRLs were checked.
-    pub revocation_checked: bool,
+    pub(crate) revocation_checked: bool,
     /// The window in which this result holds.
-    pub window: (UnixTime, UnixTime),
+    pub(crate) window: (UnixTime, UnixTime),
 }
 
 /// Verifies the PEM PCK chain from the quote at `time`.
@@ -258,7 +259,7 @@ pub fn verify(
     crls: Option<Crls<'_>>,
     time: UnixTime,
 ) -> Result<VerifiedPck, Error> {
-    verify_memo(pem, anchors, crls, time, &mut Memo::default())
+    verify_memo(pem, anchors, crls, time, &mut path::memo_for(anchors))
 }
 
 /// [`verify`] with the verification call's [`Memo`] (certificates and signature links the
@@ -271,12 +272,12 @@ pub fn verify_memo(
     memo: &mut Memo,
 ) -> Result<VerifiedPck, Error> {
     // (a)
-    let certs = memo.certificates(pem, "PCK certificate chain", anchors)?;
+    let certs = memo.certificates(pem, "PCK certificate chain")?;
     let (leaf, pool) = certs
         .split_first()
         .ok_or_else(|| Error::malformed("PCK certificate chain", "no certificate"))?;
     // (b)
-    let path = pki::verify_path_memo(leaf, pool, anchors, time, memo)?;
+    let path = path::verify_path_memo(leaf, pool, anchors, time, memo)?;
     // (c)
     let [pck, ca] = path.path.as_slice() else {
         return Err(Error::Certificate {

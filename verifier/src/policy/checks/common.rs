@@ -2,8 +2,8 @@
 
 use super::{describe_list, Checks, Ctx};
 use crate::anchors::AnchorOrigin;
-use crate::claims::{Hex, Platform};
 use crate::policy::report::Outcome;
+use crate::{Hex, Platform};
 
 /// Runs the `[build]` checks.
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Checks) {

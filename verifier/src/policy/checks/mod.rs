@@ -10,8 +10,8 @@ use std::fmt::Display;
 use super::model::{Duration, Policy};
 use super::report::{Check, Outcome};
 use super::BuildSummary;
-use crate::claims::{Claims, Hex};
 use crate::time::UnixTime;
+use crate::{Claims, Hex};
 
 /// What every check reads.
 #[derive(Debug, Clone, Copy)]

@@ -1,22 +1,99 @@
-//! Certificate paths from a leaf to a pinned anchor, within a work budget of depth.
+//! Certificate paths from a leaf to a pinned anchor: the chain builder, above the anchors and
+//! the certificate layer ([`crate::pki`]), within a work budget in the manner of webpki.
 
-use super::*;
+use std::sync::Arc;
+
+use crate::anchors::{AnchorOrigin, TrustAnchor, TrustAnchors};
+use crate::error::Error;
+use crate::pki::{Cert, Memo};
+use crate::time::UnixTime;
 
 /// Longest chain any platform uses (Nitro: root, 3 intermediates, leaf) plus margin.
-pub(super) const MAX_CHAIN_DEPTH: usize = 8;
+pub const MAX_CHAIN_DEPTH: usize = 8;
+
+/// Signature checks one path search may make. A path of [`MAX_CHAIN_DEPTH`] links costs that
+/// many; the rest is room for candidates that fail (an issuer name shared by several pool
+/// certificates). A pool crafted to make the search try every certificate at every step is
+/// refused once this is spent, as webpki does with its signature budget.
+pub const MAX_SIGNATURE_CHECKS: usize = 32;
+
+/// Certificates the search considers as issuers, over all its steps (webpki's "build chain
+/// calls" budget). A pool of many certificates with the same subject ends here.
+pub const MAX_CANDIDATES: usize = 64;
+
+/// The work budget of one path search.
+#[derive(Debug)]
+struct Budget {
+    signatures: usize,
+    candidates: usize,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Self {
+            signatures: MAX_SIGNATURE_CHECKS,
+            candidates: MAX_CANDIDATES,
+        }
+    }
+
+    fn spend_signature(&mut self, leaf: &Cert) -> Result<(), Error> {
+        self.signatures = self.signatures.checked_sub(1).ok_or_else(|| {
+            over_budget(
+                leaf,
+                format!("the path search needed more than {MAX_SIGNATURE_CHECKS} signature checks"),
+            )
+        })?;
+        Ok(())
+    }
+
+    fn spend_candidate(&mut self, leaf: &Cert) -> Result<(), Error> {
+        self.candidates = self.candidates.checked_sub(1).ok_or_else(|| {
+            over_budget(
+                leaf,
+                format!("the path search considered more than {MAX_CANDIDATES} candidate issuers"),
+            )
+        })?;
+        Ok(())
+    }
+}
+
+fn over_budget(leaf: &Cert, reason: String) -> Error {
+    Error::Certificate {
+        what: leaf.subject().to_owned(),
+        reason,
+    }
+}
 
 /// The result of a chain verification: which anchor the leaf chains to, and the window in
-/// which every certificate on the path is valid.
+/// which every certificate on the path is valid. Only [`verify_path`] makes one.
 #[derive(Debug, Clone)]
 pub struct VerifiedPath {
+    pub(crate) anchor: Arc<TrustAnchor>,
+    pub(crate) path: Vec<Cert>,
+    pub(crate) not_before: UnixTime,
+    pub(crate) not_after: UnixTime,
+}
+
+impl VerifiedPath {
     /// The anchor the chain ends in.
-    pub anchor: Arc<TrustAnchor>,
+    pub fn anchor(&self) -> &Arc<TrustAnchor> {
+        &self.anchor
+    }
+
     /// The certificates from the leaf up to (excluding) the anchor.
-    pub path: Vec<Cert>,
-    /// Latest `not_before` on the path, the anchor included.
-    pub not_before: UnixTime,
-    /// Earliest `not_after` on the path, the anchor included.
-    pub not_after: UnixTime,
+    pub fn certificates(&self) -> &[Cert] {
+        &self.path
+    }
+
+    /// Latest `not_before` and earliest `not_after` on the path, the anchor included.
+    pub fn window(&self) -> (UnixTime, UnixTime) {
+        (self.not_before, self.not_after)
+    }
+
+    /// Whether the anchor that ended the path is simulated.
+    pub fn is_simulated(&self) -> bool {
+        self.anchor.origin == AnchorOrigin::Simulated
+    }
 }
 
 /// Builds and verifies a path from `leaf` to one of `anchors`, using `pool` for
@@ -26,14 +103,22 @@ pub struct VerifiedPath {
 /// anchor (by DER digest) the path ends; (3) if an anchor's subject is its issuer, the
 /// anchor's key must verify it and the path ends; (4) otherwise its issuer is taken from the
 /// pool (never trusted, only verified), must be a CA and must verify it; a self-issued
-/// certificate that is not pinned ends the search as untrusted (or simulated).
+/// certificate that is not pinned ends the search as untrusted (or simulated). Every
+/// signature check and every candidate issuer is paid from a [`MAX_SIGNATURE_CHECKS`] /
+/// [`MAX_CANDIDATES`] budget.
 pub fn verify_path(
     leaf: &Cert,
     pool: &[Cert],
     anchors: &[Arc<TrustAnchor>],
     time: UnixTime,
 ) -> Result<VerifiedPath, Error> {
-    verify_path_memo(leaf, pool, anchors, time, &mut Memo::default())
+    verify_path_memo(leaf, pool, anchors, time, &mut memo_for(anchors))
+}
+
+/// A per-call [`Memo`] that knows the anchors' parsed certificates, so an input that repeats
+/// an anchor (Nitro's `cabundle[0]`, the Intel root in TDX collateral) is not parsed again.
+pub(crate) fn memo_for(anchors: &[Arc<TrustAnchor>]) -> Memo {
+    Memo::knowing(anchors.iter().map(|a| a.cert.clone()))
 }
 
 /// [`verify_path`] with a per-call [`Memo`]: a signature link already verified in this call
@@ -45,6 +130,7 @@ pub fn verify_path_memo(
     time: UnixTime,
     memo: &mut Memo,
 ) -> Result<VerifiedPath, Error> {
+    let mut budget = Budget::new();
     let mut current = leaf.clone();
     let mut path = Vec::new();
     let (mut not_before, mut not_after) = leaf.validity();
@@ -66,6 +152,7 @@ pub fn verify_path_memo(
         // (3)
         let mut anchor_error = None;
         for anchor in anchors.iter().filter(|a| current.names_as_issuer(&a.cert)) {
+            budget.spend_signature(leaf)?;
             match current.verify_issued_by_memo(&anchor.cert, memo) {
                 Ok(()) => {
                     anchor.cert.check_valid_at(time)?;
@@ -86,7 +173,7 @@ pub fn verify_path_memo(
         }
         // (4)
         if current.is_self_issued() {
-            return Err(untrusted_root(&current));
+            return Err(TrustAnchors::refuse_unpinned_root(&current));
         }
         // Every certificate of the pool whose subject names the issuer is a candidate (pinned
         // intermediates come first in the pools the platforms build); the first one that
@@ -97,14 +184,16 @@ pub fn verify_path_memo(
             .iter()
             .filter(|c| current.names_as_issuer(c) && c.sha256() != current.sha256())
         {
+            budget.spend_candidate(leaf)?;
             if candidate.is_self_issued()
                 && !anchors
                     .iter()
                     .any(|a| a.cert.sha256() == candidate.sha256())
             {
-                first_error.get_or_insert_with(|| untrusted_root(candidate));
+                first_error.get_or_insert_with(|| TrustAnchors::refuse_unpinned_root(candidate));
                 continue;
             }
+            budget.spend_signature(leaf)?;
             match current.verify_issued_by_memo(candidate, memo) {
                 Ok(()) => {
                     chosen = Some(candidate);
@@ -118,23 +207,7 @@ pub fn verify_path_memo(
         let issuer = match (chosen, first_error) {
             (Some(issuer), _) => issuer,
             (None, Some(e)) => return Err(e),
-            (None, None)
-                if current.issuer().to_ascii_uppercase().contains("SIMULATED")
-                    && !anchors.iter().any(|a| a.origin == AnchorOrigin::Simulated) =>
-            {
-                return Err(Error::SimulatedEvidence {
-                    root: current.issuer(),
-                })
-            }
-            (None, None) => {
-                return Err(Error::UntrustedRoot {
-                    subject: current.subject().to_owned(),
-                    reason: format!(
-                        "its issuer {:?} is neither pinned nor among the certificates given",
-                        current.issuer()
-                    ),
-                })
-            }
+            (None, None) => return Err(TrustAnchors::refuse_unknown_issuer(&current, anchors)),
         };
         path.push(current);
         current = issuer.clone();
@@ -143,25 +216,4 @@ pub fn verify_path_memo(
         what: leaf.subject().to_owned(),
         reason: format!("chain longer than {MAX_CHAIN_DEPTH} certificates"),
     })
-}
-
-pub(super) fn untrusted_root(root: &Cert) -> Error {
-    if root.subject().to_ascii_uppercase().contains("SIMULATED") {
-        Error::SimulatedEvidence {
-            root: root.subject().to_owned(),
-        }
-    } else {
-        Error::UntrustedRoot {
-            subject: root.subject().to_owned(),
-            reason: format!(
-                "self-signed root with SHA-256 {} is not pinned",
-                hex::encode(root.sha256())
-            ),
-        }
-    }
-}
-
-/// Whether the anchor that ended a path is simulated.
-pub fn is_simulated(path: &VerifiedPath) -> bool {
-    path.anchor.origin == AnchorOrigin::Simulated
 }
