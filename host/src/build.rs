@@ -30,7 +30,7 @@ const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 /// What a successful build produced.
 #[derive(Debug, Clone)]
-pub struct BuildSummary {
+pub struct CompletedBuild {
     /// The output folder.
     pub out: PathBuf,
     /// The machine-readable summary (`--json`).
@@ -46,7 +46,7 @@ pub fn measurement_map(m: &Measurement) -> BTreeMap<String, String> {
 }
 
 /// Runs `kiln build`.
-pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<BuildSummary, HostError> {
+pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<CompletedBuild, HostError> {
     // The QEMU backend's evidence also comes from the simulated security processor.
     let simulated = matches!(
         cfg.backend,
@@ -296,5 +296,5 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<BuildSumm
         "timings": timings,
         "totalSeconds": progress.elapsed().as_secs_f64(),
     });
-    Ok(BuildSummary { out, json })
+    Ok(CompletedBuild { out, json })
 }

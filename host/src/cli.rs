@@ -406,9 +406,9 @@ pub struct VerifyConfig {
     /// Verification time.
     pub at: UnixTime,
     /// The policy, loaded.
-    pub policy: Option<kiln_verifier::policy::Policy>,
+    pub policy: Option<kiln_policy::Policy>,
     /// Rego rules, loaded.
-    pub rego: Option<kiln_verifier::policy::RegoRules>,
+    pub rego: Option<kiln_policy::RegoRules>,
     /// JSON output.
     pub json: bool,
 }
@@ -627,13 +627,13 @@ impl VerifyArgs {
         let policy = self
             .policy
             .as_deref()
-            .map(|p| kiln_verifier::policy::Policy::from_toml_file_with(p, &image_reference))
+            .map(|p| kiln_policy::Policy::from_toml_file_with(p, &image_reference))
             .transpose()
             .map_err(|e| usage(format!("--policy: {e}")))?;
         let rego = self
             .rego
             .as_deref()
-            .map(kiln_verifier::policy::RegoRules::from_file)
+            .map(kiln_policy::RegoRules::from_file)
             .transpose()
             .map_err(|e| usage(format!("--rego: {e}")))?;
         Ok(VerifyConfig {
@@ -737,7 +737,7 @@ pub fn now() -> UnixTime {
 fn image_reference(
     path: &std::path::Path,
     platform: kiln_verifier::Platform,
-) -> Option<Result<kiln_verifier::policy::ReferenceValues, String>> {
+) -> Option<Result<kiln_policy::ReferenceValues, String>> {
     let is_recipe = path.extension().is_some_and(|e| e == "toml");
     if !path.is_dir() && !is_recipe {
         return None;
@@ -755,7 +755,7 @@ fn image_reference(
                 for (name, value) in r.others {
                     measurements.insert(name, kiln_verifier::Hex(value));
                 }
-                kiln_verifier::policy::ReferenceValues {
+                kiln_policy::ReferenceValues {
                     platform,
                     image: Some(path.display().to_string()),
                     measurements,

@@ -216,12 +216,10 @@ pub fn json_report(v: Result<&VerifiedBuild, &BuildError>) -> serde_json::Value 
 pub fn evaluate_policy(
     cfg: &VerifyConfig,
     verified: &VerifiedBuild,
-) -> Option<kiln_verifier::policy::Report> {
+) -> Option<kiln_policy::Report> {
     let policy = cfg.policy.as_ref()?;
-    let summary = kiln_verifier::policy::BuildSummary::from_verified(verified);
-    Some(kiln_verifier::policy::evaluate(
-        verified.claims(),
-        Some(&summary),
+    Some(kiln_policy::evaluate(
+        verified.into(),
         policy,
         cfg.rego.as_ref(),
         cfg.at,
@@ -254,8 +252,8 @@ pub fn starter_policy(
         path: out_dir.to_path_buf(),
         source,
     })?;
-    let summary = kiln_verifier::policy::BuildSummary::from_verified(&verified);
-    Ok(kiln_verifier::policy::Policy::starter_from(
+    let summary = kiln_policy::BuildFacts::from_verified(&verified);
+    Ok(kiln_policy::Policy::starter_from(
         verified.claims(),
         Some(&summary),
     ))

@@ -27,7 +27,6 @@ pub mod hex;
 pub mod nitro;
 pub mod path;
 pub mod pki;
-pub mod policy;
 pub mod snp;
 pub mod tdx;
 pub mod time;

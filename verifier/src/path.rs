@@ -123,7 +123,7 @@ pub(crate) fn memo_for(anchors: &[Arc<TrustAnchor>]) -> Memo {
 
 /// [`verify_path`] with a per-call [`Memo`]: a signature link already verified in this call
 /// is not verified again (every other step runs).
-pub fn verify_path_memo(
+pub(crate) fn verify_path_memo(
     leaf: &Cert,
     pool: &[Cert],
     anchors: &[Arc<TrustAnchor>],

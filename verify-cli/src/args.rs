@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use base64::Engine as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use kiln_policy::{self as policy, Policy, RegoRules};
 use kiln_tee::bundle::SimulateRequest;
-use kiln_verifier::policy::{self, Policy, RegoRules};
 use kiln_verifier::{Evidence, Platform, TrustAnchors, UnixTime, Verifier};
 
 use crate::render;
@@ -79,7 +79,7 @@ struct EvidenceArgs {
     #[arg(long, value_name = "ROOT.der")]
     allow_simulated: Option<PathBuf>,
     /// Check the verified claims against this policy file (TOML reference values, see the
-    /// kiln_verifier::policy documentation) and print the verification report. Exit code 3
+    /// kiln_policy documentation) and print the verification report. Exit code 3
     /// when the policy rejects the evidence.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
@@ -320,8 +320,7 @@ pub fn run(config: Config) -> ExitCode {
             match verifier.verify(&evidence, c.at) {
                 Ok(v) => match &c.policy {
                     Some(policy) => {
-                        let report =
-                            policy::evaluate(v.claims(), None, policy, c.rules.as_ref(), c.at);
+                        let report = policy::evaluate((&v).into(), policy, c.rules.as_ref(), c.at);
                         render::report(&report, c.json);
                         // 0 accepted, 3 rejected by the policy.
                         report.exit_code().into()

@@ -1,6 +1,6 @@
 //! Human and JSON output.
 
-use kiln_verifier::policy::Report;
+use kiln_policy::Report;
 use kiln_verifier::{Error, TcbStatus, TrustAnchors, UnixTime, VerifiedEvidence};
 
 /// Prints a policy's verification report: the text report, or the JSON one.

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use kiln_verifier::policy::Policy;
+use kiln_policy::Policy;
 use kiln_verifier::{Claims, UnixTime};
 
 fn real(id: &str) -> (Claims, UnixTime) {

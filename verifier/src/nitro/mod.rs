@@ -96,7 +96,7 @@ struct Fresh {
 /// 4. Verify the certificate path, or take it from the verifier's cache when the same leaf and
 ///    cabundle were verified before and `time` is inside the path's validity window:
 ///    - 4a. parse the leaf and every cabundle certificate;
-///    - 4b. build the path leaf ← cabundle ← pinned root with [`pki::verify_path`] (every
+///    - 4b. build the path leaf ← cabundle ← pinned root with [`crate::path::verify_path`] (every
 ///      certificate, the root included, valid at `time`; only a root of
 ///      `TrustAnchors::roots_for(Nitro)` ends the path: `cabundle[0]`, the root copy, is
 ///      never trusted for being there);
@@ -109,7 +109,7 @@ struct Fresh {
 /// 6. If the path was verified cold, cache the leaf key and anchor for the window in which
 ///    every certificate of the path is valid. Only a document that verified completely adds
 ///    to the cache; nothing about a failure is remembered.
-/// 7. Map the document to [`ClaimsOf<NitroDetails>`]; debug mode is PCR0, PCR1 and PCR2 all zero.
+/// 7. Map the document to the claims ([`ClaimsOf`] with [`NitroDetails`]); debug mode is PCR0, PCR1 and PCR2 all zero.
 ///
 /// The SEV-SNP and TDX inputs of [`Evidence`] (`vek`, `chain`, `collateral`) play no part:
 /// a Nitro document carries its own chain.

@@ -290,7 +290,11 @@ impl Cert {
     /// [`Cert::verify_issued_by`], skipping only the signature arithmetic when `memo`
     /// records that this exact issuer DER already verified this exact certificate DER
     /// during the same verification. The name and CA checks always run.
-    pub fn verify_issued_by_memo(&self, issuer: &Cert, memo: &mut Memo) -> Result<(), Error> {
+    pub(crate) fn verify_issued_by_memo(
+        &self,
+        issuer: &Cert,
+        memo: &mut Memo,
+    ) -> Result<(), Error> {
         if !self.names_as_issuer(issuer) {
             return Err(Error::mismatch(
                 "certificate issuer name",

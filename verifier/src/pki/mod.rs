@@ -7,7 +7,7 @@
 //! | module | holds |
 //! |---|---|
 //! | [`cert`] | [`Cert`] and RFC 4514 names |
-//! | [`memo`] | [`Memo`], what one verification call has already checked |
+//! | `memo` | `Memo` (crate-private), what one verification call has already checked |
 //! | [`signatures`] | signature checks |
 //! | [`pem`] | PEM and concatenated-DER certificate lists |
 //! | [`crl`] | [`Crl`] |

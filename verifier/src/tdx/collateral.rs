@@ -533,7 +533,7 @@ pub fn verify(
 /// repeats (the Intel root in every chain, the TCB signing chain given twice, the PCK CA of
 /// `pck_crl_issuer_chain` again in the quote) is parsed and verified once per call. Every
 /// step listed for [`verify`] still runs on every chain.
-pub fn verify_memo(
+pub(crate) fn verify_memo(
     bytes: &[u8],
     anchors: &[Arc<TrustAnchor>],
     time: UnixTime,

@@ -341,7 +341,7 @@ fn pck_for(
 ///    their statuses converged as Intel's QVL does ([`tcb::evaluate`]); a revoked level or
 ///    no matching level is an error. Without collateral the status is
 ///    [`TcbStatus::Unknown`].
-/// 9. ClaimsOf<TdxDetails>: measurements `mrtd`, `rtmr0`..`rtmr3`; every field in [`TdxDetails`]; marked
+/// 9. Claims: measurements `mrtd`, `rtmr0`..`rtmr3`; every field in [`TdxDetails`]; marked
 ///    simulated if the anchor is.
 pub fn verify(
     trust: &TrustAnchors,

@@ -247,7 +247,7 @@ pub struct VerifiedPck {
 
 /// Verifies the PEM PCK chain from the quote at `time`.
 ///
-/// (a) parse the PEM chain; (b) [`pki::verify_path`] from the first certificate, using the
+/// (a) parse the PEM chain; (b) [`crate::path::verify_path`] from the first certificate, using the
 /// others only as untrusted intermediates (the root the quote carries is ignored unless it is
 /// pinned); (c) the path is exactly PCK → PCK Platform/Processor CA → pinned root, with the
 /// expected common names and a P-256 PCK key; (d) with CRLs: the root CA CRL does not list
@@ -264,7 +264,7 @@ pub fn verify(
 
 /// [`verify`] with the verification call's [`Memo`] (certificates and signature links the
 /// collateral's chains already parsed and verified in this call are not redone).
-pub fn verify_memo(
+pub(crate) fn verify_memo(
     pem: &[u8],
     anchors: &[Arc<TrustAnchor>],
     crls: Option<Crls<'_>>,

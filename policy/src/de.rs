@@ -7,8 +7,8 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::model::{Duration, SigningKeyPolicy};
-use crate::snp::Product;
-use crate::{Hex, Platform, TcbStatus};
+use kiln_verifier::snp::Product;
+use kiln_verifier::{Hex, Platform, TcbStatus};
 
 /// Decodes hex (either case, optional `0x`) of exactly `len` bytes, or of any non-empty
 /// length up to 1024 bytes when `len` is `None`.

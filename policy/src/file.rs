@@ -14,8 +14,8 @@ use super::de::{
 use super::error::{Location, PolicyError};
 use super::model::{BuildPolicy, NitroPolicy, Policy, ProductTcb, SnpPolicy, SnpTcb, TdxPolicy};
 use super::reference::{resolve, ReferenceValues};
-use crate::snp::Product;
-use crate::{Hex, Platform};
+use kiln_verifier::snp::Product;
+use kiln_verifier::{Hex, Platform};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,9 +1,9 @@
 //! `[build]`: the checks common to every platform.
 
 use super::{describe_list, Checks, Ctx};
-use crate::anchors::AnchorOrigin;
-use crate::policy::report::Outcome;
-use crate::{Hex, Platform};
+use crate::report::Outcome;
+use kiln_verifier::anchors::AnchorOrigin;
+use kiln_verifier::{Hex, Platform};
 
 /// Runs the `[build]` checks.
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Checks) {

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::de::decode_hex;
 use super::error::PolicyError;
-use crate::{Hex, Platform};
+use kiln_verifier::{Hex, Platform};
 
 /// Length of every measurement register the three platforms have (SHA-384).
 pub const MEASUREMENT_LEN: usize = 48;
@@ -130,7 +130,7 @@ impl ReferenceValues {
                 .into_iter()
                 .map(|(name, value)| {
                     let name = if name == "measurement" {
-                        crate::build::primary_measurement(platform).to_owned()
+                        kiln_verifier::build::primary_measurement(platform).to_owned()
                     } else {
                         name
                     };

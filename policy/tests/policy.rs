@@ -4,6 +4,7 @@
 //! decides by the accepted set; Rego rules; the report; file errors with their location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[path = "../../verifier/tests/common/mod.rs"]
 mod common;
 #[path = "policy/nitro.rs"]
 mod nitro;
@@ -15,12 +16,12 @@ mod tdx;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+use kiln_policy::{
+    self as policy, BuildFacts, ExitCode, Outcome, Policy, PolicyError, ProductTcb, RegoRules,
+    Report, SigningKeyPolicy, SnpTcb, SubjectSummary,
+};
 use kiln_tee::sim::{FixedClock, SimChip, SimProfile, SimTee};
 use kiln_tee::{process_measurement, ReportData, Tee};
-use kiln_verifier::policy::{
-    self, BuildSummary, ExitCode, Outcome, Policy, PolicyError, ProductTcb, RegoRules, Report,
-    SigningKeyPolicy, SnpTcb, SubjectSummary,
-};
 use kiln_verifier::{
     Claims, Evidence, Hex, Platform, PlatformDetails, TcbStatus, TrustAnchors, UnixTime, Verifier,
 };
@@ -97,8 +98,8 @@ fn sim(platform: Platform, policy: Option<u64>) -> Claims {
 }
 
 /// The summary of a build as `kiln verify` would pass it.
-fn build() -> BuildSummary {
-    BuildSummary {
+fn build() -> BuildFacts {
+    BuildFacts {
         builder_id: "https://kiln.dev/builders/sim@v1".into(),
         source_digest: "ab".repeat(32),
         source_commit: Some("c0ffee".into()),
@@ -123,7 +124,7 @@ fn flip(h: &Hex) -> Hex {
     Hex(b)
 }
 
-fn starter(claims: &Claims, build: Option<&BuildSummary>) -> Policy {
+fn starter(claims: &Claims, build: Option<&BuildFacts>) -> Policy {
     let text = Policy::starter_from(claims, build);
     Policy::from_toml_str(&text, "starter.toml").unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
@@ -132,8 +133,8 @@ fn failed(r: &Report) -> Vec<&str> {
     r.failures().map(|c| c.id.as_str()).collect()
 }
 
-fn eval(claims: &Claims, build: Option<&BuildSummary>, p: &Policy, now: UnixTime) -> Report {
-    policy::evaluate(claims, build, p, None, now)
+fn eval(claims: &Claims, build: Option<&BuildFacts>, p: &Policy, now: UnixTime) -> Report {
+    policy::evaluate_unchecked(claims, build, p, None, now)
 }
 
 fn assert_accepted(r: &Report) {
@@ -153,7 +154,7 @@ fn assert_rejected_by(r: &Report, id: &str) {
 /// the policy rejects them on exactly `id`.
 fn single_value(
     claims: &Claims,
-    build: Option<&BuildSummary>,
+    build: Option<&BuildFacts>,
     now: UnixTime,
     id: &str,
     change: impl FnOnce(&mut Policy),
@@ -400,14 +401,14 @@ fn rego_allows_only_certain_builders_and_forbids_a_tcb_status() {
         // A status the policy accepts (with a warning) but the rules forbid.
         tdx_section(&mut p).accepted_tcb_statuses =
             vec![TcbStatus::UpToDate, TcbStatus::SWHardeningNeeded];
-        let r = policy::evaluate(&c, Some(&b), &p, Some(&rules), at);
+        let r = policy::evaluate_unchecked(&c, Some(&b), &p, Some(&rules), at);
         assert_accepted(&r);
         assert_eq!(r.check("rego.allow").unwrap().outcome, Outcome::Pass);
         assert_eq!(r.rules.as_deref(), Some("rules.rego"));
 
         let mut hardening = c.clone();
         hardening.tcb.status = TcbStatus::SWHardeningNeeded;
-        let r = policy::evaluate(&hardening, Some(&b), &p, Some(&rules), at);
+        let r = policy::evaluate_unchecked(&hardening, Some(&b), &p, Some(&rules), at);
         let mut ids = failed(&r);
         ids.sort_unstable();
         assert_eq!(ids, ["rego.allow", "rego.deny"], "{}", r.render_text());
@@ -420,7 +421,7 @@ fn rego_allows_only_certain_builders_and_forbids_a_tcb_status() {
         // Another builder: the policy file says nothing about builders here, the rules do.
         p.build.builder_id = None;
         b.builder_id = "https://evil.example/builder".into();
-        let r = policy::evaluate(&c, Some(&b), &p, Some(&rules), at);
+        let r = policy::evaluate_unchecked(&c, Some(&b), &p, Some(&rules), at);
         assert_rejected_by(&r, "rego.allow");
         assert_eq!(r.check("rego.allow").unwrap().found, "allow = false");
         // Evidence without a build: input.build is null, so allow is false.
@@ -429,13 +430,13 @@ fn rego_allows_only_certain_builders_and_forbids_a_tcb_status() {
             allow_simulated: p.build.allow_simulated,
             ..policy::BuildPolicy::default()
         };
-        let r = policy::evaluate(&c, None, &evidence_only, Some(&rules), at);
+        let r = policy::evaluate_unchecked(&c, None, &evidence_only, Some(&rules), at);
         assert_rejected_by(&r, "rego.allow");
         // The rules read the reference values as data.
         let mut other = c.clone();
         let mrtd = other.measurements.get_mut("mrtd").unwrap();
         *mrtd = flip(mrtd);
-        let r = policy::evaluate(&other, Some(&build()), &p, Some(&rules), at);
+        let r = policy::evaluate_unchecked(&other, Some(&build()), &p, Some(&rules), at);
         assert!(r
             .checks
             .iter()
@@ -485,7 +486,7 @@ fn rego_syntax_errors_name_file_line_and_column() {
 fn rego_without_allow_denies() {
     let rules = RegoRules::parse("package kiln\n\nx := 1\n", "r.rego").unwrap();
     let (c, at) = real("nitro-prod-2022-evervault");
-    let r = policy::evaluate(&c, None, &starter(&c, None), Some(&rules), at);
+    let r = policy::evaluate_unchecked(&c, None, &starter(&c, None), Some(&rules), at);
     assert_rejected_by(&r, "rego.allow");
     assert_eq!(r.check("rego.allow").unwrap().found, "allow undefined");
 }
@@ -664,4 +665,31 @@ fn a_policy_file_loads_from_disk_with_reference_paths_beside_it() {
         Policy::from_toml_file(&dir.join("missing.toml")),
         Err(PolicyError::Io { .. })
     ));
+}
+
+#[test]
+fn evaluate_over_verified_evidence_is_the_evaluation_of_its_claims() {
+    for l in common::load_all().iter().filter(|l| l.verified()) {
+        let verified = Verifier::default().verify(&l.evidence(), l.at).unwrap();
+        let p = starter(verified.claims(), None);
+        let over_verified = policy::evaluate((&verified).into(), &p, None, l.at);
+        assert_accepted(&over_verified);
+        let over_claims = policy::evaluate_unchecked(verified.claims(), None, &p, None, l.at);
+        assert_eq!(
+            over_verified.to_json(),
+            over_claims.to_json(),
+            "{}",
+            l.case.id
+        );
+        // A policy for another platform's evidence rejects it through the same entry point.
+        let mut other = p.clone();
+        other.build.allowed_platforms = Some(
+            vec![Platform::Nitro, Platform::Tdx, Platform::SevSnp]
+                .into_iter()
+                .filter(|x| *x != verified.claims().platform)
+                .collect(),
+        );
+        let r = policy::evaluate((&verified).into(), &other, None, l.at);
+        assert!(!r.accepted(), "{}", l.case.id);
+    }
 }

@@ -1,10 +1,10 @@
 //! `[tdx]`: the checks of a TDX quote's fields and of its collateral's verdict.
 
 use super::{describe_list, Checks, Ctx};
-use crate::policy::model::TdxPolicy;
-use crate::policy::report::Outcome;
-use crate::tdx::TdxDetails;
-use crate::{Hex, TcbStatus};
+use crate::model::TdxPolicy;
+use crate::report::Outcome;
+use kiln_verifier::tdx::TdxDetails;
+use kiln_verifier::{Hex, TcbStatus};
 
 /// Runs the `[tdx]` checks.
 pub(crate) fn check(ctx: &Ctx<'_>, p: &TdxPolicy, d: &TdxDetails, out: &mut Checks) {

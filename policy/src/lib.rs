@@ -1,4 +1,4 @@
-//! Verification policy: whether verified evidence (or a verified build) is *acceptable*.
+//! kiln's policy engine, a crate of its own above the verifier library: whether verified evidence (or a verified build) is *acceptable*.
 //!
 //! Verification says the evidence is genuine; a policy says whether it is the right image, on
 //! an up-to-date TCB, without debug mode, from the expected source and builder. kiln has one
@@ -6,12 +6,12 @@
 //! for anything beyond it ([`rego`]), and a [`Report`] listing every check.
 //!
 //! ```no_run
-//! use kiln_verifier::policy::{self, Policy, RegoRules};
-//! # fn run(claims: &kiln_verifier::Claims, now: kiln_verifier::UnixTime)
-//! #     -> Result<(), kiln_verifier::policy::PolicyError> {
+//! use kiln_policy::{Policy, RegoRules};
+//! # fn run(evidence: &kiln_verifier::VerifiedEvidence, now: kiln_verifier::UnixTime)
+//! #     -> Result<(), kiln_policy::PolicyError> {
 //! let policy = Policy::from_toml_file("policy.toml".as_ref())?;
 //! let rules = RegoRules::from_file("rules.rego".as_ref())?;
-//! let report = policy::evaluate(claims, None, &policy, Some(&rules), now);
+//! let report = kiln_policy::evaluate(evidence.into(), &policy, Some(&rules), now);
 //! println!("{}", report.render_text());
 //! std::process::exit(report.exit_code().code().into());
 //! # }
@@ -90,6 +90,9 @@
 //! [`ExitCode`]: 0 accepted, 1 rejected by evidence or signature, 2 usage or I/O error
 //! (including a malformed policy or rule file), 3 rejected by policy.
 
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
 pub(crate) mod checks;
 pub(crate) mod de;
 pub mod error;
@@ -114,10 +117,10 @@ pub use reference::ReferenceValues;
 pub use rego::RegoRules;
 pub use report::{Check, ExitCode, Outcome, Report, Verdict};
 
-use crate::build::{BuildRequest, Statement, VerifiedBuild};
-use crate::time::UnixTime;
-use crate::{Claims, PlatformDetails};
 use checks::{Checks, Ctx};
+use kiln_verifier::build::{BuildRequest, Statement, VerifiedBuild};
+use kiln_verifier::time::UnixTime;
+use kiln_verifier::{Claims, PlatformDetails, VerifiedEvidence};
 
 impl Policy {
     /// Reads a policy file; reference files resolve relative to its folder.
@@ -158,7 +161,7 @@ impl Policy {
 
     /// A commented starter policy (TOML) holding the values seen in `claims` (and `build`),
     /// for `kiln policy init`. It parses back and accepts the evidence it came from.
-    pub fn starter_from(claims: &Claims, build: Option<&BuildSummary>) -> String {
+    pub fn starter_from(claims: &Claims, build: Option<&BuildFacts>) -> String {
         starter::starter(claims, build)
     }
 
@@ -180,7 +183,7 @@ pub struct SubjectSummary {
 
 /// What a policy checks of a verified build, beyond the evidence claims.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BuildSummary {
+pub struct BuildFacts {
     /// `builder.id`.
     pub builder_id: String,
     /// SHA-256 (hex) of the source archive.
@@ -203,9 +206,9 @@ pub struct BuildSummary {
     pub subjects: Vec<SubjectSummary>,
 }
 
-impl BuildSummary {
+impl BuildFacts {
     /// The summary of a signed statement and the request it carries. Call it only with the
-    /// statement and request of a [`VerifiedBuild`] (or use [`BuildSummary::from_verified`]).
+    /// statement and request of a [`VerifiedBuild`] (or use [`BuildFacts::from_verified`]).
     pub fn new(statement: &Statement, request: &BuildRequest) -> Self {
         let meta = &statement.predicate.run_details.metadata;
         Self {
@@ -236,7 +239,7 @@ impl BuildSummary {
 }
 
 /// The Rego `input`: the claims, plus `build` (or `null`).
-pub fn rego_input(claims: &Claims, build: Option<&BuildSummary>) -> serde_json::Value {
+pub fn rego_input(claims: &Claims, build: Option<&BuildFacts>) -> serde_json::Value {
     let mut input = serde_json::to_value(claims).unwrap_or(serde_json::Value::Null);
     if let serde_json::Value::Object(map) = &mut input {
         map.insert(
@@ -249,8 +252,28 @@ pub fn rego_input(claims: &Claims, build: Option<&BuildSummary>) -> serde_json::
     input
 }
 
-/// Evaluates `policy` (and `rules`, if given) against verified `claims` (and the verified
-/// `build`, for a build) at `now`.
+/// What a policy is evaluated over: a value only a verification produces.
+#[derive(Debug, Clone, Copy)]
+pub enum Verified<'a> {
+    /// Verified evidence alone (`kiln-verify evidence --policy`).
+    Evidence(&'a VerifiedEvidence),
+    /// A verified build output: its evidence claims and the signed statement and request.
+    Build(&'a VerifiedBuild),
+}
+
+impl<'a> From<&'a VerifiedEvidence> for Verified<'a> {
+    fn from(v: &'a VerifiedEvidence) -> Self {
+        Self::Evidence(v)
+    }
+}
+
+impl<'a> From<&'a VerifiedBuild> for Verified<'a> {
+    fn from(v: &'a VerifiedBuild) -> Self {
+        Self::Build(v)
+    }
+}
+
+/// Evaluates `policy` (and `rules`, if given) over a verified value at `now`.
 ///
 /// 1. `[build]`: platform, simulated evidence, builder and source, evidence age, nonce.
 /// 2. The section of the evidence's platform (its defaults when absent); the other platform
@@ -259,8 +282,28 @@ pub fn rego_input(claims: &Claims, build: Option<&BuildSummary>) -> serde_json::
 ///
 /// The verdict is *rejected* when any check fails; warnings do not reject.
 pub fn evaluate(
+    verified: Verified<'_>,
+    policy: &Policy,
+    rules: Option<&RegoRules>,
+    now: UnixTime,
+) -> Report {
+    match verified {
+        Verified::Evidence(evidence) => {
+            evaluate_unchecked(evidence.claims(), None, policy, rules, now)
+        }
+        Verified::Build(build) => {
+            let facts = BuildFacts::from_verified(build);
+            evaluate_unchecked(build.claims(), Some(&facts), policy, rules, now)
+        }
+    }
+}
+
+/// [`evaluate`] over claims and build facts the caller vouches for: nothing here proves that
+/// they came from a verification. For a policy author's tests (claims changed one value at a
+/// time) and dry runs; a verdict on real outputs comes from [`evaluate`].
+pub fn evaluate_unchecked(
     claims: &Claims,
-    build: Option<&BuildSummary>,
+    build: Option<&BuildFacts>,
     policy: &Policy,
     rules: Option<&RegoRules>,
     now: UnixTime,

@@ -9,9 +9,9 @@ use std::fmt::Display;
 
 use super::model::{Duration, Policy};
 use super::report::{Check, Outcome};
-use super::BuildSummary;
-use crate::time::UnixTime;
-use crate::{Claims, Hex};
+use super::BuildFacts;
+use kiln_verifier::time::UnixTime;
+use kiln_verifier::{Claims, Hex};
 
 /// What every check reads.
 #[derive(Debug, Clone, Copy)]
@@ -19,7 +19,7 @@ pub(crate) struct Ctx<'a> {
     /// The verified claims.
     pub claims: &'a Claims,
     /// The verified build, when a build is checked.
-    pub build: Option<&'a BuildSummary>,
+    pub build: Option<&'a BuildFacts>,
     /// The policy.
     pub policy: &'a Policy,
     /// The evaluation time.

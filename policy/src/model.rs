@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-use crate::{Hex, Platform, TcbStatus};
+use kiln_verifier::{Hex, Platform, TcbStatus};
 
 /// A loaded policy. Obtained from [`Policy::from_toml_file`] or [`Policy::from_toml_str`];
 /// its fields are public so that a command line can tighten it (for example set

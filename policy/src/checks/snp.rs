@@ -1,9 +1,9 @@
 //! `[sev-snp]`: the checks of an SEV-SNP report's fields.
 
 use super::{describe_list, Checks};
-use crate::policy::model::{SigningKeyPolicy, SnpPolicy, SnpTcb};
-use crate::policy::report::Outcome;
-use crate::snp::{SigningKey, SnpDetails, TcbVersion};
+use crate::model::{SigningKeyPolicy, SnpPolicy, SnpTcb};
+use crate::report::Outcome;
+use kiln_verifier::snp::{SigningKey, SnpDetails, TcbVersion};
 
 /// Runs the `[sev-snp]` checks.
 pub(crate) fn check(p: &SnpPolicy, d: &SnpDetails, out: &mut Checks) {

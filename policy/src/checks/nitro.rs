@@ -1,10 +1,10 @@
 //! `[nitro]`: the checks of a Nitro attestation document's fields.
 
 use super::{glob_match, Checks, Ctx};
-use crate::nitro::NitroDetails;
-use crate::policy::model::NitroPolicy;
-use crate::policy::report::Outcome;
-use crate::time::UnixTime;
+use crate::model::NitroPolicy;
+use crate::report::Outcome;
+use kiln_verifier::nitro::NitroDetails;
+use kiln_verifier::time::UnixTime;
 
 /// Runs the `[nitro]` checks.
 pub(crate) fn check(ctx: &Ctx<'_>, p: &NitroPolicy, d: &NitroDetails, out: &mut Checks) {

@@ -4,11 +4,11 @@
 
 use std::fmt::Write as _;
 
-use super::BuildSummary;
-use crate::nitro::NitroDetails;
-use crate::snp::{SigningKey, SnpDetails, TcbVersion};
-use crate::tdx::TdxDetails;
-use crate::{Claims, Hex, PlatformDetails, TcbStatus};
+use super::BuildFacts;
+use kiln_verifier::nitro::NitroDetails;
+use kiln_verifier::snp::{SigningKey, SnpDetails, TcbVersion};
+use kiln_verifier::tdx::TdxDetails;
+use kiln_verifier::{Claims, Hex, PlatformDetails, TcbStatus};
 
 /// A TOML basic string.
 fn q(s: &str) -> String {
@@ -21,14 +21,14 @@ fn h(v: &Hex) -> String {
 }
 
 /// Builds the starter policy text.
-pub(crate) fn starter(claims: &Claims, build: Option<&BuildSummary>) -> String {
+pub(crate) fn starter(claims: &Claims, build: Option<&BuildFacts>) -> String {
     let mut o = String::new();
     // Writing to a String cannot fail: the results of writeln! are ignored below.
     let _ = writeln!(
         o,
         "# kiln verification policy, written by `kiln policy init` from the {}{} {} evidence\n\
          # verified at {}. It accepts that evidence: review every value before relying on it.\n\
-         # Reference: the documentation of kiln_verifier::policy. Keys left out are not checked.\n",
+         # Reference: the documentation of kiln_policy. Keys left out are not checked.\n",
         if claims.simulated { "SIMULATED " } else { "" },
         claims.platform,
         claims.product,
@@ -43,7 +43,7 @@ pub(crate) fn starter(claims: &Claims, build: Option<&BuildSummary>) -> String {
     o
 }
 
-fn build_section(o: &mut String, claims: &Claims, build: Option<&BuildSummary>) {
+fn build_section(o: &mut String, claims: &Claims, build: Option<&BuildFacts>) {
     let _ = writeln!(o, "[build]");
     let _ = writeln!(o, "# The platforms accepted.");
     let _ = writeln!(o, "allowed_platforms = [{}]", q(claims.platform.as_str()));

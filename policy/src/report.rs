@@ -5,9 +5,9 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use super::BuildSummary;
-use crate::time::UnixTime;
-use crate::Claims;
+use super::BuildFacts;
+use kiln_verifier::time::UnixTime;
+use kiln_verifier::Claims;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -120,7 +120,7 @@ pub struct Report {
     pub claims: Claims,
     /// The build the checks saw, for a build.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub build: Option<BuildSummary>,
+    pub build: Option<BuildFacts>,
 }
 
 impl Report {
@@ -131,7 +131,7 @@ impl Report {
         evaluated_at: UnixTime,
         checks: Vec<Check>,
         claims: Claims,
-        build: Option<BuildSummary>,
+        build: Option<BuildFacts>,
     ) -> Self {
         let failed: Vec<&str> = checks
             .iter()
