@@ -8,8 +8,7 @@ use std::time::Duration;
 use kiln_proto::Phase;
 use kiln_tee::Measurement;
 use kiln_verifier::build::{
-    load_output_dir, primary_measurement, verify, AllowSimulated, BuildRequest, Expectations,
-    SourceRef, REQUEST_KIND,
+    load_output_dir, verify, AllowSimulated, BuildRequest, Expectations, SourceRef, REQUEST_KIND,
 };
 use kiln_verifier::TrustAnchors;
 use serde_json::json;
@@ -224,7 +223,7 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
         source,
     })?;
     let platform = cfg.platform;
-    let primary = primary_measurement(platform);
+    let primary = platform.primary_measurement();
     let mut expect = Expectations {
         builder_id: Some(cfg.builder_id.clone()),
         source_sha256: Some(packed.sha256.clone()),

@@ -747,7 +747,7 @@ fn image_reference(
         crate::image::load_reference(path, state.as_deref())
             .map_err(|e| crate::error::chain(&e))
             .map(|r| {
-                let primary = kiln_verifier::build::primary_measurement(platform);
+                let primary = platform.primary_measurement();
                 let mut measurements = std::collections::BTreeMap::new();
                 if let Some(m) = r.primary {
                     measurements.insert(primary.to_owned(), kiln_verifier::Hex(m));

@@ -43,7 +43,9 @@ pub const DEFAULT_VCPUS: u32 = 2;
 pub const DEFAULT_MEMORY_MIB: u64 = 1024;
 /// Environment variable naming the statically linked `kiln-enclave` for images.
 pub const ENCLAVE_STATIC_ENV: &str = "KILN_ENCLAVE_STATIC";
-pub use kiln_provenance::REFERENCE_KIND;
+pub use kiln_provenance::reference::REFERENCE_KIND;
+use kiln_provenance::reference::{write_document, ReferenceDocument, ReferencePlatform};
+use kiln_provenance::Platform;
 /// How to build the static enclave (for error messages).
 pub const BUILD_STATIC_HINT: &str = "RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release -p kiln-enclave --target x86_64-unknown-linux-gnu";
 
@@ -303,51 +305,15 @@ pub fn image_paths(dir: &Path) -> Result<ImagePaths, ImageCmdError> {
     Ok(p)
 }
 
-/// The platforms `kiln image measure` predicts for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MeasurePlatform {
-    /// kiln's simulated security processor for QEMU guests.
-    Sim,
-    /// SEV-SNP launch digest.
-    SevSnp,
-    /// TDX MRTD/RTMRs.
-    Tdx,
-    /// Nitro PCR0/1/2.
-    Nitro,
-}
-
-impl MeasurePlatform {
-    /// Parses `--platform`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "sim" => Some(Self::Sim),
-            "sev-snp" | "snp" => Some(Self::SevSnp),
-            "tdx" => Some(Self::Tdx),
-            "nitro" => Some(Self::Nitro),
-            _ => None,
-        }
-    }
-
-    /// The `builder.id` that `kiln build` writes by default for a guest booted from an image
-    /// on this platform (`--backend qemu` for the simulated processor, else the hardware
-    /// backend).
-    pub fn default_builder_id(self) -> &'static str {
-        match self {
-            Self::Sim => "https://kiln.dev/builders/qemu@v1",
-            Self::SevSnp => "https://kiln.dev/builders/snp@v1",
-            Self::Tdx => "https://kiln.dev/builders/tdx@v1",
-            Self::Nitro => "https://kiln.dev/builders/nitro@v1",
-        }
-    }
-
-    /// The name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sim => "sim",
-            Self::SevSnp => "sev-snp",
-            Self::Tdx => "tdx",
-            Self::Nitro => "nitro",
-        }
+/// The `builder.id` that `kiln build` writes by default for a guest booted from an image
+/// predicted for `platform` (`--backend qemu` for the simulated processor, else the hardware
+/// backend).
+pub fn default_builder_id(platform: ReferencePlatform) -> &'static str {
+    match platform {
+        ReferencePlatform::Sim => "https://kiln.dev/builders/qemu@v1",
+        ReferencePlatform::Tee(Platform::SevSnp) => "https://kiln.dev/builders/snp@v1",
+        ReferencePlatform::Tee(Platform::Tdx) => "https://kiln.dev/builders/tdx@v1",
+        ReferencePlatform::Tee(Platform::Nitro) => "https://kiln.dev/builders/nitro@v1",
     }
 }
 
@@ -355,7 +321,7 @@ impl MeasurePlatform {
 #[derive(Debug, Clone)]
 pub struct MeasureOptions {
     /// The platform.
-    pub platform: MeasurePlatform,
+    pub platform: ReferencePlatform,
     /// vCPUs.
     pub vcpus: u32,
     /// Memory, MiB (sim).
@@ -366,7 +332,7 @@ pub struct MeasureOptions {
     pub vcpu_type: String,
     /// SEV-SNP: the firmware alone (no kernel hashes).
     pub firmware_only: bool,
-    /// The builder id the reference names (default: [`MeasurePlatform::default_builder_id`]).
+    /// The builder id the reference names (default: [`default_builder_id`]).
     pub builder_id: Option<String>,
     /// TDX: MRTD and RTMR0 taken from a launch the caller trusts (kiln cannot predict them).
     pub tdx_firmware: crate::image_tdx::FirmwareRegisters,
@@ -400,12 +366,12 @@ pub fn measure(dir: &Path, o: &MeasureOptions) -> Result<serde_json::Value, Imag
     let mut measurements = BTreeMap::new();
     let mut launch = json!({});
     match o.platform {
-        MeasurePlatform::Sim => {
+        ReferencePlatform::Sim => {
             let m = sim_measurement(&p, o.vcpus, o.memory_mib)?;
             measurements.insert("measurement".to_owned(), hex::encode(m));
             launch = json!({"vcpus": o.vcpus, "memoryMiB": o.memory_mib});
         }
-        MeasurePlatform::SevSnp => {
+        ReferencePlatform::Tee(Platform::SevSnp) => {
             let ovmf = o.ovmf.clone().ok_or_else(|| {
                 ImageCmdError::Usage(
                     "--platform sev-snp needs --ovmf FILE (an OVMF with SEV metadata; for kernel \
@@ -434,10 +400,10 @@ pub fn measure(dir: &Path, o: &MeasureOptions) -> Result<serde_json::Value, Imag
                 "guestFeatures": "0x1",
             });
         }
-        MeasurePlatform::Tdx => {
+        ReferencePlatform::Tee(Platform::Tdx) => {
             launch = crate::image_tdx::measure(&p, &cmdline, o, &mut measurements)?;
         }
-        MeasurePlatform::Nitro => {
+        ReferencePlatform::Tee(Platform::Nitro) => {
             let bytes = fs::read(&p.eif).map_err(io_err(format!(
                 "read {} (build it with `kiln image build --format eif`)",
                 p.eif.display()
@@ -465,19 +431,18 @@ pub fn measure(dir: &Path, o: &MeasureOptions) -> Result<serde_json::Value, Imag
     let builder_id = o
         .builder_id
         .clone()
-        .unwrap_or_else(|| o.platform.default_builder_id().to_owned());
-    Ok(json!({
-        "kind": REFERENCE_KIND,
-        "platform": o.platform.as_str(),
-        "builder": {"id": builder_id},
-        "measurements": measurements,
-        "launch": launch,
-        "image": {
+        .unwrap_or_else(|| default_builder_id(o.platform).to_owned());
+    Ok(write_document(
+        o.platform,
+        &builder_id,
+        &measurements,
+        launch,
+        Some(json!({
             "dir": dir.display().to_string(),
             "cmdline": cmdline,
             "files": files,
-        },
-    }))
+        })),
+    ))
 }
 
 /// Expected measurements from a reference: the primary register and the others by name.
@@ -491,65 +456,23 @@ pub struct Reference {
     pub builder_id: Option<String>,
 }
 
-/// The primary register names of every platform.
-const PRIMARY: &[&str] = &["measurement", "mrtd", "pcr0"];
-
-/// Parses a reference document.
-pub fn parse_reference(path: &Path, doc: &serde_json::Value) -> Result<Reference, ImageCmdError> {
-    let bad = |reason: String| ImageCmdError::Reference {
+/// Parses a reference document (the one parser, [`ReferenceDocument::parse`]) into the
+/// primary register of its platform and the others by name.
+pub fn parse_reference(path: &Path, bytes: &[u8]) -> Result<Reference, ImageCmdError> {
+    let doc = ReferenceDocument::parse(bytes).map_err(|e| ImageCmdError::Reference {
         path: path.to_path_buf(),
-        reason,
+        reason: e.0,
+    })?;
+    let primary_name = match doc.platform {
+        ReferencePlatform::Sim => "measurement",
+        ReferencePlatform::Tee(p) => p.primary_measurement(),
     };
-    if let Some(kind) = doc.get("kind") {
-        if kind != REFERENCE_KIND {
-            return Err(bad(format!("kind {kind} is not {REFERENCE_KIND:?}")));
-        }
-    }
-    let platform = doc
-        .get("platform")
-        .and_then(|p| p.as_str())
-        .ok_or_else(|| bad("no \"platform\" string".into()))?;
-    if MeasurePlatform::parse(platform).is_none() {
-        return Err(bad(format!(
-            "platform {platform:?} is not one of sim, sev-snp, tdx, nitro"
-        )));
-    }
-    let map = doc
-        .get("measurements")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| bad("no \"measurements\" object".into()))?;
-    let mut r = Reference::default();
-    for (name, value) in map {
-        let hexs = value
-            .as_str()
-            .ok_or_else(|| bad(format!("measurement {name:?} is not a string")))?;
-        let bytes = hex::decode(hexs.trim())
-            .map_err(|e| bad(format!("measurement {name:?} is not hex: {e}")))?;
-        if bytes.len() != 48 {
-            return Err(bad(format!(
-                "measurement {name:?} has {} bytes, not 48",
-                bytes.len()
-            )));
-        }
-        let name = name.to_ascii_lowercase();
-        if PRIMARY.contains(&name.as_str()) {
-            r.primary = Some(bytes);
-        } else {
-            r.others.insert(name, bytes);
-        }
-    }
-    if r.primary.is_none() && r.others.is_empty() {
-        return Err(bad("\"measurements\" is empty".into()));
-    }
-    if let Some(builder) = doc.get("builder") {
-        let id = builder
-            .get("id")
-            .and_then(|i| i.as_str())
-            .filter(|i| i.contains(':') && !i.chars().any(char::is_whitespace))
-            .ok_or_else(|| bad("\"builder\" has no \"id\" URI".into()))?;
-        r.builder_id = Some(id.to_owned());
-    }
-    Ok(r)
+    let mut others = doc.measurements;
+    Ok(Reference {
+        primary: others.remove(primary_name),
+        others,
+        builder_id: doc.builder_id,
+    })
 }
 
 /// Loads `--reference`: a reference file, an image folder (its sim measurement with the
@@ -561,7 +484,7 @@ pub fn load_reference(path: &Path, state_dir: Option<&Path>) -> Result<Reference
         Ok(Reference {
             primary: Some(m.to_vec()),
             others: BTreeMap::new(),
-            builder_id: Some(MeasurePlatform::Sim.default_builder_id().to_owned()),
+            builder_id: Some(default_builder_id(ReferencePlatform::Sim).to_owned()),
         })
     };
     if path.is_dir() {
@@ -583,12 +506,7 @@ pub fn load_reference(path: &Path, state_dir: Option<&Path>) -> Result<Reference
         }
         return sim(&dir);
     }
-    let doc: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| ImageCmdError::Reference {
-            path: path.to_path_buf(),
-            reason: format!("not JSON: {e}"),
-        })?;
-    parse_reference(path, &doc)
+    parse_reference(path, text.as_bytes())
 }
 
 /// `kiln image build`: prints each file's SHA-256, then the folder.
@@ -642,7 +560,7 @@ pub fn run_build(args: crate::cli::ImageBuildArgs) -> Result<String, crate::Host
 /// `kiln image measure`: the measurement lines (hex last on each), or the reference JSON.
 pub fn run_measure(args: crate::cli::ImageMeasureArgs) -> Result<String, crate::HostError> {
     let usage = |message: String| crate::HostError::Usage { message };
-    let platform = MeasurePlatform::parse(&args.platform).ok_or_else(|| {
+    let platform = ReferencePlatform::parse(&args.platform).ok_or_else(|| {
         usage(format!(
             "--platform {:?} is not one of sim, sev-snp, tdx, nitro",
             args.platform
@@ -717,7 +635,7 @@ mod tests {
         let h = "ab".repeat(48);
         let doc = json!({"kind": REFERENCE_KIND, "platform": "nitro",
             "measurements": {"pcr0": h, "PCR1": h}});
-        let r = parse_reference(Path::new("r.json"), &doc).unwrap();
+        let r = parse_reference(Path::new("r.json"), doc.to_string().as_bytes()).unwrap();
         assert_eq!(r.primary, Some(vec![0xab; 48]));
         assert_eq!(r.others.keys().collect::<Vec<_>>(), vec!["pcr1"]);
         for bad in [
@@ -727,7 +645,8 @@ mod tests {
             json!({"platform": "sim", "measurements": {}}),
             json!({"kind": "other", "platform": "sim", "measurements": {"measurement": h}}),
         ] {
-            assert!(parse_reference(Path::new("r.json"), &bad).is_err(), "{bad}");
+            let err = parse_reference(Path::new("r.json"), bad.to_string().as_bytes()).unwrap_err();
+            assert!(err.to_string().contains("r.json"), "{err}");
         }
     }
 

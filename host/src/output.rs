@@ -16,14 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::error::HostError;
 use crate::session::SessionResult;
 
-/// The bundle's file name.
-pub const BUNDLE_FILE: &str = "provenance.sigstore.json";
-/// The public key's file name.
-pub const PUBLIC_KEY_FILE: &str = "public-key.pem";
-/// The artifacts folder.
-pub const ARTIFACTS_DIR: &str = "artifacts";
-/// The evidence folder.
-pub const EVIDENCE_DIR: &str = "evidence";
+use kiln_provenance::layout::{ARTIFACTS_DIR, BUNDLE_FILE, EVIDENCE_DIR, PUBLIC_KEY_FILE};
 
 /// Refuses an existing, non-empty `out` unless `force`.
 pub fn check_out(out: &Path, force: bool) -> Result<(), HostError> {

@@ -187,25 +187,26 @@ pub fn process_reference(
         .map_err(crate::HostError::io(launcher.enclave(), "read"))?;
     let params = launch_params(platform, SandboxChoice::Full, None);
     let m = process_measurement(platform, &binary, &params);
-    let measurements: serde_json::Map<String, serde_json::Value> = m
+    let measurements: std::collections::BTreeMap<String, String> = m
         .named()
         .into_iter()
-        .map(|(name, reg)| (name, serde_json::Value::String(hex::encode(reg))))
+        .map(|(name, reg)| (name, hex::encode(reg)))
         .collect();
-    Ok(serde_json::json!({
-        "kind": crate::image::REFERENCE_KIND,
-        "platform": platform.as_str(),
-        "builder": {"id": builder_id.unwrap_or_else(|| crate::cli::SIM_BUILDER_ID.to_owned())},
-        "measurements": measurements,
-        "launch": {
+    let builder_id = builder_id.unwrap_or_else(|| crate::cli::SIM_BUILDER_ID.to_owned());
+    Ok(kiln_provenance::reference::write_document(
+        kiln_provenance::reference::ReferencePlatform::Tee(platform),
+        &builder_id,
+        &measurements,
+        serde_json::json!({
             "backend": "sim",
             "enclave": {
                 "path": launcher.enclave().display().to_string(),
                 "sha256": hex::encode(Sha256::digest(&binary)),
             },
             "parameters": String::from_utf8_lossy(&params),
-        },
-    }))
+        }),
+        None,
+    ))
 }
 
 /// One measured component with its SHA-256 and SHA-384.

@@ -1,39 +1,23 @@
-//! Reference-value files: the measurements of a published guest image, as its build
-//! publishes them, so that a policy names the file (`measurement_from = "image.json"`)
-//! instead of copying hex.
+//! Reference-value files in a policy: the measurements of a published guest image, so that a
+//! policy names the file (`measurement_from = "image.json"`) instead of copying hex.
 //!
-//! ```json
-//! {
-//!   "platform": "sev-snp",
-//!   "image": "kiln-builder 1.2.0",
-//!   "measurements": { "measurement": "<96 hex digits>" }
-//! }
-//! ```
-//!
-//! - `platform`: `sev-snp`, `tdx` or `nitro`; it must be the policy section's platform. Or
-//!   `sim`: the simulated security processor's VM measurement that `kiln image measure
-//!   --platform sim --json` predicts; its `measurement` stands for the primary register of the
-//!   section it is used in (SEV-SNP `measurement`, TDX `mrtd`, Nitro `pcr0`).
-//! - `kind` (optional): `kiln-image-reference/v1`, as `kiln image measure --json` writes it;
-//!   `launch` (optional) is then informational.
-//! - `image` (optional): free text naming the image, or the object `kiln image measure`
-//!   writes (its `dir` is shown in reports).
-//! - `builder` (optional): `{"id": URI}`, the builder id the image stands for (`kiln verify
-//!   --reference` pins `builder.id` with it; a policy pins `build.builder_id` itself).
-//! - `measurements`: by claim name, 48 bytes each: `measurement` (SEV-SNP); `mrtd`,
-//!   `rtmr0`..`rtmr3` (TDX); `pcr0`..`pcr31` (Nitro). At least one.
+//! The file is the image reference document (`kiln-image-reference/v1`) that `kiln image
+//! measure --json` writes; its format and its one parser live in
+//! [`kiln_provenance::reference`]. Here it becomes [`ReferenceValues`] for one policy section:
+//! a document of another platform than the section's is refused (by the policy file loader),
+//! and a `sim` document's `measurement` stands for the section's primary register (SEV-SNP
+//! `measurement`, TDX `mrtd`, Nitro `pcr0`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::de::decode_hex;
 use super::error::PolicyError;
+use kiln_provenance::reference::{ReferenceDocument, ReferencePlatform};
 use kiln_verifier::{Hex, Platform};
 
-/// Length of every measurement register the three platforms have (SHA-384).
-pub const MEASUREMENT_LEN: usize = 48;
+pub use kiln_provenance::reference::{MEASUREMENT_LEN, REFERENCE_KIND};
 
 /// The measurements of one guest image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,37 +31,6 @@ pub struct ReferenceValues {
     pub measurements: BTreeMap<String, Hex>,
 }
 
-pub use kiln_provenance::REFERENCE_KIND;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawReference {
-    #[serde(default)]
-    kind: Option<String>,
-    platform: String,
-    #[serde(default)]
-    image: Option<serde_json::Value>,
-    #[serde(default)]
-    launch: Option<serde_json::Value>,
-    /// The builder the image stands for (`{"id": URI}`); a policy pins `build.builder_id`
-    /// itself, so it is informational here.
-    #[serde(default)]
-    builder: Option<serde_json::Value>,
-    measurements: BTreeMap<String, String>,
-}
-
-/// Whether `name` is a measurement claim of `platform`.
-pub fn is_measurement_name(platform: Platform, name: &str) -> bool {
-    match platform {
-        Platform::SevSnp => name == "measurement",
-        Platform::Tdx => matches!(name, "mrtd" | "rtmr0" | "rtmr1" | "rtmr2" | "rtmr3"),
-        Platform::Nitro => name
-            .strip_prefix("pcr")
-            .and_then(|i| i.parse::<u16>().ok())
-            .is_some_and(|i| i < 32 && name == format!("pcr{i}")),
-    }
-}
-
 impl ReferenceValues {
     /// Parses a reference file's JSON; `path` is only for messages. A `sim` reference is
     /// refused here: it needs the platform it stands for ([`Self::from_json_for`]).
@@ -85,8 +38,9 @@ impl ReferenceValues {
         Self::from_json_for(bytes, path, None)
     }
 
-    /// Parses a reference file's JSON for a policy section of `section` (which lets a `sim`
-    /// reference stand for that platform's primary register).
+    /// Parses a reference file's JSON (the one parser, [`ReferenceDocument::parse`]) for a
+    /// policy section of `section`, which lets a `sim` reference stand for that platform's
+    /// primary register.
     pub fn from_json_for(
         bytes: &[u8],
         path: &Path,
@@ -96,73 +50,23 @@ impl ReferenceValues {
             path: path.to_path_buf(),
             message,
         };
-        let mut raw: RawReference =
-            serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
-        if let Some(kind) = &raw.kind {
-            if kind != REFERENCE_KIND {
-                return Err(bad(format!("kind {kind:?} is not {REFERENCE_KIND:?}")));
-            }
-        }
-        let _informational = raw.launch.take();
-        if let Some(builder) = raw.builder.take() {
-            if builder.get("id").and_then(|i| i.as_str()).is_none() {
-                return Err(bad("\"builder\" has no \"id\" string".into()));
-            }
-        }
-        let image = match raw.image.take() {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => Some(s),
-            Some(serde_json::Value::Object(o)) => {
-                Some(o.get("dir").and_then(|d| d.as_str()).map_or_else(
-                    || serde_json::Value::Object(o.clone()).to_string(),
-                    str::to_owned,
-                ))
-            }
-            Some(other) => {
-                return Err(bad(format!("image must be text or an object, not {other}")))
+        let doc = ReferenceDocument::parse(bytes).map_err(|e| bad(e.0))?;
+        let platform = match (doc.platform, section) {
+            (ReferencePlatform::Tee(p), _) => p,
+            (ReferencePlatform::Sim, Some(p)) => p,
+            (ReferencePlatform::Sim, None) => {
+                return Err(bad("a sim reference stands for the primary register of a platform: use it as measurement_from of a platform section".into()))
             }
         };
-        if raw.platform == "sim" {
-            let platform = section.ok_or_else(|| {
-                bad("a sim reference stands for the primary register of a platform: use it as measurement_from of a platform section".into())
-            })?;
-            let measurements = std::mem::take(&mut raw.measurements)
-                .into_iter()
-                .map(|(name, value)| {
-                    let name = if name == "measurement" {
-                        kiln_verifier::build::primary_measurement(platform).to_owned()
-                    } else {
-                        name
-                    };
-                    (name, value)
-                })
-                .collect();
-            raw.measurements = measurements;
-            raw.platform = platform.as_str().to_owned();
-        }
-        let platform = Platform::parse(&raw.platform)
-            .filter(|_| raw.platform != "snp")
-            .ok_or_else(|| {
-                bad(format!(
-                    "unknown platform {:?} (expected \"sev-snp\", \"tdx\" or \"nitro\")",
-                    raw.platform
-                ))
-            })?;
-        if raw.measurements.is_empty() {
-            return Err(bad("no measurements".into()));
-        }
-        let mut measurements = BTreeMap::new();
-        for (name, value) in raw.measurements {
-            if !is_measurement_name(platform, &name) {
-                return Err(bad(format!("{name:?} is not a {platform} measurement")));
-            }
-            let bytes = decode_hex(&value, Some(MEASUREMENT_LEN))
-                .map_err(|e| bad(format!("measurements.{name}: {e}")))?;
-            measurements.insert(name, Hex(bytes));
-        }
+        let measurements = doc
+            .measurements_for(platform)
+            .map_err(|e| bad(e.0))?
+            .into_iter()
+            .map(|(name, bytes)| (name, Hex(bytes)))
+            .collect();
         Ok(Self {
             platform,
-            image,
+            image: doc.image,
             measurements,
         })
     }
@@ -223,9 +127,9 @@ mod tests {
                 "{bad}"
             );
         }
-        assert!(is_measurement_name(Platform::Nitro, "pcr31"));
-        assert!(!is_measurement_name(Platform::Nitro, "pcr32"));
-        assert!(!is_measurement_name(Platform::Nitro, "pcr01"));
+        assert!(Platform::Nitro.is_measurement_name("pcr31"));
+        assert!(!Platform::Nitro.is_measurement_name("pcr32"));
+        assert!(!Platform::Nitro.is_measurement_name("pcr01"));
     }
 }
 

@@ -20,8 +20,10 @@ pub mod binding;
 pub mod bundle;
 pub mod dsse;
 pub mod git;
+pub mod layout;
 pub mod media;
 pub mod recipe;
+pub mod reference;
 pub mod request;
 pub mod statement;
 
@@ -77,6 +79,29 @@ impl Platform {
             _ => None,
         }
     }
+
+    /// The claim name of the platform's primary measurement register: the one a simulated
+    /// launch measurement stands for and a reference must pin at least.
+    pub fn primary_measurement(self) -> &'static str {
+        match self {
+            Self::SevSnp => "measurement",
+            Self::Tdx => "mrtd",
+            Self::Nitro => "pcr0",
+        }
+    }
+
+    /// Whether `name` is one of the platform's measurement claims: `measurement` (SEV-SNP);
+    /// `mrtd`, `rtmr0`..`rtmr3` (TDX); `pcr0`..`pcr31` (Nitro).
+    pub fn is_measurement_name(self, name: &str) -> bool {
+        match self {
+            Self::SevSnp => name == "measurement",
+            Self::Tdx => matches!(name, "mrtd" | "rtmr0" | "rtmr1" | "rtmr2" | "rtmr3"),
+            Self::Nitro => name
+                .strip_prefix("pcr")
+                .and_then(|i| i.parse::<u16>().ok())
+                .is_some_and(|i| i < 32 && name == format!("pcr{i}")),
+        }
+    }
 }
 
 impl fmt::Display for Platform {
@@ -85,10 +110,7 @@ impl fmt::Display for Platform {
     }
 }
 
-/// The `kind` of an image reference document (`kiln image measure --json`): the predicted
-/// measurements of a guest image that `kiln verify --reference` and a policy's
-/// `measurement_from` read.
-pub const REFERENCE_KIND: &str = "kiln-image-reference/v1";
+pub use reference::REFERENCE_KIND;
 
 /// SHA-256 as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -509,7 +509,7 @@ fn each_broken_link_is_named() {
         );
         // The right expectations pass.
         let v = check(&good, &any()).unwrap();
-        let primary = build::primary_measurement(p);
+        let primary = p.primary_measurement();
         let right = Expectations {
             measurement: Some(v.claims().measurements[primary].as_bytes().to_vec()),
             nonce: Some(NONCE.into()),
@@ -630,7 +630,7 @@ fn without_a_reference_the_output_is_refused_unless_any_measurement_is_accepted(
         let v = check(&out, &any()).unwrap();
         assert!(v.pinning().pinned.is_empty(), "{p}: {:?}", v.pinning());
         assert!(v.pinning().unpinned.iter().any(|u| u == "builder id"));
-        let primary = build::primary_measurement(p);
+        let primary = p.primary_measurement();
         let m = v.claims().measurements[primary].as_bytes().to_vec();
         let pinned = check(
             &out,
@@ -793,7 +793,7 @@ fn evidence_over_chosen_report_data_from_another_image_is_refused_by_the_referen
     for p in PLATFORMS {
         let (good, _) = assemble(p, &Fault::default());
         let genuine = check(&good, &any()).unwrap();
-        let primary = build::primary_measurement(p);
+        let primary = p.primary_measurement();
         let reference = Expectations {
             measurement: Some(genuine.claims().measurements[primary].as_bytes().to_vec()),
             ..Expectations::default()

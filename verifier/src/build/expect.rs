@@ -82,15 +82,6 @@ impl Pinning {
     }
 }
 
-/// The claim name of each platform's primary measurement.
-pub fn primary_measurement(platform: Platform) -> &'static str {
-    match platform {
-        Platform::SevSnp => "measurement",
-        Platform::Tdx => "mrtd",
-        Platform::Nitro => "pcr0",
-    }
-}
-
 /// The registers a measurement reference must pin for evidence of `platform`: the primary
 /// register, which on kiln's simulated TEE covers the whole launch; on TDX hardware MRTD and
 /// RTMR0–2, since MRTD alone says nothing about the kernel, initrd or command line.
@@ -135,7 +126,7 @@ pub fn check(
         .collect();
     if let Some(m) = &expect.measurement {
         wanted.insert(
-            primary_measurement(claims.platform).to_owned(),
+            claims.platform.primary_measurement().to_owned(),
             m.as_slice(),
         );
     }

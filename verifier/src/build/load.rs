@@ -38,11 +38,9 @@ fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, BuildError> {
     fs::read(path).map_err(|e| io(path, e))
 }
 
-/// What the top level of an output folder holds: these files, and the `artifacts/` and
-/// `evidence/` folders.
-pub const OUTPUT_FILES: &[&str] = &["provenance.sigstore.json", "public-key.pem"];
-/// The folders of an output.
-pub const OUTPUT_DIRS: &[&str] = &["artifacts", "evidence"];
+use kiln_provenance::layout::{
+    ARTIFACTS_DIR, BUNDLE_FILE, EVIDENCE_DIR, OUTPUT_DIRS, OUTPUT_FILES, PUBLIC_KEY_FILE,
+};
 
 /// Refuses any entry at the top of `dir` that is not part of a signed output (a stray script or
 /// document beside the artifacts would otherwise travel with a verified output).
@@ -75,12 +73,12 @@ fn check_layout(dir: &Path) -> Result<(), BuildError> {
 /// at the top of `OUT`.
 pub fn load_output_dir(dir: &Path) -> Result<BuildOutput, BuildError> {
     check_layout(dir)?;
-    let bundle_json = read_bounded(&dir.join("provenance.sigstore.json"), MAX_BUNDLE)?;
-    let key_path = dir.join("public-key.pem");
+    let bundle_json = read_bounded(&dir.join(BUNDLE_FILE), MAX_BUNDLE)?;
+    let key_path = dir.join(PUBLIC_KEY_FILE);
     let public_key_pem = String::from_utf8(read_bounded(&key_path, MAX_EVIDENCE_FILE)?)
         .map_err(|e| io(&key_path, e))?;
     let mut evidence_files = BTreeMap::new();
-    let evidence_dir = dir.join("evidence");
+    let evidence_dir = dir.join(EVIDENCE_DIR);
     for entry in fs::read_dir(&evidence_dir).map_err(|e| io(&evidence_dir, e))? {
         let entry = entry.map_err(|e| io(&evidence_dir, e))?;
         let name = entry
@@ -90,7 +88,7 @@ pub fn load_output_dir(dir: &Path) -> Result<BuildOutput, BuildError> {
         evidence_files.insert(name, read_bounded(&entry.path(), MAX_EVIDENCE_FILE)?);
     }
     let mut artifacts = BTreeMap::new();
-    walk(&dir.join("artifacts"), "", 0, &mut artifacts)?;
+    walk(&dir.join(ARTIFACTS_DIR), "", 0, &mut artifacts)?;
     Ok(BuildOutput {
         bundle_json,
         public_key_pem,

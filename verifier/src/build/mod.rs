@@ -20,7 +20,7 @@ pub use bundle::SigstoreBundle;
 pub use dsse::{pae, Envelope, Signature as DsseSignature, PAYLOAD_TYPE_IN_TOTO};
 pub use error::BuildError;
 pub use expect::{
-    primary_measurement, required_registers, AnyMeasurement, DebugEvidence, Expectations, Pinning,
+    required_registers, AnyMeasurement, DebugEvidence, Expectations, Pinning,
     TDX_REFERENCE_REGISTERS,
 };
 pub use load::load_output_dir;
