@@ -253,7 +253,7 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
         &expect,
         &TrustAnchors::vendor(),
         &allow,
-        crate::cli::now(),
+        crate::cli::now()?,
     )
     .map_err(|source| HostError::Verify {
         path: cfg.out.clone(),

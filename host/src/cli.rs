@@ -622,7 +622,7 @@ impl VerifyArgs {
             Some(t) => {
                 UnixTime::parse_rfc3339(&t).map_err(|e| usage(format!("--at {t:?}: {e}")))?
             }
-            None => now(),
+            None => now()?,
         };
         let policy = self
             .policy
@@ -721,13 +721,10 @@ pub fn simulated_roots(given: &[String], state: Option<&Path>) -> Result<Vec<[u8
     }
 }
 
-/// The current time (read once per command).
-pub fn now() -> UnixTime {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    UnixTime::from_secs(secs)
+/// The current time (read once per command); a clock before 1970 or out of range is an error,
+/// as in `kiln-verify`.
+pub fn now() -> Result<UnixTime, HostError> {
+    UnixTime::from_system_time(std::time::SystemTime::now()).map_err(usage)
 }
 
 /// Resolves a policy's `measurement_from` that names a guest-image folder or recipe

@@ -131,7 +131,10 @@ fn verify(cfg: &kiln_host::cli::VerifyConfig) -> u8 {
 }
 
 fn policy_init(args: &PolicyInitArgs) -> u8 {
-    let at = kiln_host::cli::now();
+    let at = match kiln_host::cli::now() {
+        Ok(at) => at,
+        Err(e) => return fail(&e),
+    };
     let allow = if args.allow_simulated {
         let state = match &args.state_dir {
             Some(d) => Some(d.clone()),

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kiln_proto::MeasuredComponent;
+use kiln_tee::pki::snp::SimulatedSnpProduct;
 use kiln_tee::sim::{Clock, SimChip, SimProfile, SimTee};
 use kiln_tee::{process_measurement, process_measurement_of_digest, Measurement, Platform};
 use sha2::{Digest, Sha256, Sha384};

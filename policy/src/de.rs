@@ -7,7 +7,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::model::{Duration, SigningKeyPolicy};
-use kiln_verifier::snp::Product;
+use kiln_verifier::snp::SnpProduct;
 use kiln_verifier::{Hex, Platform, TcbStatus};
 
 /// Decodes hex (either case, optional `0x`) of exactly `len` bytes, or of any non-empty
@@ -206,7 +206,7 @@ named!(
 named!(
     ProductName,
     String,
-    |s| Product::from_name(s).map(|p| p.name().to_owned()),
+    |s| SnpProduct::from_name(s).map(|p| p.name().to_owned()),
     "SEV-SNP product (expected \"Milan\", \"Genoa\" or \"Turin\")"
 );
 

@@ -14,7 +14,7 @@ use super::de::{
 use super::error::{Location, PolicyError};
 use super::model::{BuildPolicy, NitroPolicy, Policy, ProductTcb, SnpPolicy, SnpTcb, TdxPolicy};
 use super::reference::{resolve, ReferenceValues};
-use kiln_verifier::snp::Product;
+use kiln_verifier::snp::SnpProduct;
 use kiln_verifier::{Hex, Platform};
 
 #[derive(Deserialize)]
@@ -241,7 +241,7 @@ fn snp(ctx: &Ctx<'_>, s: RawSnp) -> Result<SnpPolicy, PolicyError> {
             min_tcb: raw.min_tcb.map(SnpTcb::from),
             min_launch_tcb: raw.min_launch_tcb.map(SnpTcb::from),
         };
-        let has_fmc = Product::from_name(&name.0).is_some_and(Product::has_fmc);
+        let has_fmc = SnpProduct::from_name(&name.0).is_some_and(SnpProduct::has_fmc);
         let fmc_written = [tcb.min_tcb, tcb.min_launch_tcb]
             .iter()
             .flatten()

@@ -25,6 +25,7 @@ pub mod media;
 pub mod recipe;
 pub mod reference;
 pub mod request;
+pub mod snp_product;
 pub mod statement;
 
 use std::fmt;
@@ -111,6 +112,7 @@ impl fmt::Display for Platform {
 }
 
 pub use reference::REFERENCE_KIND;
+pub use snp_product::SnpProduct;
 
 /// SHA-256 as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {

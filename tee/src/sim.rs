@@ -18,7 +18,7 @@ use crate::evidence::nitro::{NitroDocFields, MAX_PUBLIC_KEY, MAX_USER_DATA, PCR_
 use crate::evidence::snp::{SnpReportFields, SnpReportVersion};
 use crate::evidence::tdx::{TdReportFields, TdxQuoteVersion};
 use crate::measurement::{extend, Measurement};
-use crate::pki::snp::SnpProduct;
+use crate::pki::snp::{SimulatedSnpProduct, SnpProduct};
 use crate::pki::KeySource;
 use crate::seal::derive_sealing_key;
 use crate::{EvidenceBundle, Platform, ReportData, Tee};

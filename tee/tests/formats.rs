@@ -10,6 +10,7 @@
 
 mod common;
 
+use kiln_tee::pki::snp::SimulatedSnpProduct;
 use std::path::{Path, PathBuf};
 
 use common::*;

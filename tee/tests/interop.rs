@@ -18,6 +18,7 @@
 
 mod common;
 
+use kiln_tee::pki::snp::SimulatedSnpProduct;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

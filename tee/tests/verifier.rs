@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use kiln_tee::pki::snp::SimulatedSnpProduct;
 use kiln_tee::sim::SimProfile;
 use kiln_tee::{EvidenceBundle, Platform, Tee};
 use kiln_verifier::{AnchorOrigin, ErrorKind, TcbStatus, TrustAnchors, Verifier};

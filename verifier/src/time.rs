@@ -13,6 +13,18 @@ use time::OffsetDateTime;
 pub struct UnixTime(i64);
 
 impl UnixTime {
+    /// The time a reading of the system clock gives (the command lines' one read of the clock:
+    /// the library never reads it). A clock before 1970 or past the range is an error, never a
+    /// silent 0 or maximum.
+    pub fn from_system_time(t: std::time::SystemTime) -> Result<Self, String> {
+        let since = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| format!("the system clock is before 1970: {e}"))?;
+        i64::try_from(since.as_secs())
+            .map(Self::from_secs)
+            .map_err(|_| "the system clock is out of range".to_owned())
+    }
+
     /// A time from seconds since the epoch.
     pub const fn from_secs(secs: i64) -> Self {
         Self(secs)
@@ -102,6 +114,20 @@ impl std::error::Error for TimeParseError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_reading_converts_or_is_refused() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let t = UNIX_EPOCH + Duration::from_secs(1_756_684_800);
+        assert_eq!(
+            UnixTime::from_system_time(t).unwrap().as_secs(),
+            1_756_684_800
+        );
+        let before = UNIX_EPOCH - Duration::from_secs(1);
+        assert!(UnixTime::from_system_time(before)
+            .unwrap_err()
+            .contains("before 1970"));
+    }
 
     #[test]
     fn round_trips_rfc3339() {

@@ -11,7 +11,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use kiln_verifier::snp::{self, Product, Report, SigningKey, TcbVersion};
+use kiln_verifier::snp::{self, Report, SigningKey, SnpProduct, TcbVersion};
 use kiln_verifier::{
     Error, ErrorKind, Evidence, Platform, PlatformDetails, TrustAnchors, UnixTime, Verifier,
 };
@@ -250,7 +250,7 @@ fn expect_for_flip(original: &[u8], d: &snp::SnpDetails, offset: usize, mask: u8
         }
         // CPUID family and model must stay within the chain's product.
         0x188 | 0x189 if version >= 3 => {
-            if Product::from_cpuid(flipped[0x188], flipped[0x189]) == Some(d.product) {
+            if SnpProduct::from_cpuid(flipped[0x188], flipped[0x189]) == Some(d.product) {
                 Expect::Signature
             } else {
                 Expect::Kinds(&[ErrorKind::Mismatch])
@@ -656,7 +656,7 @@ fn policy_and_signature_are_decoded() {
 #[test]
 fn turin_tcb_layout_is_decoded() {
     let raw = u64::from_le_bytes([1, 2, 3, 4, 0, 0, 0, 5]);
-    let t = TcbVersion::decode(raw, Product::Turin);
+    let t = TcbVersion::decode(raw, SnpProduct::Turin);
     assert_eq!(
         (t.fmc, t.bootloader, t.tee, t.snp, t.microcode),
         (Some(1), 2, 3, 4, 5)
@@ -665,7 +665,7 @@ fn turin_tcb_layout_is_decoded() {
     assert_eq!(versions["fmc"], 1);
     assert_eq!(versions["bl"], 2);
     assert_eq!(versions["ucode"], 5);
-    let m = TcbVersion::decode(raw, Product::Genoa);
+    let m = TcbVersion::decode(raw, SnpProduct::Genoa);
     assert_eq!(
         (m.fmc, m.bootloader, m.tee, m.snp, m.microcode),
         (None, 1, 2, 0, 5)
@@ -688,12 +688,12 @@ fn masked_chip_id_is_parsed_and_flagged() {
 #[test]
 fn product_is_identified_from_cpuid() {
     let table = [
-        (0x19, 0x01, Some(Product::Milan)),
-        (0x19, 0x0F, Some(Product::Milan)),
-        (0x19, 0x11, Some(Product::Genoa)),
-        (0x19, 0xA0, Some(Product::Genoa)),
-        (0x1A, 0x02, Some(Product::Turin)),
-        (0x1A, 0x11, Some(Product::Turin)),
+        (0x19, 0x01, Some(SnpProduct::Milan)),
+        (0x19, 0x0F, Some(SnpProduct::Milan)),
+        (0x19, 0x11, Some(SnpProduct::Genoa)),
+        (0x19, 0xA0, Some(SnpProduct::Genoa)),
+        (0x1A, 0x02, Some(SnpProduct::Turin)),
+        (0x1A, 0x11, Some(SnpProduct::Turin)),
         (0x19, 0x21, None), // a desktop Zen 3
         (0x17, 0x31, None), // Rome has no SEV-SNP
         (0x1A, 0x40, None),
@@ -701,24 +701,24 @@ fn product_is_identified_from_cpuid() {
     ];
     for (family, model, product) in table {
         assert_eq!(
-            Product::from_cpuid(family, model),
+            SnpProduct::from_cpuid(family, model),
             product,
             "{family:#x}/{model:#x}"
         );
     }
     let b = build(3);
     let r = Report::parse(&b).unwrap();
-    snp::check_cpuid(&r, Product::Milan).unwrap();
-    let err = snp::check_cpuid(&r, Product::Genoa).unwrap_err();
+    snp::check_cpuid(&r, SnpProduct::Milan).unwrap();
+    let err = snp::check_cpuid(&r, SnpProduct::Genoa).unwrap_err();
     assert!(matches!(err, Error::Mismatch { .. }), "{err}");
     let mut b = build(3);
     b[0x188..0x18B].copy_from_slice(&[0x1A, 0x02, 0x00]);
     let r = Report::parse(&b).unwrap();
-    snp::check_cpuid(&r, Product::Turin).unwrap();
-    assert!(snp::check_cpuid(&r, Product::Milan).is_err());
+    snp::check_cpuid(&r, SnpProduct::Turin).unwrap();
+    assert!(snp::check_cpuid(&r, SnpProduct::Milan).is_err());
     // v2 has no CPUID: any chain product is accepted here.
     let b = build(2);
-    snp::check_cpuid(&Report::parse(&b).unwrap(), Product::Turin).unwrap();
+    snp::check_cpuid(&Report::parse(&b).unwrap(), SnpProduct::Turin).unwrap();
 }
 
 #[test]

@@ -273,13 +273,7 @@ pub fn parse() -> Result<Config, ExitCode> {
 
 /// The one read of the clock.
 fn now() -> Result<UnixTime, ExitCode> {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|e| usage_error(&format!("system clock before 1970: {e}")))?
-        .as_secs();
-    i64::try_from(secs)
-        .map(UnixTime::from_secs)
-        .map_err(|_| usage_error("system clock out of range"))
+    UnixTime::from_system_time(std::time::SystemTime::now()).map_err(|e| usage_error(&e))
 }
 
 /// Runs a validated configuration.

@@ -41,7 +41,7 @@ use p384::ecdsa::{Signature, SigningKey};
 
 use super::Buf;
 use crate::error::TeeError;
-use crate::pki::snp::{SnpProduct, SnpTcb};
+use crate::pki::snp::{SimulatedSnpProduct, SnpProduct, SnpTcb};
 
 /// Length of a report.
 pub const REPORT_LEN: usize = 0x4A0;

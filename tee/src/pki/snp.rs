@@ -33,49 +33,24 @@ use super::{
 };
 use crate::error::TeeError;
 
-/// An EPYC generation: its own ARK/ASK, VCEK product name, CPUID and TCB layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SnpProduct {
-    /// Zen 3 (family 19h, model 01h, stepping 0: "Milan-B0").
-    Milan,
-    /// Zen 4 (family 19h, model 11h, stepping 1: "Genoa").
-    Genoa,
-    /// Zen 5 (family 1Ah, model 02h, stepping 1: "Turin").
-    Turin,
-}
+pub use kiln_provenance::SnpProduct;
 
-impl SnpProduct {
-    /// Every product.
-    pub const ALL: [Self; 3] = [Self::Milan, Self::Genoa, Self::Turin];
-
-    /// The name in AMD's certificate subjects (`ARK-Milan`, `SEV-Milan`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Milan => "Milan",
-            Self::Genoa => "Genoa",
-            Self::Turin => "Turin",
-        }
-    }
-
-    /// Parses a name, case-insensitively.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(name))
-    }
-
-    /// The VCEK productName extension, as AMD's KDS writes it ("Milan-B0", "Genoa", "Turin").
-    pub fn vcek_product_name(self) -> &'static str {
-        match self {
-            Self::Milan => "Milan-B0",
-            Self::Genoa => "Genoa",
-            Self::Turin => "Turin",
-        }
-    }
-
+/// What the simulator makes of a product: the CPU it reports, its ARK's serial number and a
+/// simulated chip's default TCB. (The product itself, its names and layouts, is the one type
+/// the verifier checks: [`kiln_provenance::SnpProduct`].)
+pub trait SimulatedSnpProduct {
     /// CPUID family (extended + base), model (extended << 4 | base) and stepping, as a v3+
     /// report carries them at 0x188..0x18B.
-    pub fn cpuid(self) -> (u8, u8, u8) {
+    fn cpuid(self) -> (u8, u8, u8);
+    /// The ARK serial number AMD uses (0x10000, 0x20000, 0x30000).
+    fn ark_serial(self) -> u64;
+    /// The default TCB of a simulated chip (distinct values per component, so a decoder that
+    /// reads the wrong layout fails).
+    fn default_tcb(self) -> SnpTcb;
+}
+
+impl SimulatedSnpProduct for SnpProduct {
+    fn cpuid(self) -> (u8, u8, u8) {
         match self {
             Self::Milan => (0x19, 0x01, 0x00),
             Self::Genoa => (0x19, 0x11, 0x01),
@@ -83,15 +58,6 @@ impl SnpProduct {
         }
     }
 
-    /// Length of the VCEK hwID: all 64 bytes of CHIP_ID before Turin, 8 from Turin on.
-    pub fn hw_id_len(self) -> usize {
-        match self {
-            Self::Milan | Self::Genoa => 64,
-            Self::Turin => 8,
-        }
-    }
-
-    /// The ARK serial number AMD uses (0x10000, 0x20000, 0x30000).
     fn ark_serial(self) -> u64 {
         match self {
             Self::Milan => 0x1_0000,
@@ -100,9 +66,7 @@ impl SnpProduct {
         }
     }
 
-    /// The default TCB of a simulated chip (distinct values per component, so a decoder that
-    /// reads the wrong layout fails).
-    pub fn default_tcb(self) -> SnpTcb {
+    fn default_tcb(self) -> SnpTcb {
         match self {
             Self::Milan => SnpTcb {
                 fmc: 0,
@@ -126,12 +90,6 @@ impl SnpProduct {
                 microcode: 9,
             },
         }
-    }
-}
-
-impl std::fmt::Display for SnpProduct {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }
 

@@ -3,12 +3,12 @@
 
 use serde::Serialize;
 
-use super::product::Product;
 use super::report::{Cpuid, FirmwareVersion, GuestPolicy, KeyInfo, PlatformInfo, Report};
 use super::tcb::TcbVersion;
 use crate::hex::Hex;
 use crate::pki::Cert;
 use crate::time::UnixTime;
+use kiln_provenance::SnpProduct;
 
 /// The certificate that signed the report.
 #[derive(Debug, Clone, Serialize)]
@@ -62,7 +62,7 @@ pub struct SnpDetails {
     /// VERSION (2, 3 or 5).
     pub version: u32,
     /// The product (from the VEK's chain, checked against CPUID on v3+).
-    pub product: Product,
+    pub product: SnpProduct,
     /// GUEST_SVN.
     pub guest_svn: u32,
     /// POLICY, decoded.
@@ -123,7 +123,7 @@ pub struct SnpDetails {
 
 impl SnpDetails {
     /// Decodes every field of a verified `report` with the TCB layout of `product`.
-    pub(crate) fn new(report: &Report<'_>, product: Product, vek: VekDetails) -> Self {
+    pub(crate) fn new(report: &Report<'_>, product: SnpProduct, vek: VekDetails) -> Self {
         Self {
             version: report.version,
             product,

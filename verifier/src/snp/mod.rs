@@ -23,13 +23,12 @@
 //!   which every certificate on it is valid; the report's own checks and signature always run.
 
 mod details;
-mod product;
 mod report;
 mod tcb;
 mod vek;
 
 pub use details::{SnpDetails, VekDetails};
-pub use product::Product;
+pub use kiln_provenance::SnpProduct;
 pub use report::{
     Cpuid, FirmwareVersion, GuestPolicy, KeyInfo, PlatformInfo, Report, SigningKey, SIGNED_LEN,
     SUPPORTED_VERSIONS,
@@ -166,18 +165,18 @@ pub fn verify(
 
 /// Step 5: a v3+ report's CPUID must name a CPU of the product the VEK's chain is for. A v2
 /// report has no CPUID; its product is the chain's.
-pub fn check_cpuid(report: &Report<'_>, chain_product: Product) -> Result<(), Error> {
+pub fn check_cpuid(report: &Report<'_>, chain_product: SnpProduct) -> Result<(), Error> {
     let Some(cpuid) = report.cpuid else {
         return Ok(());
     };
-    let from_cpuid = Product::from_cpuid(cpuid.family, cpuid.model);
+    let from_cpuid = SnpProduct::from_cpuid(cpuid.family, cpuid.model);
     if from_cpuid != Some(chain_product) {
         return Err(Error::mismatch(
             "CPUID product vs VEK chain product",
             format!("{chain_product} ({})", chain_product.cpuid_ranges()),
             format!(
                 "{} (family {:#04x}, model {:#04x}, stepping {})",
-                from_cpuid.map_or("an unknown CPU", Product::name),
+                from_cpuid.map_or("an unknown CPU", SnpProduct::name),
                 cpuid.family,
                 cpuid.model,
                 cpuid.stepping

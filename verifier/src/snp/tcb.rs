@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::product::Product;
+use kiln_provenance::SnpProduct;
 
 /// A component of TCB_VERSION, with the VCEK/VLEK extension that certifies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +68,7 @@ impl Component {
     }
 
     /// The components a product's TCB_VERSION has.
-    pub fn all_for(product: Product) -> &'static [Self] {
+    pub fn all_for(product: SnpProduct) -> &'static [Self] {
         if product.has_fmc() {
             &[
                 Self::Fmc,
@@ -104,10 +104,10 @@ pub struct TcbVersion {
 
 impl TcbVersion {
     /// Decodes `raw` with the layout of `product`. Reserved bytes are kept in `raw` only.
-    pub fn decode(raw: u64, product: Product) -> Self {
+    pub fn decode(raw: u64, product: SnpProduct) -> Self {
         let [b0, b1, b2, b3, _b4, _b5, b6, b7] = raw.to_le_bytes();
         match product {
-            Product::Milan | Product::Genoa => Self {
+            SnpProduct::Milan | SnpProduct::Genoa => Self {
                 raw,
                 bootloader: b0,
                 tee: b1,
@@ -115,7 +115,7 @@ impl TcbVersion {
                 microcode: b7,
                 fmc: None,
             },
-            Product::Turin => Self {
+            SnpProduct::Turin => Self {
                 raw,
                 fmc: Some(b0),
                 bootloader: b1,
@@ -160,13 +160,13 @@ mod tests {
         // REPORTED_TCB of snp/virtee-sev/report_milan.bin; its VCEK says bl 3, tee 0, snp 8,
         // ucode 115.
         let raw = u64::from_le_bytes([0x03, 0, 0, 0, 0, 0, 0x08, 0x73]);
-        let tcb = TcbVersion::decode(raw, Product::Milan);
+        let tcb = TcbVersion::decode(raw, SnpProduct::Milan);
         assert_eq!(
             (tcb.bootloader, tcb.tee, tcb.snp, tcb.microcode, tcb.fmc),
             (3, 0, 8, 115, None)
         );
         assert_eq!(tcb.versions().len(), 4);
-        assert_eq!(Component::all_for(Product::Genoa).len(), 4);
-        assert_eq!(Component::all_for(Product::Turin).len(), 5);
+        assert_eq!(Component::all_for(SnpProduct::Genoa).len(), 4);
+        assert_eq!(Component::all_for(SnpProduct::Turin).len(), 5);
     }
 }

@@ -10,7 +10,6 @@ use der::asn1::{AnyRef, OctetStringRef};
 use der::{Decode, Tag, Tagged};
 use x509_cert::name::Name;
 
-use super::product::Product;
 use super::report::SigningKey;
 use super::tcb::{Component, TcbVersion};
 use crate::anchors::{TrustAnchor, TrustAnchors};
@@ -21,6 +20,7 @@ use crate::pki::{self, Cert};
 use crate::time::UnixTime;
 use crate::Evidence;
 use kiln_provenance::Platform;
+use kiln_provenance::SnpProduct;
 
 /// productName (IA5String, for example `Milan-B0`).
 const OID_PRODUCT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.2");
@@ -100,7 +100,7 @@ pub(crate) struct Identity {
     /// `SEV-VLEK`, issued by the ASVK `SEV-VLEK-<product>`).
     pub role: SigningKey,
     /// The product named by the issuer.
-    pub product: Product,
+    pub product: SnpProduct,
 }
 
 /// Tells the VEK's role and product from its subject and issuer common names, and checks that
@@ -128,7 +128,7 @@ pub(crate) fn identify(vek: &Cert) -> Result<Identity, Error> {
     };
     let product = issuer_cn
         .strip_prefix(prefix)
-        .and_then(Product::from_name)
+        .and_then(SnpProduct::from_name)
         .ok_or_else(|| {
             Error::mismatch(
                 "VEK issuer common name",
@@ -248,7 +248,11 @@ fn mismatch_field(c: Component) -> &'static str {
 
 /// Every TCB component of the product's TCB_VERSION equals the VEK's SPL extension: the VEK
 /// was derived from (VCEK) or issued for (VLEK) exactly REPORTED_TCB.
-pub(crate) fn check_tcb(vek: &Cert, reported: &TcbVersion, product: Product) -> Result<(), Error> {
+pub(crate) fn check_tcb(
+    vek: &Cert,
+    reported: &TcbVersion,
+    product: SnpProduct,
+) -> Result<(), Error> {
     for &component in Component::all_for(product) {
         let value = vek
             .extension(&spl_oid(component))
@@ -273,10 +277,10 @@ pub(crate) fn check_tcb(vek: &Cert, reported: &TcbVersion, product: Product) -> 
     Ok(())
 }
 
-/// The VCEK's hwID: exactly [`Product::hw_id_len`] bytes, as the raw extension value (how the
+/// The VCEK's hwID: exactly [`SnpProduct::hw_id_len`] bytes, as the raw extension value (how the
 /// KDS encodes it) or, tolerated, wrapped in a DER OCTET STRING (which then has another
 /// length, so the two readings cannot be confused).
-pub(crate) fn hw_id(vek: &Cert, product: Product) -> Result<Vec<u8>, Error> {
+pub(crate) fn hw_id(vek: &Cert, product: SnpProduct) -> Result<Vec<u8>, Error> {
     let len = product.hw_id_len();
     let value = vek
         .extension(&OID_HW_ID)

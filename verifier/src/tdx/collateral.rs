@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::pck::{require_cn, PCK_CA_CNS};
 use crate::anchors::TrustAnchor;
+use crate::claims::TcbStatus;
 use crate::error::Error;
 use crate::path::{self, VerifiedPath};
 use crate::pki::{self, Cert, Crl, Memo};
@@ -22,21 +23,12 @@ use crate::time::UnixTime;
 /// Common name of the certificate that signs TCB info and QE identities.
 pub const TCB_SIGNING_CN: &str = "Intel SGX TCB Signing";
 
-/// A TCB status string of Intel's TCB info or enclave identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// A TCB status string of Intel's TCB info or enclave identity: a status a verified quote can
+/// have ([`TcbStatus`], spelled as Intel spells it), or `Revoked`, which no verified quote has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntelStatus {
-    /// `UpToDate`.
-    UpToDate,
-    /// `SWHardeningNeeded`.
-    SWHardeningNeeded,
-    /// `ConfigurationNeeded`.
-    ConfigurationNeeded,
-    /// `ConfigurationAndSWHardeningNeeded`.
-    ConfigurationAndSWHardeningNeeded,
-    /// `OutOfDate`.
-    OutOfDate,
-    /// `OutOfDateConfigurationNeeded`.
-    OutOfDateConfigurationNeeded,
+    /// A status a level may give a verified quote.
+    Level(TcbStatus),
     /// `Revoked`.
     Revoked,
 }
@@ -45,14 +37,21 @@ impl IntelStatus {
     /// The name as Intel spells it.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::UpToDate => "UpToDate",
-            Self::SWHardeningNeeded => "SWHardeningNeeded",
-            Self::ConfigurationNeeded => "ConfigurationNeeded",
-            Self::ConfigurationAndSWHardeningNeeded => "ConfigurationAndSWHardeningNeeded",
-            Self::OutOfDate => "OutOfDate",
-            Self::OutOfDateConfigurationNeeded => "OutOfDateConfigurationNeeded",
+            Self::Level(status) => status.as_str(),
             Self::Revoked => "Revoked",
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for IntelStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text == "Revoked" {
+            return Ok(Self::Revoked);
+        }
+        TcbStatus::from_intel(&text)
+            .map(Self::Level)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown TCB status {text:?}")))
     }
 }
 

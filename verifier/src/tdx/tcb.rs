@@ -207,11 +207,11 @@ pub fn match_platform<'a>(
 }
 
 /// Intel's convergence of a platform status with an `OutOfDate` QE or module status.
-fn out_of_date(status: IntelStatus) -> IntelStatus {
+fn out_of_date(status: TcbStatus) -> TcbStatus {
     match status {
-        IntelStatus::UpToDate | IntelStatus::SWHardeningNeeded => IntelStatus::OutOfDate,
-        IntelStatus::ConfigurationNeeded | IntelStatus::ConfigurationAndSWHardeningNeeded => {
-            IntelStatus::OutOfDateConfigurationNeeded
+        TcbStatus::UpToDate | TcbStatus::SWHardeningNeeded => TcbStatus::OutOfDate,
+        TcbStatus::ConfigurationNeeded | TcbStatus::ConfigurationAndSWHardeningNeeded => {
+            TcbStatus::OutOfDateConfigurationNeeded
         }
         other => other,
     }
@@ -239,13 +239,21 @@ pub fn evaluate<'a>(
 ) -> Result<TcbEvaluation<'a>, Error> {
     let module = match_module(body, info)?;
     let (sgx_level, tdx_level) = match_platform(ext, &body.tee_tcb_svn, info)?;
-    let mut status = tdx_level.status;
+    let mut module_out_of_date = false;
     if let Some(m) = &module {
-        status = match m.level.tcb_status {
-            IntelStatus::UpToDate => status,
-            IntelStatus::OutOfDate => out_of_date(status),
-            IntelStatus::Revoked => IntelStatus::Revoked,
-            other => {
+        match m.level.tcb_status {
+            IntelStatus::Level(TcbStatus::UpToDate) => {}
+            IntelStatus::Level(TcbStatus::OutOfDate) => module_out_of_date = true,
+            IntelStatus::Revoked => {
+                return Err(Error::TcbRevoked {
+                    what: "TDX module",
+                    level: format!(
+                        "{} isvsvn {} ({})",
+                        m.identity.id, m.level.tcb.isvsvn, m.level.tcb_date
+                    ),
+                })
+            }
+            IntelStatus::Level(other) => {
                 return Err(Error::malformed(
                     "TCB info",
                     format!(
@@ -254,33 +262,24 @@ pub fn evaluate<'a>(
                     ),
                 ))
             }
-        };
-        if status == IntelStatus::Revoked {
-            return Err(Error::TcbRevoked {
-                what: "TDX module",
-                level: format!(
-                    "{} isvsvn {} ({})",
-                    m.identity.id, m.level.tcb.isvsvn, m.level.tcb_date
-                ),
-            });
         }
     }
-    if status == IntelStatus::Revoked {
-        return Err(Error::TcbRevoked {
-            what: "platform",
-            level: tdx_level.tcb_date.to_string(),
-        });
-    }
-    let qe_level = match_qe(qe, qe_identity)?;
-    if qe_level.tcb_status != IntelStatus::UpToDate {
+    let mut status = match tdx_level.status {
+        IntelStatus::Level(status) => status,
+        IntelStatus::Revoked => {
+            return Err(Error::TcbRevoked {
+                what: "platform",
+                level: tdx_level.tcb_date.to_string(),
+            })
+        }
+    };
+    if module_out_of_date {
         status = out_of_date(status);
     }
-    let status = TcbStatus::from_intel(status.as_str()).ok_or_else(|| {
-        Error::malformed(
-            "TCB info",
-            format!("status {} has no TCB claim", status.as_str()),
-        )
-    })?;
+    let qe_level = match_qe(qe, qe_identity)?;
+    if qe_level.tcb_status != IntelStatus::Level(TcbStatus::UpToDate) {
+        status = out_of_date(status);
+    }
     let mut advisory_ids = Vec::new();
     push_unique(&mut advisory_ids, &tdx_level.advisory_ids);
     if let Some(m) = &module {
@@ -424,10 +423,10 @@ mod tests {
         let i = info(&[newest, older], &[]);
         // Selector 0: TEE_TCB_SVN[0] = 4 < 5 fails the newest level.
         let (_, tdx) = match_platform(&ext(SGX, 11), &svn(4, 0, 3), &i).unwrap();
-        assert_eq!(tdx.status, IntelStatus::OutOfDate);
+        assert_eq!(tdx.status, IntelStatus::Level(TcbStatus::OutOfDate));
         // Selector 1: indexes 0 and 1 belong to the module identity; the newest level holds.
         let (_, tdx) = match_platform(&ext(SGX, 11), &svn(4, 1, 3), &i).unwrap();
-        assert_eq!(tdx.status, IntelStatus::UpToDate);
+        assert_eq!(tdx.status, IntelStatus::Level(TcbStatus::UpToDate));
         // PCESVN below every level.
         let err = match_platform(&ext(SGX, 4), &svn(9, 0, 9), &i).unwrap_err();
         assert!(matches!(err, Error::TcbLevelNotFound { .. }), "{err}");
@@ -695,7 +694,7 @@ mod tests {
 
     #[test]
     fn out_of_date_converges_as_intel_does() {
-        use IntelStatus::*;
+        use TcbStatus::*;
         assert_eq!(out_of_date(UpToDate), OutOfDate);
         assert_eq!(out_of_date(SWHardeningNeeded), OutOfDate);
         assert_eq!(
@@ -710,7 +709,7 @@ mod tests {
             out_of_date(OutOfDateConfigurationNeeded),
             OutOfDateConfigurationNeeded
         );
-        assert_eq!(out_of_date(Revoked), Revoked);
+        assert_eq!(out_of_date(Unknown), Unknown);
     }
 
     #[test]

@@ -1,14 +1,15 @@
-//! SEV-SNP products (EPYC generations) and the three places that name one: the CPUID fields
-//! of a v3+ report, the issuer of the VCEK/VLEK (`SEV-<product>` / `SEV-VLEK-<product>`), and
-//! the root the chain ends in (`ARK-<product>`).
+//! SEV-SNP products (EPYC generations): one type for the simulator that imitates them and the
+//! verifier that checks them. A product is named in three places the verifier compares: the
+//! CPUID fields of a v3+ report, the issuer of the VCEK/VLEK (`SEV-<product>` /
+//! `SEV-VLEK-<product>`), and the root the chain ends in (`ARK-<product>`).
 
 use std::fmt;
 
 use serde::Serialize;
 
 /// An EPYC generation with its own AMD root (ARK), signing key (ASK/ASVK) and TCB layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum Product {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum SnpProduct {
     /// 3rd generation EPYC (Zen 3), family 19h models 00h-0Fh.
     Milan,
     /// 4th generation EPYC (Zen 4): Genoa, family 19h models 10h-1Fh; Bergamo and Siena,
@@ -18,8 +19,8 @@ pub enum Product {
     Turin,
 }
 
-impl Product {
-    /// Every product, for lookups by name.
+impl SnpProduct {
+    /// Every product.
     pub const ALL: [Self; 3] = [Self::Milan, Self::Genoa, Self::Turin];
 
     /// The name AMD's certificates use (`SEV-Milan`, `ARK-Milan`, ...).
@@ -31,14 +32,30 @@ impl Product {
         }
     }
 
-    /// The product with this exact name.
+    /// The product with exactly this name (as certificates write it).
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.name() == name)
     }
 
+    /// Parses a command-line name, case-insensitively.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The VCEK productName extension, as AMD's KDS writes it ("Milan-B0", "Genoa", "Turin").
+    pub fn vcek_product_name(self) -> &'static str {
+        match self {
+            Self::Milan => "Milan-B0",
+            Self::Genoa => "Genoa",
+            Self::Turin => "Turin",
+        }
+    }
+
     /// The product of a CPU from the report's CPUID_FAM_ID (extended family + family) and
     /// CPUID_MOD_ID (extended model << 4 | model); `None` for a CPU that is not an SEV-SNP
-    /// server product this verifier knows.
+    /// server product kiln knows.
     pub fn from_cpuid(family: u8, model: u8) -> Option<Self> {
         match (family, model) {
             (0x19, 0x00..=0x0F) => Some(Self::Milan),
@@ -72,7 +89,7 @@ impl Product {
     }
 }
 
-impl fmt::Display for Product {
+impl fmt::Display for SnpProduct {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
@@ -84,9 +101,10 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for p in Product::ALL {
-            assert_eq!(Product::from_name(p.name()), Some(p));
+        for p in SnpProduct::ALL {
+            assert_eq!(SnpProduct::from_name(p.name()), Some(p));
+            assert_eq!(SnpProduct::parse(&p.name().to_uppercase()), Some(p));
         }
-        assert_eq!(Product::from_name("milan"), None, "names are exact");
+        assert_eq!(SnpProduct::from_name("milan"), None, "names are exact");
     }
 }
