@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use base64::Engine as _;
-use kiln_provenance::ResourceDescriptor;
+use kiln_provenance::{Platform, ResourceDescriptor};
 use kiln_tee::device::DeviceTee;
 use kiln_tee::{Measurement, Tee};
 
@@ -30,11 +30,11 @@ pub struct Backend {
 /// The hardware present: SEV-SNP, TDX (configfs-tsm and the TDX guest device), Nitro.
 pub fn probe(tsm_root: &Path) -> Option<TeeChoice> {
     if Path::new(hw::snp::DEVICE).exists() {
-        Some(TeeChoice::SevSnp)
+        Some(TeeChoice::Hardware(Platform::SevSnp))
     } else if Path::new(hw::tdx::DEVICE).exists() && tsm_root.is_dir() {
-        Some(TeeChoice::Tdx)
+        Some(TeeChoice::Hardware(Platform::Tdx))
     } else if cfg!(feature = "nitro") && Path::new("/dev/nsm").exists() {
-        Some(TeeChoice::Nitro)
+        Some(TeeChoice::Hardware(Platform::Nitro))
     } else {
         None
     }
@@ -110,16 +110,18 @@ pub fn open(config: &Config) -> Result<Backend, EnclaveError> {
                 builder_dependencies: deps,
             })
         }
-        TeeChoice::SevSnp => {
+        TeeChoice::Hardware(Platform::SevSnp) => {
             let tee = hw::snp::SnpTee::open().map_err(EnclaveError::tee("open SEV-SNP"))?;
             Ok(hardware(Box::new(tee), KeyLifetime::Sealed))
         }
-        TeeChoice::Tdx => {
+        TeeChoice::Hardware(Platform::Tdx) => {
             let tee = hw::tdx::TdxTee::open(&config.tsm_root)
                 .map_err(EnclaveError::tee("open TDX through configfs-tsm"))?;
             Ok(hardware(Box::new(tee), KeyLifetime::Launch))
         }
-        TeeChoice::Nitro => open_nitro().map(|t| hardware(t, KeyLifetime::Launch)),
+        TeeChoice::Hardware(Platform::Nitro) => {
+            open_nitro().map(|t| hardware(t, KeyLifetime::Launch))
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use kiln_provenance::Platform;
+
 use std::ffi::OsString;
 
 /// `kiln-enclave --help`.
@@ -141,19 +143,16 @@ impl Cli {
 pub enum TeeChoice {
     /// The host's simulated security processor, over --device.
     SimDevice,
-    /// AMD SEV-SNP through /dev/sev-guest.
-    SevSnp,
-    /// Intel TDX through configfs-tsm.
-    Tdx,
-    /// AWS Nitro Enclaves through /dev/nsm.
-    Nitro,
+    /// The platform's hardware: SEV-SNP through /dev/sev-guest, TDX through configfs-tsm,
+    /// Nitro through /dev/nsm.
+    Hardware(Platform),
 }
 
 impl TeeChoice {
     /// Parses a `--tee` name.
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::SimDevice, Self::SevSnp, Self::Tdx, Self::Nitro]
-            .into_iter()
+        std::iter::once(Self::SimDevice)
+            .chain(Platform::ALL.map(Self::Hardware))
             .find(|c| c.as_str() == name)
     }
 
@@ -161,9 +160,7 @@ impl TeeChoice {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SimDevice => "sim-device",
-            Self::SevSnp => "sev-snp",
-            Self::Tdx => "tdx",
-            Self::Nitro => "nitro",
+            Self::Hardware(platform) => platform.as_str(),
         }
     }
 }
@@ -368,7 +365,7 @@ mod tests {
         ]);
         assert_eq!(c.control, "unix:/c");
         assert_eq!(c.device.as_deref(), Some("unix:/d"));
-        assert_eq!(c.tee, Some(TeeChoice::Tdx));
+        assert_eq!(c.tee, Some(TeeChoice::Hardware(Platform::Tdx)));
         assert_eq!(c.toolchain_root, [PathBuf::from("/a"), PathBuf::from("/b")]);
         assert!(c.allow_weaker_sandbox);
         assert_eq!(c.work_size, Some(1 << 20));

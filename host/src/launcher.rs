@@ -26,12 +26,9 @@ pub enum Backend {
     Sim,
     /// A QEMU guest booted from kiln's image.
     Qemu,
-    /// An SEV-SNP confidential VM.
-    Snp,
-    /// A TDX trust domain.
-    Tdx,
-    /// An AWS Nitro Enclave.
-    Nitro,
+    /// A confidential VM or enclave of this platform: an SEV-SNP VM, a TDX trust domain or an
+    /// AWS Nitro Enclave.
+    Hardware(Platform),
 }
 
 impl Backend {
@@ -40,9 +37,9 @@ impl Backend {
         match self {
             Self::Sim => "sim",
             Self::Qemu => "qemu",
-            Self::Snp => "snp",
-            Self::Tdx => "tdx",
-            Self::Nitro => "nitro",
+            // The name in signed requests since the first release: `snp`, not `sev-snp`.
+            Self::Hardware(Platform::SevSnp) => "snp",
+            Self::Hardware(platform) => platform.as_str(),
         }
     }
 
@@ -51,10 +48,7 @@ impl Backend {
         match name {
             "sim" => Some(Self::Sim),
             "qemu" => Some(Self::Qemu),
-            "snp" | "sev-snp" => Some(Self::Snp),
-            "tdx" => Some(Self::Tdx),
-            "nitro" => Some(Self::Nitro),
-            _ => None,
+            other => Platform::parse(other).map(Self::Hardware),
         }
     }
 }
@@ -222,9 +216,9 @@ pub fn launcher_for(backend: Backend) -> Result<Box<dyn Launcher>, LaunchError> 
     let missing = match backend {
         Backend::Sim => return Ok(Box::new(crate::sim::SimLauncher::from_env()?)),
         Backend::Qemu => return Ok(Box::new(crate::qemu::QemuLauncher::from_env()?)),
-        Backend::Snp => crate::qemu::snp_host_gaps(),
-        Backend::Tdx => crate::qemu::tdx_host_gaps(),
-        Backend::Nitro => crate::qemu::nitro_host_gaps(),
+        Backend::Hardware(Platform::SevSnp) => crate::qemu::snp_host_gaps(),
+        Backend::Hardware(Platform::Tdx) => crate::qemu::tdx_host_gaps(),
+        Backend::Hardware(Platform::Nitro) => crate::qemu::nitro_host_gaps(),
     };
     Err(LaunchError::Unavailable { backend, missing })
 }
