@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use kiln_verifier::build::BuildError;
 
-use crate::launcher::LaunchError;
-use crate::recipe::RecipeError;
+use crate::build_recipe::RecipeError;
+use crate::launch::LaunchError;
 use crate::session::SessionError;
 use crate::source::SourceError;
 
@@ -58,7 +58,7 @@ pub enum HostError {
         secs: u64,
     },
     /// Building, finding or measuring a guest image failed.
-    Image(crate::image::ImageCmdError),
+    Image(crate::guest_image::GuestImageError),
     /// The output failed verification.
     Verify {
         /// The output folder checked.

@@ -6,22 +6,17 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod build;
+pub mod build_recipe;
 pub mod cli;
+pub mod commands;
 pub mod error;
-pub mod image;
-pub mod image_pins;
-pub mod image_tdx;
-pub mod launcher;
+pub mod guest_image;
+pub mod launch;
 pub mod output;
 pub mod progress;
-pub mod qemu;
-pub mod recipe;
 pub mod session;
-pub mod sim;
 pub mod source;
 pub mod toolchain;
-pub mod verify;
 
 pub use error::HostError;
 

@@ -11,7 +11,7 @@ use kiln_proto::{NamedBlob, Phase, Role, Stream, MAX_FRAME, PROTOCOL_VERSION};
 use kiln_verifier::build::media::EVIDENCE_FILES;
 use tokio::io::AsyncWriteExt;
 
-use crate::launcher::Channel;
+use crate::launch::Channel;
 use crate::progress::Progress;
 
 /// Source chunk size (well below the frame bound).

@@ -239,7 +239,7 @@ fn an_uncommitted_recipe_is_refused() {
     let commit = pack(&proj, None).unwrap().commit.unwrap();
     let packed = pack(&proj, None).unwrap();
     assert_eq!(packed.recipe.as_deref(), Some(recipe.as_bytes()));
-    kiln_host::recipe::check_packed(&proj, &packed).unwrap();
+    kiln_host::build_recipe::check_packed(&proj, &packed).unwrap();
 
     let build = |dir: &Path| {
         let state = tempfile::tempdir().unwrap();

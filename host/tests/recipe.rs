@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use kiln_host::recipe::{load, parse, DEFAULT_OUTPUT_BYTES, DEFAULT_TIME_SECS};
+use kiln_host::build_recipe::{load, parse, DEFAULT_OUTPUT_BYTES, DEFAULT_TIME_SECS};
 
 fn err(text: &str) -> String {
     parse(text, Path::new("proj/kiln.toml"))

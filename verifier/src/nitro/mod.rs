@@ -116,11 +116,11 @@ struct Fresh {
 pub fn verify(
     trust: &TrustAnchors,
     cache: &Cache,
-    e: &Evidence<'_>,
-    t: UnixTime,
+    evidence: &Evidence<'_>,
+    time: UnixTime,
 ) -> Result<ClaimsOf<NitroDetails>, Error> {
     // 1.
-    let sign1 = cose::parse(e.bytes)?;
+    let sign1 = cose::parse(evidence.bytes)?;
     // 2.
     let doc = doc::parse(&sign1.payload)?;
     // 3.
@@ -132,7 +132,7 @@ pub fn verify(
         ));
     }
     // 4.
-    let (leaf, fresh) = verified_leaf(trust, cache, &doc, t)?;
+    let (leaf, fresh) = verified_leaf(trust, cache, &doc, time)?;
     // 5.
     let message = cose::sig_structure(&sign1.protected, &sign1.payload);
     if !pki::verify_ecdsa_fixed(
@@ -161,7 +161,7 @@ pub fn verify(
         );
     }
     // 7.
-    Ok(claims(doc, sign1.tagged, &leaf.anchor, t))
+    Ok(claims(doc, sign1.tagged, &leaf.anchor, time))
 }
 
 /// Step 4: the leaf key and anchor, from the cache or from a full path verification (then
@@ -170,13 +170,13 @@ fn verified_leaf(
     trust: &TrustAnchors,
     cache: &Cache,
     doc: &doc::AttestationDoc,
-    t: UnixTime,
+    time: UnixTime,
 ) -> Result<(VerifiedLeaf, Option<Fresh>), Error> {
     let mut parts: Vec<&[u8]> = Vec::with_capacity(doc.cabundle.len().saturating_add(1));
     parts.push(&doc.certificate);
     parts.extend(doc.cabundle.iter().map(Vec::as_slice));
     let key = cache::sampled_key(CACHE_DOMAIN, &parts);
-    if let Some(hit) = cache.get::<CachedLeaf>(&key, t) {
+    if let Some(hit) = cache.get::<CachedLeaf>(&key, time) {
         if hit.value.certificate == doc.certificate && hit.value.cabundle == doc.cabundle {
             return Ok((hit.value.leaf.clone(), None));
         }
@@ -193,7 +193,7 @@ fn verified_leaf(
         .map(|der| memo.cert(der))
         .collect::<Result<Vec<_>, _>>()?;
     // 4b.
-    let path = path::verify_path_memo(&leaf, &bundle, &anchors, t, &mut memo)?;
+    let path = path::verify_path_memo(&leaf, &bundle, &anchors, time, &mut memo)?;
     // 4c.
     check_bundle_order(&path, &bundle)?;
     // 4d.

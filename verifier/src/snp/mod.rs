@@ -77,13 +77,13 @@ pub const REPORT_LEN: usize = 1184;
 pub fn verify(
     trust: &TrustAnchors,
     cache: &Cache,
-    e: &Evidence<'_>,
-    t: UnixTime,
+    evidence: &Evidence<'_>,
+    time: UnixTime,
 ) -> Result<ClaimsOf<SnpDetails>, Error> {
     // 1.
-    let report = Report::parse(e.bytes)?;
+    let report = Report::parse(evidence.bytes)?;
     // 2.
-    let inputs = vek::read_inputs(e)?;
+    let inputs = vek::read_inputs(evidence)?;
     // 3.
     let id = vek::identify(&inputs.vek)?;
     if id.role != report.key_info.signing_key {
@@ -98,7 +98,7 @@ pub fn verify(
         ));
     }
     // 4.
-    let anchor = vek::verify_chain(trust, cache, &inputs, id, t)?;
+    let anchor = vek::verify_chain(trust, cache, &inputs, id, time)?;
     // 5.
     check_cpuid(&report, id.product)?;
     // 6.
@@ -153,7 +153,7 @@ pub fn verify(
         chip_id: (!report.chip_id_masked()).then(|| Hex::from(report.chip_id)),
         instance_id: None,
         evidence_time: None,
-        verified_at: t,
+        verified_at: time,
         anchor: AnchorClaim {
             name: anchor.name.clone(),
             sha256: Hex::from(anchor.cert.sha256()),

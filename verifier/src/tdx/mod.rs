@@ -346,12 +346,12 @@ fn pck_for(
 pub fn verify(
     trust: &TrustAnchors,
     cache: &Cache,
-    e: &Evidence<'_>,
-    t: UnixTime,
+    evidence: &Evidence<'_>,
+    time: UnixTime,
 ) -> Result<ClaimsOf<TdxDetails>, Error> {
     let anchors = trust.roots_for(Platform::Tdx);
     // 1.
-    let q = quote::parse(e.bytes)?;
+    let q = quote::parse(evidence.bytes)?;
     // 2.
     let mut ak_sec1 = Vec::with_capacity(65);
     ak_sec1.push(0x04);
@@ -384,9 +384,9 @@ pub fn verify(
     // Certificates and signature links already done in this call (not across calls).
     let mut memo = crate::path::memo_for(&anchors);
     // 4.
-    let collateral = e
+    let collateral = evidence
         .collateral
-        .map(|bytes| collateral_for(cache, bytes, &anchors, t, &mut memo))
+        .map(|bytes| collateral_for(cache, bytes, &anchors, time, &mut memo))
         .transpose()?;
     // 5.
     let pck = pck_for(
@@ -394,7 +394,7 @@ pub fn verify(
         q.pck_chain_pem,
         collateral.as_ref(),
         &anchors,
-        t,
+        time,
         &mut memo,
     )?;
     // 6.
@@ -442,7 +442,7 @@ pub fn verify(
         None => None,
     };
     // 9.
-    Ok(claims(&q, &pck, evaluation, t))
+    Ok(claims(&q, &pck, evaluation, time))
 }
 
 fn hex48(b: &[u8; 48]) -> Hex {

@@ -1,7 +1,11 @@
 //! Launching the builder. Each backend implements [`Launcher`]: it starts a guest, measures
 //! what it started (the guest never supplies its own measurement), and hands back the
-//! control channel. The simulator backend ([`crate::sim::SimLauncher`]) runs `kiln-enclave`
+//! control channel. The simulator backend ([`crate::launch::sim::SimLauncher`]) runs `kiln-enclave`
 //! as a local process; a QEMU backend slots in behind the same trait.
+
+mod common;
+pub mod qemu;
+pub mod sim;
 
 use std::fmt;
 use std::future::Future;
@@ -142,7 +146,7 @@ pub enum LaunchError {
         reason: String,
     },
     /// The guest image is missing or unusable.
-    Image(crate::image::ImageCmdError),
+    Image(crate::guest_image::GuestImageError),
     /// The VM failed to start, crashed or hung before it was ready; it was killed.
     Vm {
         /// What happened.
@@ -214,11 +218,11 @@ pub trait Launcher: Send + Sync + fmt::Debug {
 /// The launcher for `backend`, or why there is none on this host.
 pub fn launcher_for(backend: Backend) -> Result<Box<dyn Launcher>, LaunchError> {
     let missing = match backend {
-        Backend::Sim => return Ok(Box::new(crate::sim::SimLauncher::from_env()?)),
-        Backend::Qemu => return Ok(Box::new(crate::qemu::QemuLauncher::from_env()?)),
-        Backend::Hardware(Platform::SevSnp) => crate::qemu::snp_host_gaps(),
-        Backend::Hardware(Platform::Tdx) => crate::qemu::tdx_host_gaps(),
-        Backend::Hardware(Platform::Nitro) => crate::qemu::nitro_host_gaps(),
+        Backend::Sim => return Ok(Box::new(crate::launch::sim::SimLauncher::from_env()?)),
+        Backend::Qemu => return Ok(Box::new(crate::launch::qemu::QemuLauncher::from_env()?)),
+        Backend::Hardware(Platform::SevSnp) => crate::launch::qemu::snp_host_gaps(),
+        Backend::Hardware(Platform::Tdx) => crate::launch::qemu::tdx_host_gaps(),
+        Backend::Hardware(Platform::Nitro) => crate::launch::qemu::nitro_host_gaps(),
     };
     Err(LaunchError::Unavailable { backend, missing })
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use kiln_image::image::ImagePaths;
 use serde_json::json;
 
-use crate::image::{ImageCmdError, MeasureOptions};
+use crate::guest_image::{GuestImageError, MeasureOptions};
 
 /// MRTD and RTMR0 as the caller gives them (`--mrtd`, `--rtmr0`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,9 +46,9 @@ pub fn measure(
     cmdline: &str,
     o: &MeasureOptions,
     measurements: &mut BTreeMap<String, String>,
-) -> Result<serde_json::Value, ImageCmdError> {
+) -> Result<serde_json::Value, GuestImageError> {
     let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|source| ImageCmdError::Io {
+        std::fs::read(path).map_err(|source| GuestImageError::Io {
             op: format!("read {}", path.display()),
             source,
         })
@@ -56,7 +56,7 @@ pub fn measure(
     let (kernel, initrd) = (read(&p.kernel)?, read(&p.initrd)?);
     let memory_bytes = o.memory_mib.saturating_mul(1 << 20);
     let r = kiln_image::tdx_boot::predict(&kernel, &initrd, cmdline, memory_bytes).map_err(
-        |source| ImageCmdError::Image {
+        |source| GuestImageError::Image {
             what: "predict TDX RTMR1 and RTMR2".into(),
             source,
         },

@@ -9,84 +9,40 @@ use std::time::SystemTime;
 use kiln_image::debian::fetch::FetchSources;
 use kiln_image::debian::lock::{self, Availability, LockMode, PinCheck};
 use kiln_image::debian::packages::AptIndices;
-use kiln_image::inputs::{prepare, Inputs, Toolchain};
-use kiln_image::recipe::{default_cache_dir, Recipe, RecipeInForce, RecipeOrigin, RECIPE_ENV};
+use kiln_image::inputs::{prepare, Toolchain};
+use kiln_image::recipe::{Recipe, RecipeInForce};
 use kiln_image::ImageError;
 use serde_json::json;
 
-use crate::cli::{ImageFetchArgs, ImageLockArgs};
+use crate::cli::{ImageFetchConfig, ImageLockArgs};
 use crate::error::{HostError, EXIT_FAILED, EXIT_OK};
-use crate::image::ImageCmdError;
-
-/// Exit codes of `kiln image lock`.
-pub const LOCK_EXIT_CODES: &str = "\
-Exit codes:
-  0  every pin is served (--check), or the recipe was locked
-  1  --check: some pin is served by no reachable source (each is named)
-  2  usage or I/O error (unreadable recipe, apt's indices unreadable, a pin with no candidate)";
+use crate::guest_image::{announce_recipe, GuestImageError};
 
 fn image_err(what: impl Into<String>) -> impl FnOnce(ImageError) -> HostError {
     let what = what.into();
-    move |source| HostError::Image(ImageCmdError::Image { what, source })
+    move |source| HostError::Image(GuestImageError::Image { what, source })
 }
 
 fn stderr_line(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// Says on stderr that a recipe other than the built-in one is in force, and which.
-pub fn announce_recipe(r: &RecipeInForce) {
-    if let RecipeOrigin::File(p) = &r.origin {
-        let via = if std::env::var_os(RECIPE_ENV).is_some_and(|v| !v.is_empty()) {
-            format!(" (from {RECIPE_ENV})")
-        } else {
-            String::new()
-        };
-        stderr_line(&format!(
-            "kiln: image recipe {}{via}, not the one built into kiln",
-            p.display()
-        ));
-    }
-}
-
-/// Fetches and unpacks what `recipe` needs into `cache`, reporting downloads on stderr.
-pub fn ensure_inputs(
-    recipe: &Recipe,
-    cache: &Path,
-    toolchain: Toolchain,
-) -> Result<Inputs, ImageCmdError> {
-    let sources = FetchSources::new(true, true);
-    prepare(recipe, cache, &sources, toolchain, &mut |line| {
-        stderr_line(&format!("kiln: {line}"))
-    })
-    .map_err(|source| ImageCmdError::Image {
-        what: "fetch the image recipe's packages".into(),
-        source,
-    })
-}
-
 /// `kiln image fetch`: prints `kernel=DIR` and `toolchain=DIR`.
-pub fn run_fetch(args: ImageFetchArgs) -> Result<String, HostError> {
-    if args.no_apt && args.no_snapshot {
-        return Err(HostError::Usage {
-            message: "--no-apt and --no-snapshot leave no source to fetch from".into(),
-        });
-    }
-    let r = RecipeInForce::resolve(args.recipe.as_deref()).map_err(image_err("read the recipe"))?;
+pub fn run_fetch(cfg: &ImageFetchConfig) -> Result<String, HostError> {
+    let r = RecipeInForce::resolve(cfg.recipe.as_deref()).map_err(image_err("read the recipe"))?;
     announce_recipe(&r);
-    let cache = args.cache.unwrap_or_else(default_cache_dir);
-    let sources = FetchSources::new(!args.no_apt, !args.no_snapshot);
-    let toolchain = if args.no_toolchain {
-        Toolchain::Skip
-    } else {
-        Toolchain::Include
-    };
-    let inputs = prepare(&r.recipe, &cache, &sources, toolchain, &mut |line| {
-        stderr_line(&format!("kiln: {line}"))
-    })
+    let inputs = prepare(
+        &r.recipe,
+        &cfg.cache,
+        &cfg.sources,
+        cfg.toolchain,
+        &mut |line| {
+            let _ = writeln!(std::io::stderr().lock(), "kiln: {line}");
+        },
+    )
     .map_err(image_err("fetch the image recipe's packages"))?;
     let mut out = format!("kernel={}\n", inputs.kernel_dir.display());
-    if !args.no_toolchain {
+    if cfg.toolchain == Toolchain::Include {
         out.push_str(&format!("toolchain={}\n", inputs.toolchain_root.display()));
     }
     Ok(out)
@@ -147,7 +103,7 @@ fn check_text(checks: &[PinCheck]) -> String {
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<(), HostError> {
-    let io = |op: String| move |source| HostError::Image(ImageCmdError::Io { op, source });
+    let io = |op: String| move |source| HostError::Image(GuestImageError::Io { op, source });
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -166,7 +122,7 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), HostError> {
 /// `kiln image lock`: the report (stdout) and the exit code.
 pub fn run_lock(args: ImageLockArgs) -> Result<(String, u8), HostError> {
     let text = fs::read_to_string(&args.recipe).map_err(|source| {
-        HostError::Image(ImageCmdError::Io {
+        HostError::Image(GuestImageError::Io {
             op: format!(
                 "read the recipe {} (give --recipe FILE)",
                 args.recipe.display()

@@ -1,14 +1,17 @@
 //! `kiln verify OUT_DIR`: a thin layer over `kiln_verifier::build::verify`.
 
 use kiln_verifier::build::{
-    load_output_dir, verify, AllowSimulated, AnyMeasurement, BuildError, Expectations,
-    VerifiedBuild,
+    load_output_dir, verify, AnyMeasurement, BuildError, Expectations, VerifiedBuild,
 };
 use kiln_verifier::TrustAnchors;
 use serde_json::json;
 
+use std::io::Write;
+
 use crate::cli::VerifyConfig;
-use crate::error::HostError;
+use crate::commands::{fail, print_json};
+use crate::error::{HostError, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::report_error;
 
 /// The links of the chain, in the order the verifier checks them.
 pub const LINKS: &[(&str, &str)] = &[
@@ -226,35 +229,45 @@ pub fn evaluate_policy(
     ))
 }
 
-/// `kiln policy init`: verifies the output and returns a starter policy for it.
-pub fn starter_policy(
-    out_dir: &std::path::Path,
-    allow_simulated: &AllowSimulated,
-    at: kiln_verifier::UnixTime,
-) -> Result<String, HostError> {
-    let output = load_output_dir(out_dir).map_err(|source| HostError::Verify {
-        path: out_dir.to_path_buf(),
-        source,
-    })?;
-    // The starter policy records the measurement it saw, to be reviewed: nothing pins one yet.
-    let expect = Expectations {
-        any_measurement: AnyMeasurement::Accept,
-        ..Expectations::default()
-    };
-    let verified = verify(
-        &output,
-        &expect,
-        &TrustAnchors::vendor(),
-        allow_simulated,
-        at,
-    )
-    .map_err(|source| HostError::Verify {
-        path: out_dir.to_path_buf(),
-        source,
-    })?;
-    let summary = kiln_policy::BuildFacts::from_verified(&verified);
-    Ok(kiln_policy::Policy::starter_from(
-        verified.claims(),
-        Some(&summary),
-    ))
+/// `kiln verify`: runs the verification and the policy, prints the report (text or JSON) and
+/// returns the exit code: 0 verified (and accepted), 1 a broken link, 2 an unreadable output,
+/// 3 rejected by the policy.
+pub fn execute(cfg: &VerifyConfig) -> u8 {
+    match run(cfg) {
+        Ok(v) => {
+            let report = evaluate_policy(cfg, &v);
+            if cfg.json {
+                let mut json = json_report(Ok(&v));
+                if let (Some(r), Some(obj)) = (&report, json.as_object_mut()) {
+                    obj.insert("policy".into(), r.to_json());
+                }
+                print_json(&json);
+            } else {
+                let mut out = std::io::stdout().lock();
+                let _ = write!(out, "{}", report_ok(cfg, &v));
+                if let Some(r) = &report {
+                    let _ = write!(out, "\n{}", r.render_text());
+                }
+            }
+            // 0 accepted, 3 rejected by the policy.
+            report.map_or(EXIT_OK, |r| r.exit_code().code())
+        }
+        Err(HostError::Verify { path, source }) => {
+            if cfg.json {
+                print_json(&json_report(Err(&source)));
+            } else {
+                let mut out = std::io::stdout().lock();
+                let _ = write!(out, "{}", report_failure(&source));
+            }
+            // An unreadable output folder is an I/O error; anything else is a broken link.
+            let code = if matches!(source, BuildError::Io { .. }) {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILED
+            };
+            report_error(&HostError::Verify { path, source });
+            code
+        }
+        Err(e) => fail(&e),
+    }
 }

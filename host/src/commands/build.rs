@@ -14,8 +14,8 @@ use kiln_verifier::TrustAnchors;
 use serde_json::json;
 
 use crate::cli::BuildConfig;
-use crate::error::HostError;
-use crate::launcher::{launcher_for, LaunchSpec};
+use crate::error::{HostError, EXIT_OK, EXIT_USAGE};
+use crate::launch::{launcher_for, LaunchSpec};
 use crate::output::{check_out, load_sealed_key, sealed_key_path, store_sealed_key, Staging};
 use crate::progress::Progress;
 use crate::session::{self, SessionInput};
@@ -49,7 +49,7 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
     // The QEMU backend's evidence also comes from the simulated security processor.
     let simulated = matches!(
         cfg.backend,
-        crate::launcher::Backend::Sim | crate::launcher::Backend::Qemu
+        crate::launch::Backend::Sim | crate::launch::Backend::Qemu
     );
     if simulated {
         progress.banner(&[
@@ -59,12 +59,12 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
         ]);
     }
     let launcher = launcher_for(cfg.backend).map_err(HostError::Launch)?;
-    let image = if cfg.backend == crate::launcher::Backend::Qemu {
+    let image = if cfg.backend == crate::launch::Backend::Qemu {
         Some(match &cfg.image {
             Some(dir) => dir.clone(),
             None => {
                 let (dir, built) =
-                    crate::image::default_image(&cfg.state_dir).map_err(HostError::Image)?;
+                    crate::guest_image::default_image(&cfg.state_dir).map_err(HostError::Image)?;
                 if built {
                     progress.note(&format!(
                         "built the default guest image in {}",
@@ -77,13 +77,13 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
     } else {
         None
     };
-    let recipe = crate::recipe::load(&cfg.dir).map_err(HostError::Recipe)?;
+    let recipe = crate::build_recipe::load(&cfg.dir).map_err(HostError::Recipe)?;
     check_out(&cfg.out, cfg.force)?;
 
     // Pack.
     progress.phase(Phase::Pack, &format!("packing {}", cfg.dir.display()));
     let packed = crate::source::pack(&cfg.dir, Some(&cfg.out)).map_err(HostError::Source)?;
-    crate::recipe::check_packed(&cfg.dir, &packed).map_err(HostError::Recipe)?;
+    crate::build_recipe::check_packed(&cfg.dir, &packed).map_err(HostError::Recipe)?;
     if packed.dirty {
         progress
             .warn("the working tree has uncommitted changes; building the committed tree at HEAD");
@@ -113,7 +113,7 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
             source_date_epoch: packed.source_date_epoch,
             git: packed.git.clone(),
         },
-        recipe_path: crate::recipe::RECIPE_FILE.to_owned(),
+        recipe_path: crate::build_recipe::RECIPE_FILE.to_owned(),
         builder_id: cfg.builder_id.clone(),
         backend: cfg.backend.as_str().to_owned(),
         platform: cfg.platform.as_str().to_owned(),
@@ -240,10 +240,10 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
     }
     // The simulated roots trusted are this state folder's chip's, which the launch used.
     let allow = if simulated {
-        match crate::sim::state_simulated_roots(&cfg.state_dir, Some(cfg.platform)) {
+        match crate::launch::sim::state_simulated_roots(&cfg.state_dir, Some(cfg.platform)) {
             Ok(Some(roots)) => AllowSimulated::PinnedRoots(roots),
             Ok(None) => AllowSimulated::PinnedRoots(Vec::new()),
-            Err(e) => return Err(HostError::Launch(crate::launcher::LaunchError::Tee(e))),
+            Err(e) => return Err(HostError::Launch(crate::launch::LaunchError::Tee(e))),
         }
     } else {
         AllowSimulated::No
@@ -296,4 +296,30 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
         "totalSeconds": progress.elapsed().as_secs_f64(),
     });
     Ok(CompletedBuild { out, json })
+}
+
+/// `kiln build`: runs [`run`] on a current-thread runtime with progress on stderr, prints the
+/// JSON summary if asked, and returns the exit code.
+pub fn execute(cfg: &BuildConfig) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            crate::report_error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let mut progress = Progress::new(false);
+    match runtime.block_on(run(cfg, &mut progress)) {
+        Ok(done) => {
+            progress.note(&format!("done: {}", done.out.display()));
+            if cfg.json {
+                crate::commands::print_json(&done.json);
+            }
+            EXIT_OK
+        }
+        Err(e) => crate::commands::fail(&e),
+    }
 }

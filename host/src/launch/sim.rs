@@ -17,14 +17,16 @@ use std::time::Duration;
 
 use kiln_proto::MeasuredComponent;
 use kiln_tee::pki::snp::SimulatedSnpProduct;
-use kiln_tee::sim::{Clock, SimChip, SimProfile, SimTee};
+use kiln_tee::sim::{SimChip, SimProfile, SimTee};
+
+use super::common::{component, PrivateDir, SystemClock};
 use kiln_tee::{process_measurement, process_measurement_of_digest, Measurement, Platform};
 use sha2::{Digest, Sha256, Sha384};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixListener;
 use tokio::process::{Child, Command};
 
-use crate::launcher::{
+use crate::launch::{
     Backend, BoxFuture, Guest, GuestHandle, LaunchError, LaunchSpec, Launcher, SandboxChoice,
 };
 
@@ -38,19 +40,6 @@ const DEVICE_SOCK: &str = "device.sock";
 const TAIL_LINES: usize = 20;
 /// How long an exited enclave's last stderr lines are waited for.
 const STDERR_DRAIN: Duration = Duration::from_millis(500);
-
-/// The system clock, for the simulated TEE's timestamps.
-#[derive(Debug, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_unix_millis(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0)
-    }
-}
 
 /// The simulator launcher.
 #[derive(Debug, Clone)]
@@ -169,90 +158,6 @@ pub fn state_simulated_roots(
         roots.push(Sha256::digest(&der).into());
     }
     Ok(Some(roots))
-}
-
-/// The reference document (`kiln-image-reference/v1`) of a `kiln build --backend sim` launch
-/// on `platform` with the full sandbox: every register the simulated TEE will report, the
-/// enclave binary's digest, and the sim builder id.
-pub fn process_reference(
-    platform: &str,
-    builder_id: Option<String>,
-) -> Result<serde_json::Value, crate::HostError> {
-    let platform = Platform::parse(platform).ok_or_else(|| crate::HostError::Usage {
-        message: format!(
-            "--sim-process: --platform {platform:?} is not one of sev-snp, tdx, nitro"
-        ),
-    })?;
-    let launcher = SimLauncher::from_env().map_err(crate::HostError::Launch)?;
-    let binary = std::fs::read(launcher.enclave())
-        .map_err(crate::HostError::io(launcher.enclave(), "read"))?;
-    let params = launch_params(platform, SandboxChoice::Full, None);
-    let m = process_measurement(platform, &binary, &params);
-    let measurements: std::collections::BTreeMap<String, String> = m
-        .named()
-        .into_iter()
-        .map(|(name, reg)| (name, hex::encode(reg)))
-        .collect();
-    let builder_id = builder_id.unwrap_or_else(|| crate::cli::SIM_BUILDER_ID.to_owned());
-    Ok(kiln_provenance::reference::write_document(
-        kiln_provenance::reference::ReferencePlatform::Tee(platform),
-        &builder_id,
-        &measurements,
-        serde_json::json!({
-            "backend": "sim",
-            "enclave": {
-                "path": launcher.enclave().display().to_string(),
-                "sha256": hex::encode(Sha256::digest(&binary)),
-            },
-            "parameters": String::from_utf8_lossy(&params),
-        }),
-        None,
-    ))
-}
-
-/// One measured component with its SHA-256 and SHA-384.
-pub(crate) fn component(
-    name: &str,
-    uri: Option<String>,
-    bytes: &[u8],
-    content: Option<Vec<u8>>,
-) -> MeasuredComponent {
-    let mut digest = std::collections::BTreeMap::new();
-    digest.insert("sha256".to_owned(), hex::encode(Sha256::digest(bytes)));
-    digest.insert("sha384".to_owned(), hex::encode(Sha384::digest(bytes)));
-    MeasuredComponent {
-        name: name.to_owned(),
-        uri,
-        digest,
-        content,
-    }
-}
-
-/// A directory removed (with its contents) on drop.
-#[derive(Debug)]
-pub struct PrivateDir(PathBuf);
-
-impl PrivateDir {
-    /// Creates `<tmp>/kiln-sim-<random>` with mode 0700.
-    pub fn create() -> std::io::Result<Self> {
-        use std::os::unix::fs::DirBuilderExt;
-        let path = std::env::temp_dir().join(format!("kiln-sim-{}", crate::random_hex(8)?));
-        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
-        Ok(Self(path))
-    }
-
-    /// The path.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for PrivateDir {
-    fn drop(&mut self) {
-        // Best effort: nothing can be reported from a destructor, and a leftover temporary
-        // directory is harmless (it only ever holds sockets).
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 type Tail = Arc<Mutex<VecDeque<String>>>;

@@ -31,8 +31,8 @@ use kiln_tee::{Measurement, Platform};
 use sha2::{Digest, Sha256, Sha384};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::launcher::{Backend, BoxFuture, Guest, GuestHandle, LaunchError, LaunchSpec, Launcher};
-use crate::sim::{PrivateDir, SystemClock};
+use super::common::{component, PrivateDir, SystemClock};
+use crate::launch::{Backend, BoxFuture, Guest, GuestHandle, LaunchError, LaunchSpec, Launcher};
 
 /// Environment variable naming the QEMU binary.
 pub const QEMU_ENV: &str = "KILN_QEMU";
@@ -221,7 +221,7 @@ fn measure_launch(
         memory_mib,
     })
     .map_err(|source| {
-        LaunchError::Image(crate::image::ImageCmdError::Image {
+        LaunchError::Image(crate::guest_image::GuestImageError::Image {
             what: "measure the image".into(),
             source,
         })
@@ -235,13 +235,13 @@ fn measure_launch(
     let components = vec![
         file_component("kernel", &p.kernel).map_err(io(format!("hash {}", p.kernel.display())))?,
         file_component("initrd", &p.initrd).map_err(io(format!("hash {}", p.initrd.display())))?,
-        crate::sim::component(
+        component(
             "cmdline",
             None,
             cmdline.as_bytes(),
             Some(cmdline.as_bytes().to_vec()),
         ),
-        crate::sim::component(
+        component(
             "launch-parameters",
             None,
             params.as_bytes(),
@@ -446,13 +446,13 @@ impl QemuLauncher {
     async fn launch_inner(&self, spec: &LaunchSpec) -> Result<Guest, LaunchError> {
         let io = |op: String| move |source| LaunchError::Io { op, source };
         let dir = spec.image.clone().ok_or_else(|| {
-            LaunchError::Image(crate::image::ImageCmdError::Usage(
+            LaunchError::Image(crate::guest_image::GuestImageError::Usage(
                 "the QEMU backend needs an image folder".into(),
             ))
         })?;
-        let paths = crate::image::image_paths(&dir).map_err(LaunchError::Image)?;
+        let paths = crate::guest_image::image_paths(&dir).map_err(LaunchError::Image)?;
         let cmdline = paths.read_cmdline().map_err(|source| {
-            LaunchError::Image(crate::image::ImageCmdError::Image {
+            LaunchError::Image(crate::guest_image::GuestImageError::Image {
                 what: "read the image's command line".into(),
                 source,
             })

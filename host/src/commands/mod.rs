@@ -1,0 +1,71 @@
+//! The commands: each takes a validated configuration from [`crate::cli`], does the work, and
+//! says what to print and which exit code to return. `main` only parses, validates and
+//! dispatches.
+
+pub mod build;
+pub mod image;
+pub mod image_pins;
+pub mod policy;
+pub mod verify;
+
+use std::io::Write;
+
+use crate::cli::{CliCommand, ImageCommand, PolicyCommand};
+use crate::error::{HostError, EXIT_OK};
+use crate::report_error;
+
+/// Reports `e` (its whole chain) on stderr and returns its exit code.
+pub fn fail(e: &HostError) -> u8 {
+    report_error(e);
+    e.exit_code()
+}
+
+/// Prints a JSON document on stdout.
+pub fn print_json(value: &serde_json::Value) {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+}
+
+/// Validates a parsed command line and runs it; returns the exit code.
+pub fn dispatch(command: CliCommand) -> u8 {
+    match command {
+        CliCommand::Build(args) => match args.validate() {
+            Ok(cfg) => build::execute(&cfg),
+            Err(e) => fail(&e),
+        },
+        CliCommand::Verify(args) => match args.validate() {
+            Ok(cfg) => verify::execute(&cfg),
+            Err(e) => fail(&e),
+        },
+        CliCommand::Policy(PolicyCommand::Init(args)) => match args.validate() {
+            Ok(cfg) => policy::execute(&cfg),
+            Err(e) => fail(&e),
+        },
+        CliCommand::Image(cmd) => {
+            let result = match cmd {
+                ImageCommand::Build(args) => args
+                    .validate()
+                    .and_then(|cfg| image::run_build(&cfg))
+                    .map(|t| (t, EXIT_OK)),
+                ImageCommand::Measure(args) => args
+                    .validate()
+                    .and_then(|cfg| image::run_measure(&cfg))
+                    .map(|t| (t, EXIT_OK)),
+                ImageCommand::Fetch(args) => args
+                    .validate()
+                    .and_then(|cfg| image_pins::run_fetch(&cfg))
+                    .map(|t| (t, EXIT_OK)),
+                ImageCommand::Lock(args) => image_pins::run_lock(args),
+            };
+            match result {
+                Ok((text, code)) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = write!(out, "{text}");
+                    code
+                }
+                Err(e) => fail(&e),
+            }
+        }
+    }
+}
