@@ -3,11 +3,11 @@
 #![forbid(unsafe_code)]
 
 mod backend;
-mod build;
 mod cgroup;
 mod commit;
 mod config;
 mod error;
+mod hermetic;
 mod hw;
 mod init;
 mod keys;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use kiln_proto::{read_message, write_message, Message, Phase, Role, Stream, PROTOCOL_VERSION};
 use kiln_provenance::{report_data, BuildRequest};
-use kiln_tee::device::{bundle_files, message_kind, Channel};
+use kiln_tee::device::{evidence_files, message_kind, Channel};
 use kiln_tee::{Platform, ReportData, Tee};
 
 use crate::backend::{self, Backend};
@@ -27,7 +27,7 @@ use crate::keys::{SigningKey, SEALING_CONTEXT};
 use crate::netns::{isolate_network, NetIsolation};
 use crate::provenance::{self, KeyLifetime};
 use crate::sandbox::Sandbox;
-use crate::{build, commit, outputs, source, toolchain, transport};
+use crate::{commit, hermetic, outputs, source, toolchain, transport};
 
 /// Connects to the host and runs one session; on failure the host gets an `Error` first.
 pub fn run(config: &Config) -> Result<(), EnclaveError> {
@@ -264,7 +264,7 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     }
     let recipe = commit::read_recipe(&src, &request.recipe_path)?;
     let packages = toolchain::cargo_packages(&src)?;
-    let mut env = build::hermetic_env(
+    let mut env = hermetic::hermetic_env(
         &recipe,
         request.source.source_date_epoch,
         &home,
@@ -296,7 +296,7 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     // 40 MB cargo costs tens of milliseconds); its result is awaited before signing.
     let (tools, built) = std::thread::scope(|scope| {
         let tools = scope.spawn(|| toolchain::resolve_tools(&recipe.toolchain, &env, &src));
-        let built = build::run(
+        let built = hermetic::run(
             build_cmd,
             &recipe.command,
             Duration::from_secs(recipe.limits.time_secs),
@@ -378,14 +378,14 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         .tee
         .evidence(&rd)
         .map_err(EnclaveError::tee("produce evidence"))?;
-    let evidence_files = bundle_files(&evidence);
+    let files = evidence_files(&evidence);
     statement
         .predicate
         .run_details
         .byproducts
         .extend(provenance::evidence_byproducts(
             backend.tee.platform(),
-            &evidence_files,
+            &files,
         ));
     // The evidence byproducts are outside the binding: adding them must not change it.
     if provenance::binding_of(&statement)? != bound {
@@ -400,7 +400,7 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         &Message::Result {
             bundle,
             public_key_pem: key.public_key_pem(),
-            evidence: evidence_files,
+            evidence: files,
             sealed_key: sealed_out,
         },
         "send the result",

@@ -485,7 +485,7 @@ mod tests {
     #[test]
     fn a_tool_resolves_to_its_file_digest_and_version() {
         let mut env = BTreeMap::new();
-        env.insert("PATH".to_owned(), crate::build::STANDARD_PATH.to_owned());
+        env.insert("PATH".to_owned(), crate::hermetic::STANDARD_PATH.to_owned());
         let tools = [Tool {
             name: "sh".into(),
             version_arg: Some("-c".into()),
@@ -528,7 +528,7 @@ mod tests {
         );
         std::os::unix::fs::symlink(d.path().join("multi"), bin.join("one")).unwrap();
         std::os::unix::fs::symlink(d.path().join("multi"), bin.join("two")).unwrap();
-        let path = format!("{}:{}", bin.display(), crate::build::STANDARD_PATH);
+        let path = format!("{}:{}", bin.display(), crate::hermetic::STANDARD_PATH);
         let env: BTreeMap<String, String> = [("PATH".to_owned(), path.clone())].into();
         let found: Vec<Located> = ["one", "two"]
             .iter()
@@ -574,7 +574,7 @@ mod tests {
                 &format!("echo '{name} 9.9.{}'", name.len()),
             );
         }
-        let path = format!("{}:{}", bin.display(), crate::build::STANDARD_PATH);
+        let path = format!("{}:{}", bin.display(), crate::hermetic::STANDARD_PATH);
         let env: BTreeMap<String, String> = [
             ("PATH".to_owned(), path),
             (

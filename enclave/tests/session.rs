@@ -16,7 +16,7 @@ use common::*;
 use kiln_proto::{write_message, Message, Stream};
 use kiln_tee::device::bundle_from_files;
 use kiln_tee::Platform;
-use kiln_verifier::build::{
+use kiln_verifier::build_output::{
     dsse::decode_base64, key_id, pae, report_data, BuildRequest, SigstoreBundle, Statement,
 };
 use kiln_verifier::{Evidence, TrustAnchors, UnixTime, Verifier};
@@ -225,7 +225,7 @@ fn a_tiny_build_is_signed_and_bound_to_verifying_evidence_on_every_platform() {
         // kiln-binding/v1: the signed statement as received, without its evidence byproducts.
         let payload = decode_base64(&bundle.dsse_envelope.payload).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&payload).unwrap();
-        let expected = report_data(&spki, &kiln_verifier::build::binding(&json));
+        let expected = report_data(&spki, &kiln_verifier::build_output::binding(&json));
         let bound = match platform {
             Platform::Nitro => {
                 assert_eq!(claims.public_key.as_ref().unwrap().as_bytes(), &spki[..]);
@@ -606,7 +606,7 @@ fn git_request(repo: &std::path::Path, commit: &str, tree_of: &str) -> (BuildReq
     );
     let mut req = request(Platform::SevSnp, &source);
     req.source.commit = Some(commit.to_owned());
-    req.source.git = Some(kiln_verifier::build::GitProof {
+    req.source.git = Some(kiln_verifier::build_output::GitProof {
         commit_object: b64(&git_bytes(repo, &["cat-file", "commit", commit])),
         path: "proj".into(),
         trees: vec![b64(&git_bytes(

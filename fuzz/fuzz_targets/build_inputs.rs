@@ -2,8 +2,8 @@
 //! What a hostile project or a hostile output hands kiln's own parsers: the build request
 //! (JSON), the recipe (TOML, parsed by the guest from the source), and git commit and tree
 //! objects (the commit proof, checked by the guest and the verifier).
-use kiln_verifier::build::git::{parse_commit, verify_commit, ObjectFormat};
-use kiln_verifier::build::{parse_recipe, BuildRequest};
+use kiln_verifier::build_output::git::{parse_commit, verify_commit, ObjectFormat};
+use kiln_verifier::build_output::{parse_recipe, BuildRequest};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

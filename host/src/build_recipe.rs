@@ -1,14 +1,16 @@
 //! The build recipe, `kiln.toml`, as the host reads it: from the project folder, checked
 //! against the packed (committed) copy, with errors naming the file, line and column. The
-//! format and its parser live in [`kiln_verifier::build::recipe`], shared with the guest,
+//! format and its parser live in [`kiln_verifier::build_output::recipe`], shared with the guest,
 //! which reads the recipe from the source itself.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use kiln_verifier::build::recipe::{parse_recipe, RecipeFileError};
-pub use kiln_verifier::build::recipe::{DEFAULT_OUTPUT_BYTES, DEFAULT_TIME_SECS, RECIPE_FILE};
-use kiln_verifier::build::Recipe;
+use kiln_verifier::build_output::recipe::{parse_recipe, RecipeFileError};
+pub use kiln_verifier::build_output::recipe::{
+    DEFAULT_OUTPUT_BYTES, DEFAULT_TIME_SECS, RECIPE_FILE,
+};
+use kiln_verifier::build_output::Recipe;
 
 /// Why a recipe could not be loaded.
 #[derive(Debug)]
@@ -132,7 +134,7 @@ pub fn load(dir: &Path) -> Result<Recipe, RecipeError> {
     parse(&text, &path)
 }
 
-/// Parses recipe text ([`kiln_verifier::build::recipe::parse_recipe`], the guest's parser);
+/// Parses recipe text ([`kiln_verifier::build_output::recipe::parse_recipe`], the guest's parser);
 /// `path` names the file in errors.
 pub fn parse(text: &str, path: &Path) -> Result<Recipe, RecipeError> {
     parse_recipe(text).map_err(|e| match e {
@@ -151,6 +153,6 @@ pub fn parse(text: &str, path: &Path) -> Result<Recipe, RecipeError> {
 }
 
 /// `"90"`, `"90s"`, `"10m"`, `"2h"`, `"1h30m"` → seconds.
-pub use kiln_verifier::build::recipe::parse_duration;
+pub use kiln_verifier::build_output::recipe::parse_duration;
 /// `"4096"`, `"64KiB"`, `"512MiB"`, `"1GiB"`, `"10MB"` → bytes.
-pub use kiln_verifier::build::recipe::parse_size;
+pub use kiln_verifier::build_output::recipe::parse_size;

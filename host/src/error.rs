@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use kiln_verifier::build::BuildError;
+use kiln_verifier::build_output::BuildError;
 
 use crate::build_recipe::RecipeError;
 use crate::launch::LaunchError;

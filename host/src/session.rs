@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use kiln_proto::{decode, encode, read_frame_async, write_frame_async, FrameError, Message};
 use kiln_proto::{NamedBlob, Phase, Role, Stream, MAX_FRAME, PROTOCOL_VERSION};
-use kiln_verifier::build::media::EVIDENCE_FILES;
+use kiln_verifier::build_output::media::EVIDENCE_FILES;
 use tokio::io::AsyncWriteExt;
 
 use crate::launch::Channel;

@@ -109,7 +109,7 @@ pub struct PackedSource {
     pub recipe: Option<Vec<u8>>,
     /// For a git tree: the objects that let the guest prove `commit` (the commit object and
     /// the trees from the root down to the packed folder's parent).
-    pub git: Option<kiln_verifier::build::GitProof>,
+    pub git: Option<kiln_verifier::build_output::GitProof>,
 }
 
 impl PackedSource {
@@ -258,8 +258,8 @@ fn git_proof(
     dir: &Path,
     commit: &str,
     prefix: &str,
-) -> Result<kiln_verifier::build::GitProof, SourceError> {
-    use kiln_verifier::build::dsse::encode_base64;
+) -> Result<kiln_verifier::build_output::GitProof, SourceError> {
+    use kiln_verifier::build_output::dsse::encode_base64;
     let commit_object = git(dir, &["cat-file", "commit", commit])?;
     let components: Vec<&str> = prefix.split('/').filter(|c| !c.is_empty()).collect();
     let mut trees = Vec::with_capacity(components.len());
@@ -268,7 +268,7 @@ fn git_proof(
         let tree = git(dir, &["cat-file", "tree", &format!("{commit}:{above}")])?;
         trees.push(encode_base64(&tree));
     }
-    Ok(kiln_verifier::build::GitProof {
+    Ok(kiln_verifier::build_output::GitProof {
         commit_object: encode_base64(&commit_object),
         path: components.join("/"),
         trees,

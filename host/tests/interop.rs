@@ -24,8 +24,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use common::{build, copy_example, copy_output, read_bundle, repo_root, text, write_bundle};
-use kiln_verifier::build::dsse::{decode_base64, encode_base64};
+use common::{
+    build, copy_example, copy_output, read_bundle, repo_root, text, write_evidence_folder,
+};
+use kiln_verifier::build_output::dsse::{decode_base64, encode_base64};
 
 const NONCE: &str = "1e7e1e7e1e7e1e7e1e7e1e7e1e7e1e7e1e7e1e7e1e7e1e7e1e7e1e7e1e7e1e7e";
 
@@ -155,11 +157,11 @@ fn outputs() -> &'static Outputs {
             .lines()
             .filter(|l| !l.starts_with("-----"))
             .collect();
-        let id = kiln_verifier::build::key_id(&decode_base64(&body).unwrap());
+        let id = kiln_verifier::build_output::key_id(&decode_base64(&body).unwrap());
         let mut bundle = read_bundle(&other_key);
         bundle["verificationMaterial"]["publicKey"]["hint"] = id.clone().into();
         bundle["dsseEnvelope"]["signatures"][0]["keyid"] = id.into();
-        write_bundle(&other_key, &bundle);
+        write_evidence_folder(&other_key, &bundle);
 
         let unknown_field = root.path().join("unknown-field");
         copy_output(&good, &unknown_field);
@@ -169,7 +171,7 @@ fn outputs() -> &'static Outputs {
         statement["predicate"]["runDetails"]["smuggled"] = "not in SLSA v1".into();
         bundle["dsseEnvelope"]["payload"] =
             encode_base64(&serde_json::to_vec(&statement).unwrap()).into();
-        write_bundle(&unknown_field, &bundle);
+        write_evidence_folder(&unknown_field, &bundle);
 
         Outputs {
             _root: root,

@@ -517,7 +517,7 @@ echo dev $(ls -A /dev | sort | tr '\n' ' ') >> x
     let bundle: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("provenance.sigstore.json")).unwrap())
             .unwrap();
-    let payload = kiln_verifier::build::dsse::decode_base64(
+    let payload = kiln_verifier::build_output::dsse::decode_base64(
         bundle["dsseEnvelope"]["payload"].as_str().unwrap(),
     )
     .unwrap();

@@ -22,8 +22,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{assert_broken, build, copy_example, copy_output, read_bundle, verify, write_bundle};
-use kiln_verifier::build::dsse::{decode_base64, encode_base64};
+use common::{
+    assert_broken, build, copy_example, copy_output, read_bundle, verify, write_evidence_folder,
+};
+use kiln_verifier::build_output::dsse::{decode_base64, encode_base64};
 
 const NONCE: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const OTHER_NONCE: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
@@ -206,7 +208,7 @@ fn one_character_of_the_signed_statement_breaks_the_signature() {
     assert!(statement.contains(&digest));
     statement = statement.replacen(&digest, &forged, 1);
     bundle["dsseEnvelope"]["payload"] = encode_base64(statement.as_bytes()).into();
-    write_bundle(&out, &bundle);
+    write_evidence_folder(&out, &bundle);
     assert_broken(
         &verify_plain(&out),
         "signature",
@@ -249,7 +251,7 @@ fn other_key_id() -> String {
         .lines()
         .filter(|l| !l.starts_with("-----"))
         .collect();
-    kiln_verifier::build::key_id(&decode_base64(&body).unwrap())
+    kiln_verifier::build_output::key_id(&decode_base64(&body).unwrap())
 }
 
 #[test]
@@ -260,7 +262,7 @@ fn another_public_key_with_a_rewritten_hint_still_breaks_the_key_link() {
     std::fs::write(out.join("public-key.pem"), OTHER_KEY_PEM).unwrap();
     let mut bundle = read_bundle(&out);
     bundle["verificationMaterial"]["publicKey"]["hint"] = other_key_id().into();
-    write_bundle(&out, &bundle);
+    write_evidence_folder(&out, &bundle);
     assert_broken(&verify_plain(&out), "public-key", "the public key's id is");
 }
 
@@ -274,7 +276,7 @@ fn another_public_key_named_everywhere_breaks_the_signature() {
     let id = other_key_id();
     bundle["verificationMaterial"]["publicKey"]["hint"] = id.clone().into();
     bundle["dsseEnvelope"]["signatures"][0]["keyid"] = id.into();
-    write_bundle(&out, &bundle);
+    write_evidence_folder(&out, &bundle);
     assert_broken(
         &verify_plain(&out),
         "signature",

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use kiln_image::initramfs::Archive;
 use kiln_image::inputs::{prepare_default, Toolchain};
-use kiln_image::qemu::{self, Accel, VmConfig};
+use kiln_image::qemu_process::{self as qemu, Accel, VmConfig};
 use kiln_image::recipe::Recipe;
 
 fn fetch() -> (Recipe, PathBuf) {

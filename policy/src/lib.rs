@@ -118,7 +118,7 @@ pub use rego::RegoRules;
 pub use report::{Check, ExitCode, Outcome, Report, Verdict};
 
 use checks::{Checks, Ctx};
-use kiln_verifier::build::{BuildRequest, Statement, VerifiedBuild};
+use kiln_verifier::build_output::{BuildRequest, Statement, VerifiedBuild};
 use kiln_verifier::time::UnixTime;
 use kiln_verifier::{Claims, PlatformDetails, VerifiedEvidence};
 

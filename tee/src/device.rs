@@ -29,7 +29,7 @@ use kiln_proto::{
 
 use crate::error::TeeError;
 use crate::measurement::{Measurement, Register};
-use crate::{EvidenceBundle, Platform, ReportData, Tee};
+use crate::{Platform, ReportData, Tee, TeeEvidence};
 
 /// The evidence file (the same names as a build's `OUT/evidence/`).
 pub const EVIDENCE_FILE: &str = "evidence.bin";
@@ -184,7 +184,7 @@ pub fn measurement_from_bytes(bytes: &[u8]) -> Result<Measurement, DeviceError> 
 }
 
 /// The evidence files of a bundle, under the names of [`EVIDENCE_FILE`] and its siblings.
-pub fn bundle_files(bundle: &EvidenceBundle) -> Vec<NamedBlob> {
+pub fn evidence_files(bundle: &TeeEvidence) -> Vec<NamedBlob> {
     let mut out = vec![NamedBlob {
         name: EVIDENCE_FILE.to_owned(),
         data: bundle.evidence.clone(),
@@ -206,12 +206,12 @@ pub fn bundle_files(bundle: &EvidenceBundle) -> Vec<NamedBlob> {
     out
 }
 
-/// The inverse of [`bundle_files`]: unknown or repeated names, a missing evidence file and a
+/// The inverse of [`evidence_files`]: unknown or repeated names, a missing evidence file and a
 /// chain that is not UTF-8 are refused.
 pub fn bundle_from_files(
     platform: Platform,
     files: Vec<NamedBlob>,
-) -> Result<EvidenceBundle, DeviceError> {
+) -> Result<TeeEvidence, DeviceError> {
     let mut by_name: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for f in files {
         if by_name.contains_key(&f.name) {
@@ -237,7 +237,7 @@ pub fn bundle_from_files(
         ),
         None => None,
     };
-    let bundle = EvidenceBundle {
+    let bundle = TeeEvidence {
         platform,
         evidence,
         vek_der: by_name.remove(VEK_FILE),
@@ -387,7 +387,7 @@ impl Tee for DeviceTee {
         self.measurement.platform()
     }
 
-    fn evidence(&self, report_data: &ReportData) -> Result<EvidenceBundle, TeeError> {
+    fn evidence(&self, report_data: &ReportData) -> Result<TeeEvidence, TeeError> {
         let msg = Message::EvidenceRequest {
             report_data: report_data.bytes.to_vec(),
             nitro_public_key: report_data.nitro_public_key.clone(),
@@ -505,7 +505,7 @@ pub fn serve_device(
                     };
                     match tee.evidence(&rd) {
                         Ok(bundle) => Message::EvidenceResponse {
-                            files: bundle_files(&bundle),
+                            files: evidence_files(&bundle),
                         },
                         Err(e) => Message::Error { message: chain(&e) },
                     }
@@ -608,8 +608,8 @@ mod tests {
     }
 
     #[test]
-    fn bundle_files_round_trip_and_unknown_names_are_refused() {
-        let bundle = EvidenceBundle {
+    fn evidence_files_round_trip_and_unknown_names_are_refused() {
+        let bundle = TeeEvidence {
             platform: Platform::SevSnp,
             evidence: vec![1],
             vek_der: Some(vec![2]),
@@ -617,7 +617,7 @@ mod tests {
             collateral_json: None,
             simulated_root_der: Some(vec![3]),
         };
-        let files = bundle_files(&bundle);
+        let files = evidence_files(&bundle);
         assert_eq!(
             bundle_from_files(Platform::SevSnp, files.clone()).unwrap(),
             bundle
@@ -636,7 +636,7 @@ mod tests {
 
     #[test]
     fn file_names_are_those_of_the_output_layout() {
-        use kiln_verifier::build::media;
+        use kiln_verifier::build_output::media;
         assert_eq!(EVIDENCE_FILE, media::EVIDENCE_NAME);
         assert_eq!(VEK_FILE, media::VEK_NAME);
         assert_eq!(CHAIN_FILE, media::CHAIN_NAME);

@@ -29,8 +29,6 @@
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "simulator")]
-pub mod bundle;
-#[cfg(feature = "simulator")]
 pub mod chip;
 pub mod device;
 pub mod error;
@@ -43,6 +41,8 @@ pub mod pki;
 pub mod seal;
 #[cfg(feature = "simulator")]
 pub mod sim;
+#[cfg(feature = "simulator")]
+pub mod simulate;
 
 use std::fmt;
 
@@ -93,7 +93,7 @@ impl ReportData {
 
 /// Evidence and everything a third-party verifier needs besides the vendor root.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EvidenceBundle {
+pub struct TeeEvidence {
     /// The platform.
     pub platform: Platform,
     /// The evidence: an SEV-SNP report (1184 bytes), a TDX quote, or a Nitro COSE_Sign1
@@ -110,7 +110,7 @@ pub struct EvidenceBundle {
     pub simulated_root_der: Option<Vec<u8>>,
 }
 
-impl EvidenceBundle {
+impl TeeEvidence {
     /// Whether the evidence comes from the simulator.
     pub fn is_simulated(&self) -> bool {
         self.simulated_root_der.is_some()
@@ -124,7 +124,7 @@ pub trait Tee: Send + Sync + fmt::Debug {
     fn platform(&self) -> Platform;
 
     /// Evidence binding `report_data`, with what a verifier needs to check it.
-    fn evidence(&self, report_data: &ReportData) -> Result<EvidenceBundle, TeeError>;
+    fn evidence(&self, report_data: &ReportData) -> Result<TeeEvidence, TeeError>;
 
     /// The measurement of what was launched, as the evidence reports it.
     fn measurement(&self) -> Measurement;

@@ -21,7 +21,7 @@ use crate::measurement::{extend, Measurement};
 use crate::pki::snp::{SimulatedSnpProduct, SnpProduct};
 use crate::pki::KeySource;
 use crate::seal::derive_sealing_key;
-use crate::{EvidenceBundle, Platform, ReportData, Tee};
+use crate::{Platform, ReportData, Tee, TeeEvidence};
 
 /// The seed `kiln-verify simulate` uses when none is given (all zero): reproducible output,
 /// and the RSA keys of one chip to generate.
@@ -177,7 +177,7 @@ impl SimTee {
         &self,
         report_data: &ReportData,
         unix_millis: u64,
-    ) -> Result<EvidenceBundle, TeeError> {
+    ) -> Result<TeeEvidence, TeeError> {
         let unix_secs = i64::try_from(unix_millis / 1000).map_err(|_| TeeError::Time {
             unix_secs: i64::MAX,
             reason: "beyond the range of the simulator".into(),
@@ -216,7 +216,7 @@ impl SimTee {
         version: SnpReportVersion,
         measurement: &[u8; 48],
         report_data: &ReportData,
-    ) -> Result<EvidenceBundle, TeeError> {
+    ) -> Result<TeeEvidence, TeeError> {
         let pki = self.chip.snp_pki(product, product.default_tcb())?;
         let mut report_id = [0u8; 32];
         report_id.copy_from_slice(
@@ -235,7 +235,7 @@ impl SimTee {
             chip_id: pki.chip_id,
             tcb: pki.tcb,
         };
-        Ok(EvidenceBundle {
+        Ok(TeeEvidence {
             platform: Platform::SevSnp,
             evidence: crate::evidence::snp::encode(&fields, &pki.vcek_key)?,
             vek_der: Some(pki.vcek_der.clone()),
@@ -252,7 +252,7 @@ impl SimTee {
         rtmr: &[[u8; 48]; 4],
         report_data: &ReportData,
         unix_secs: i64,
-    ) -> Result<EvidenceBundle, TeeError> {
+    ) -> Result<TeeEvidence, TeeError> {
         let pki = self.chip.tdx_pki()?;
         let fields = TdReportFields {
             td_attributes: self.policy,
@@ -260,7 +260,7 @@ impl SimTee {
             rtmr: *rtmr,
             report_data: report_data.bytes,
         };
-        Ok(EvidenceBundle {
+        Ok(TeeEvidence {
             platform: Platform::Tdx,
             evidence: crate::evidence::tdx::encode(version, &fields, &pki)?,
             vek_der: None,
@@ -276,7 +276,7 @@ impl SimTee {
         report_data: &ReportData,
         unix_millis: u64,
         unix_secs: i64,
-    ) -> Result<EvidenceBundle, TeeError> {
+    ) -> Result<TeeEvidence, TeeError> {
         // AWS's attestation document criteria: present fields hold 1..=max bytes.
         let check = |field: &'static str, value: &Option<Vec<u8>>, max: usize| match value {
             Some(v) if v.is_empty() || v.len() > max => Err(TeeError::InvalidRequest {
@@ -317,7 +317,7 @@ impl SimTee {
             user_data: Some(&report_data.bytes),
             nonce: report_data.nonce.as_deref(),
         };
-        Ok(EvidenceBundle {
+        Ok(TeeEvidence {
             platform: Platform::Nitro,
             evidence: crate::evidence::nitro::encode(&fields, &chain)?,
             vek_der: None,
@@ -333,7 +333,7 @@ impl Tee for SimTee {
         self.profile.platform()
     }
 
-    fn evidence(&self, report_data: &ReportData) -> Result<EvidenceBundle, TeeError> {
+    fn evidence(&self, report_data: &ReportData) -> Result<TeeEvidence, TeeError> {
         self.evidence_at(report_data, self.clock.now_unix_millis())
     }
 

@@ -19,7 +19,7 @@ use kiln_tee::evidence::snp::SnpReportVersion;
 use kiln_tee::evidence::tdx::TdxQuoteVersion;
 use kiln_tee::pki::snp::SnpProduct;
 use kiln_tee::sim::{FixedClock, SimChip, SimProfile, SimTee};
-use kiln_tee::{EvidenceBundle, Platform, ReportData, Tee};
+use kiln_tee::{Platform, ReportData, Tee, TeeEvidence};
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED};
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
@@ -630,7 +630,7 @@ fn simulated_roots_say_simulated_and_are_no_vendor_pin() {
     let vendor = kiln_verifier::TrustAnchors::vendor();
     let pins: Vec<[u8; 32]> = vendor.roots().iter().map(|a| a.cert.sha256()).collect();
     for profile in all_profiles() {
-        let b: EvidenceBundle = bundle(1, profile);
+        let b: TeeEvidence = bundle(1, profile);
         let root = b.simulated_root_der.as_ref().unwrap();
         assert!(subject_string(root).contains("SIMULATED"), "{profile:?}");
         let c = cert(root);
@@ -677,9 +677,9 @@ fn the_launcher_fixes_the_measurement_and_platform() {
 
 #[test]
 fn write_bundle_writes_verifiable_files_under_the_fixed_names() {
-    use kiln_tee::bundle::{write_bundle, SimulateRequest};
+    use kiln_tee::simulate::{write_evidence_folder, SimulateRequest};
     // Load chip 1's RSA keys from the test cache into the process-wide cache, so that the
-    // uncached chip write_bundle makes from the same seed finds them.
+    // uncached chip write_evidence_folder makes from the same seed finds them.
     chip(1).amd_rsa_keys().unwrap();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kiln-tee-bundle-test");
     for (platform, names) in [
@@ -697,7 +697,7 @@ fn write_bundle_writes_verifiable_files_under_the_fixed_names() {
         let _ = std::fs::remove_dir_all(&out);
         let mut request = SimulateRequest::new(platform, report_data(), T_MS);
         request.seed = [1; 32];
-        let written = write_bundle(&out, &request).unwrap();
+        let written = write_evidence_folder(&out, &request).unwrap();
         let mut found: Vec<String> = std::fs::read_dir(&out)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -706,7 +706,7 @@ fn write_bundle_writes_verifiable_files_under_the_fixed_names() {
         assert_eq!(found, names);
         assert_eq!(written.len(), names.len());
         let read = |name: &str| std::fs::read(out.join(name)).ok();
-        let b = EvidenceBundle {
+        let b = TeeEvidence {
             platform,
             evidence: read("evidence.bin").unwrap(),
             vek_der: read("vek.der"),

@@ -23,12 +23,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use kiln_tee::bundle::write_bundle_files;
 use kiln_tee::evidence::snp::SnpReportVersion;
 use kiln_tee::evidence::tdx::TdxQuoteVersion;
 use kiln_tee::pki::snp::SnpProduct;
 use kiln_tee::sim::SimProfile;
-use kiln_tee::{EvidenceBundle, Tee};
+use kiln_tee::simulate::write_evidence_files;
+use kiln_tee::{Tee, TeeEvidence};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -85,12 +85,12 @@ fn run_python(
     serde_json::from_slice(&output.stdout).expect("JSON from the script")
 }
 
-fn write(case: &str, bundle: &EvidenceBundle) -> PathBuf {
+fn write(case: &str, bundle: &TeeEvidence) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("kiln-tee-interop")
         .join(case);
     let _ = std::fs::remove_dir_all(&dir);
-    write_bundle_files(&dir, bundle).unwrap();
+    write_evidence_files(&dir, bundle).unwrap();
     dir
 }
 

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use kiln_tee::pki::snp::SimulatedSnpProduct;
 use kiln_tee::sim::SimProfile;
-use kiln_tee::{EvidenceBundle, Platform, Tee};
+use kiln_tee::{Platform, Tee, TeeEvidence};
 use kiln_verifier::{AnchorOrigin, ErrorKind, TcbStatus, TrustAnchors, Verifier};
 
 fn label(p: &SimProfile) -> String {
@@ -98,13 +98,13 @@ fn a_root_allowed_for_another_chip_does_not_anchor() {
     }
 }
 
-fn bundle_of_chip_2(profile: SimProfile) -> EvidenceBundle {
+fn bundle_of_chip_2(profile: SimProfile) -> TeeEvidence {
     bundle(2, profile)
 }
 
 /// Offsets of signed bytes to flip, per platform: report data, measurement, and (TDX) the QE
 /// report inside the signature data.
-fn signed_offsets(bundle: &EvidenceBundle) -> Vec<usize> {
+fn signed_offsets(bundle: &TeeEvidence) -> Vec<usize> {
     match bundle.platform {
         Platform::SevSnp => vec![0x08, 0x50, 0x90, 0x1A0, 0x29F],
         Platform::Tdx => {

@@ -18,7 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anchors;
-pub mod build;
+pub mod build_output;
 pub(crate) mod cache;
 pub mod claims;
 pub(crate) mod cursor;

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use kiln_tee::sim::{FixedClock, SimChip, SimProfile, SimTee};
 use kiln_tee::{process_measurement, ReportData, Tee};
-use kiln_verifier::build::dsse::encode_base64;
-use kiln_verifier::build::{
-    self, media, AllowSimulated, AnyMeasurement, BuildDefinition, BuildError, BuildOutput,
+use kiln_verifier::build_output::dsse::encode_base64;
+use kiln_verifier::build_output::{
+    self as build, media, AllowSimulated, AnyMeasurement, BuildDefinition, BuildError, BuildOutput,
     BuildRequest, Builder, Envelope, Expectations, Metadata, Provenance, ResourceDescriptor,
     RunDetails, SigstoreBundle, SourceRef, Statement, Subject,
 };
@@ -404,7 +404,7 @@ fn each_broken_link_is_named() {
             "{p}"
         );
         let mut bundle: serde_json::Value = serde_json::from_slice(&good.bundle_json).unwrap();
-        let sig = kiln_verifier::build::dsse::decode_base64(
+        let sig = kiln_verifier::build_output::dsse::decode_base64(
             bundle["dsseEnvelope"]["signatures"][0]["sig"]
                 .as_str()
                 .unwrap(),

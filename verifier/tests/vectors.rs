@@ -121,8 +121,8 @@ fn claims_serialise_to_json() {
 /// quote only in RTMR1 (another kernel under the same firmware) is refused naming RTMR1.
 #[test]
 fn a_tdx_reference_must_pin_mrtd_and_rtmr0_to_2_and_each_counts() {
-    use kiln_verifier::build::expect::{check, Expectations};
-    use kiln_verifier::build::BuildError;
+    use kiln_verifier::build_output::expect::{check, Expectations};
+    use kiln_verifier::build_output::BuildError;
     let cases = common::load_all();
     let case = cases
         .iter()
@@ -132,9 +132,9 @@ fn a_tdx_reference_must_pin_mrtd_and_rtmr0_to_2_and_each_counts() {
         .verify(&case.evidence(), case.at)
         .unwrap();
     let claims = verified.claims();
-    let request = kiln_verifier::build::BuildRequest::parse(
+    let request = kiln_verifier::build_output::BuildRequest::parse(
         serde_json::json!({
-            "kind": kiln_verifier::build::REQUEST_KIND,
+            "kind": kiln_verifier::build_output::REQUEST_KIND,
             "invocationId": "00",
             "nonce": "00",
             "source": {"sha256": "00".repeat(32), "size": 0, "sourceDateEpoch": 0},

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use base64::Engine as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use kiln_policy::{self as policy, Policy, RegoRules};
-use kiln_tee::bundle::SimulateRequest;
+use kiln_tee::simulate::SimulateRequest;
 use kiln_verifier::{Evidence, Platform, TrustAnchors, UnixTime, Verifier};
 
 use crate::render;
@@ -283,19 +283,21 @@ pub fn run(config: Config) -> ExitCode {
             render::roots(&TrustAnchors::vendor(), json);
             ExitCode::from(EXIT_VERIFIED)
         }
-        Config::Simulate(request, out) => match kiln_tee::bundle::write_bundle(&out, &request) {
-            Ok(paths) => {
-                out!(
-                    "SIMULATED {} evidence written (NOT proof of real hardware):",
-                    request.platform
-                );
-                for p in paths {
-                    out!("  {}", p.display());
+        Config::Simulate(request, out) => {
+            match kiln_tee::simulate::write_evidence_folder(&out, &request) {
+                Ok(paths) => {
+                    out!(
+                        "SIMULATED {} evidence written (NOT proof of real hardware):",
+                        request.platform
+                    );
+                    for p in paths {
+                        out!("  {}", p.display());
+                    }
+                    ExitCode::from(EXIT_VERIFIED)
                 }
-                ExitCode::from(EXIT_VERIFIED)
+                Err(e) => usage_error(&format!("cannot simulate: {e}")),
             }
-            Err(e) => usage_error(&format!("cannot simulate: {e}")),
-        },
+        }
         Config::Verify(c) => {
             let mut anchors = TrustAnchors::vendor();
             if let Some(root) = &c.simulated_root {

@@ -7,7 +7,7 @@
 
 use aws_nitro_enclaves_nsm_api::api::{Request, Response};
 use aws_nitro_enclaves_nsm_api::driver::{nsm_exit, nsm_init, nsm_process_request};
-use kiln_tee::{EvidenceBundle, Measurement, Platform, ReportData, Tee, TeeError};
+use kiln_tee::{Measurement, Platform, ReportData, Tee, TeeError, TeeEvidence};
 use serde_bytes::ByteBuf;
 
 /// The device.
@@ -90,13 +90,13 @@ impl Tee for NitroTee {
         Platform::Nitro
     }
 
-    fn evidence(&self, report_data: &ReportData) -> Result<EvidenceBundle, TeeError> {
+    fn evidence(&self, report_data: &ReportData) -> Result<TeeEvidence, TeeError> {
         let doc = attestation_document(nsm_process_request(
             self.fd,
             attestation_request(report_data),
         ))
         .map_err(|e| nsm_error("request an attestation from", e))?;
-        Ok(EvidenceBundle {
+        Ok(TeeEvidence {
             platform: Platform::Nitro,
             evidence: doc,
             vek_der: None,

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use base64::Engine as _;
 use hkdf::Hkdf;
-use kiln_tee::{EvidenceBundle, Measurement, Platform, ReportData, Tee, TeeError};
+use kiln_tee::{Measurement, Platform, ReportData, Tee, TeeError, TeeEvidence};
 use sev::firmware::guest::{DerivedKey, Firmware, GuestFieldSelect};
 use sev::firmware::host::{CertTableEntry, CertType};
 use sha2::Sha256;
@@ -157,7 +157,7 @@ impl Tee for SnpTee {
         Platform::SevSnp
     }
 
-    fn evidence(&self, report_data: &ReportData) -> Result<EvidenceBundle, TeeError> {
+    fn evidence(&self, report_data: &ReportData) -> Result<TeeEvidence, TeeError> {
         if report_data.nitro_public_key.is_some() || report_data.nonce.is_some() {
             return Err(TeeError::InvalidRequest {
                 field: "report data",
@@ -176,7 +176,7 @@ impl Tee for SnpTee {
             ));
         }
         let (vek_der, chain_pem) = certs.as_deref().map(certificates).unwrap_or_default();
-        Ok(EvidenceBundle {
+        Ok(TeeEvidence {
             platform: Platform::SevSnp,
             evidence: report,
             vek_der,

@@ -13,7 +13,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kiln_tee::{EvidenceBundle, Measurement, Platform, ReportData, Tee, TeeError};
+use kiln_tee::{Measurement, Platform, ReportData, Tee, TeeError, TeeEvidence};
 
 /// The provider a TDX guest's reports must come from.
 pub const PROVIDER: &str = "tdx_guest";
@@ -169,7 +169,7 @@ impl Tee for TdxTee {
         Platform::Tdx
     }
 
-    fn evidence(&self, report_data: &ReportData) -> Result<EvidenceBundle, TeeError> {
+    fn evidence(&self, report_data: &ReportData) -> Result<TeeEvidence, TeeError> {
         if report_data.nitro_public_key.is_some() || report_data.nonce.is_some() {
             return Err(TeeError::InvalidRequest {
                 field: "report data",
@@ -185,7 +185,7 @@ impl Tee for TdxTee {
                 "the quote does not carry the REPORT_DATA written".into(),
             ));
         }
-        Ok(EvidenceBundle {
+        Ok(TeeEvidence {
             platform: Platform::Tdx,
             evidence: quote,
             vek_der: None,

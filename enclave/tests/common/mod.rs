@@ -22,7 +22,7 @@ use kiln_proto::{
 use kiln_tee::device::serve_device;
 use kiln_tee::sim::{FixedClock, SimChip, SimProfile, SimTee};
 use kiln_tee::{process_measurement, Platform};
-use kiln_verifier::build::{BuildRequest, SourceRef, REQUEST_KIND};
+use kiln_verifier::build_output::{BuildRequest, SourceRef, REQUEST_KIND};
 use sha2::{Digest, Sha256};
 
 /// 2025-09-01T00:00:00Z: the simulated TEE's clock.

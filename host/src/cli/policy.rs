@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use kiln_verifier::build::AllowSimulated;
+use kiln_verifier::build_output::AllowSimulated;
 use kiln_verifier::UnixTime;
 
 use super::{default_state_dir, now, simulated_roots};

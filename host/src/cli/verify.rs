@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use kiln_verifier::build::AllowSimulated;
+use kiln_verifier::build_output::AllowSimulated;
 use kiln_verifier::UnixTime;
 
 use super::{default_state_dir, now, parse_hex, simulated_roots, usage};
@@ -82,7 +82,7 @@ pub struct VerifyConfig {
     /// Accept simulated evidence (and from which roots).
     pub allow_simulated: AllowSimulated,
     /// Whether a build verifies without a measurement reference.
-    pub any_measurement: kiln_verifier::build::AnyMeasurement,
+    pub any_measurement: kiln_verifier::build_output::AnyMeasurement,
     /// Where the builder id expectation came from, when there is one.
     pub builder_from: Option<String>,
     /// Expected primary measurement.
@@ -98,7 +98,7 @@ pub struct VerifyConfig {
     /// Expected nonce, lowercase hex.
     pub nonce: Option<String>,
     /// Whether debug-mode evidence is accepted.
-    pub debug: kiln_verifier::build::DebugEvidence,
+    pub debug: kiln_verifier::build_output::DebugEvidence,
     /// Verification time.
     pub at: UnixTime,
     /// The policy, loaded.
@@ -197,9 +197,9 @@ impl VerifyArgs {
             out_dir: self.out_dir,
             allow_simulated,
             any_measurement: if self.accept_any_measurement {
-                kiln_verifier::build::AnyMeasurement::Accept
+                kiln_verifier::build_output::AnyMeasurement::Accept
             } else {
-                kiln_verifier::build::AnyMeasurement::Refuse
+                kiln_verifier::build_output::AnyMeasurement::Refuse
             },
             builder_from,
             measurement,
@@ -209,9 +209,9 @@ impl VerifyArgs {
             builder,
             nonce,
             debug: if self.allow_debug {
-                kiln_verifier::build::DebugEvidence::Allow
+                kiln_verifier::build_output::DebugEvidence::Allow
             } else {
-                kiln_verifier::build::DebugEvidence::Refuse
+                kiln_verifier::build_output::DebugEvidence::Refuse
             },
             at,
             policy,

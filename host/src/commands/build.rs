@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kiln_proto::Phase;
 use kiln_tee::Measurement;
-use kiln_verifier::build::{
+use kiln_verifier::build_output::{
     load_output_dir, verify, AllowSimulated, BuildRequest, Expectations, SourceRef, REQUEST_KIND,
 };
 use kiln_verifier::TrustAnchors;

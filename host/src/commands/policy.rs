@@ -2,7 +2,9 @@
 
 use std::io::Write;
 
-use kiln_verifier::build::{load_output_dir, verify, AllowSimulated, AnyMeasurement, Expectations};
+use kiln_verifier::build_output::{
+    load_output_dir, verify, AllowSimulated, AnyMeasurement, Expectations,
+};
 use kiln_verifier::TrustAnchors;
 
 use crate::cli::PolicyInitConfig;

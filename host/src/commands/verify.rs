@@ -1,6 +1,6 @@
-//! `kiln verify OUT_DIR`: a thin layer over `kiln_verifier::build::verify`.
+//! `kiln verify OUT_DIR`: a thin layer over `kiln_verifier::build_output::verify`.
 
-use kiln_verifier::build::{
+use kiln_verifier::build_output::{
     load_output_dir, verify, AnyMeasurement, BuildError, Expectations, VerifiedBuild,
 };
 use kiln_verifier::TrustAnchors;
@@ -83,7 +83,8 @@ pub fn run(cfg: &VerifyConfig) -> Result<VerifiedBuild, HostError> {
     if let (true, Some(policy)) = (by_policy, &cfg.policy) {
         let claims = verified.claims();
         let pinned = policy.pinned_registers(claims.platform);
-        let required = kiln_verifier::build::required_registers(claims.platform, claims.simulated);
+        let required =
+            kiln_verifier::build_output::required_registers(claims.platform, claims.simulated);
         let missing: Vec<String> = required
             .iter()
             .filter(|r| !pinned.iter().any(|p| p == *r))

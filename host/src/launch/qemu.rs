@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use kiln_image::image::ImagePaths;
 use kiln_image::measure::{sim_vm_measurement, VmLaunch};
-use kiln_image::qemu::{detect_accel, launch, Accel, VmConfig, VmGuard};
+use kiln_image::qemu_process::{detect_accel, launch, Accel, VmConfig, VmGuard};
 use kiln_proto::{read_frame_async, write_frame, MeasuredComponent, MAX_FRAME};
 use kiln_tee::sim::{SimChip, SimProfile, SimTee};
 use kiln_tee::{Measurement, Platform};
@@ -119,7 +119,7 @@ pub fn snp_host_gaps() -> String {
         "--backend snp",
         "an AMD SEV-SNP host",
         missing,
-        "The launch command line is kiln_image::qemu::snp_args (kernel-hashes=on, an OVMF from \
+        "The launch command line is kiln_image::qemu_process::snp_args (kernel-hashes=on, an OVMF from \
          OvmfPkg/AmdSev); `kiln image measure --platform sev-snp` predicts its digest. Use \
          --backend qemu or sim here.",
     )
@@ -142,7 +142,7 @@ pub fn tdx_host_gaps() -> String {
         "--backend tdx",
         "an Intel TDX host",
         missing,
-        "The launch command line is kiln_image::qemu::tdx_args (a TDVF firmware). Use --backend \
+        "The launch command line is kiln_image::qemu_process::tdx_args (a TDVF firmware). Use --backend \
          qemu or sim here.",
     )
 }
@@ -160,7 +160,7 @@ pub fn nitro_host_gaps() -> String {
         "--backend nitro",
         "an AWS EC2 host with Nitro Enclaves enabled",
         missing,
-        "The launch is kiln_image::qemu::nitro_args (`nitro-cli run-enclave` with the EIF of \
+        "The launch is kiln_image::qemu_process::nitro_args (`nitro-cli run-enclave` with the EIF of \
          `kiln image build --format eif`, whose PCRs `kiln image measure --platform nitro` \
          predicts). Use --backend qemu or sim here.",
     )

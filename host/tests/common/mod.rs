@@ -197,7 +197,7 @@ pub fn read_bundle(out: &Path) -> serde_json::Value {
 /// The in-toto statement signed in an output folder's bundle, as JSON.
 pub fn read_statement(out: &Path) -> serde_json::Value {
     let bundle = read_bundle(out);
-    let payload = kiln_verifier::build::dsse::decode_base64(
+    let payload = kiln_verifier::build_output::dsse::decode_base64(
         bundle["dsseEnvelope"]["payload"].as_str().unwrap(),
     )
     .unwrap();
@@ -205,7 +205,7 @@ pub fn read_statement(out: &Path) -> serde_json::Value {
 }
 
 /// Writes the bundle of an output folder.
-pub fn write_bundle(out: &Path, bundle: &serde_json::Value) {
+pub fn write_evidence_folder(out: &Path, bundle: &serde_json::Value) {
     std::fs::write(
         out.join("provenance.sigstore.json"),
         serde_json::to_vec_pretty(bundle).unwrap(),
@@ -216,7 +216,7 @@ pub fn write_bundle(out: &Path, bundle: &serde_json::Value) {
 /// Flips the last byte of the DSSE signature (DER stays well-formed: the last byte is part of
 /// the `s` integer).
 pub fn tamper_signature(out: &Path) {
-    use kiln_verifier::build::dsse::{decode_base64, encode_base64};
+    use kiln_verifier::build_output::dsse::{decode_base64, encode_base64};
     let mut bundle = read_bundle(out);
     let sig = bundle["dsseEnvelope"]["signatures"][0]["sig"]
         .as_str()
@@ -225,5 +225,5 @@ pub fn tamper_signature(out: &Path) {
     let last = sig.len() - 1;
     sig[last] ^= 1;
     bundle["dsseEnvelope"]["signatures"][0]["sig"] = encode_base64(&sig).into();
-    write_bundle(out, &bundle);
+    write_evidence_folder(out, &bundle);
 }

@@ -8,7 +8,7 @@ use kiln_tee::evidence::snp::SnpReportVersion;
 use kiln_tee::evidence::tdx::TdxQuoteVersion;
 use kiln_tee::pki::snp::SnpProduct;
 use kiln_tee::sim::{FixedClock, SimChip, SimProfile, SimTee};
-use kiln_tee::{process_measurement, EvidenceBundle, ReportData, Tee};
+use kiln_tee::{process_measurement, ReportData, Tee, TeeEvidence};
 use kiln_verifier::{Evidence, TrustAnchors, UnixTime, VerifiedEvidence, Verifier};
 
 /// 2025-09-01T00:00:00Z, the time every test evidence is made at.
@@ -65,14 +65,14 @@ pub fn report_data() -> [u8; 64] {
 }
 
 /// Evidence of `profile` on chip `n`.
-pub fn bundle(n: u8, profile: SimProfile) -> EvidenceBundle {
+pub fn bundle(n: u8, profile: SimProfile) -> TeeEvidence {
     tee(n, profile, b"enclave")
         .evidence(&ReportData::new(report_data()))
         .unwrap()
 }
 
 /// The vendor anchors plus the bundle's simulated root, allowed by name.
-pub fn anchors_with(bundle: &EvidenceBundle) -> TrustAnchors {
+pub fn anchors_with(bundle: &TeeEvidence) -> TrustAnchors {
     let mut anchors = TrustAnchors::vendor();
     anchors
         .allow_simulated(
@@ -85,7 +85,7 @@ pub fn anchors_with(bundle: &EvidenceBundle) -> TrustAnchors {
 }
 
 /// The verifier's view of a bundle.
-pub fn evidence(bundle: &EvidenceBundle) -> Evidence<'_> {
+pub fn evidence(bundle: &TeeEvidence) -> Evidence<'_> {
     let mut e = Evidence::new(&bundle.evidence).platform(bundle.platform);
     if let Some(vek) = &bundle.vek_der {
         e = e.vek(vek);
@@ -105,7 +105,7 @@ pub fn at_ms(ms: u64) -> UnixTime {
 
 /// Verifies with the simulated root allowed.
 pub fn verify_allowed(
-    bundle: &EvidenceBundle,
+    bundle: &TeeEvidence,
     time: UnixTime,
 ) -> Result<VerifiedEvidence, kiln_verifier::Error> {
     Verifier::new(anchors_with(bundle)).verify(&evidence(bundle), time)

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::build::error::BuildError;
-use crate::build::verify::BuildOutput;
+use crate::build_output::error::BuildError;
+use crate::build_output::verify::BuildOutput;
 
 /// Largest file under `evidence/` read (TDX collateral is ~20 KB; Nitro documents ~5 KB).
 const MAX_EVIDENCE_FILE: u64 = 4 * 1024 * 1024;

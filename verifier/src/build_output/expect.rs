@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::build::error::BuildError;
-use crate::build::request::BuildRequest;
+use crate::build_output::error::BuildError;
+use crate::build_output::request::BuildRequest;
 use crate::{Claims, Platform};
 
 /// What the caller expects of the build, beyond a valid chain.

@@ -10,12 +10,12 @@
 //! | `collateral.json` | TDX: QuoteCollateralV3 JSON                             |
 //!
 //! ```no_run
-//! use kiln_tee::bundle::{write_bundle, SimulateRequest};
+//! use kiln_tee::simulate::{write_evidence_folder, SimulateRequest};
 //! use kiln_tee::Platform;
 //! # fn main() -> Result<(), kiln_tee::TeeError> {
 //! let mut request = SimulateRequest::new(Platform::Tdx, [0x11; 64], 1_756_684_800_000);
 //! request.seed = [7; 32];
-//! let written = write_bundle(std::path::Path::new("out"), &request)?;
+//! let written = write_evidence_folder(std::path::Path::new("out"), &request)?;
 //! # let _ = written; Ok(()) }
 //! ```
 
@@ -29,7 +29,7 @@ use crate::evidence::tdx::TdxQuoteVersion;
 use crate::measurement::{process_measurement, Measurement};
 use crate::pki::snp::SnpProduct;
 use crate::sim::{FixedClock, SimProfile, SimTee, DEFAULT_SEED};
-use crate::{EvidenceBundle, Platform, ReportData};
+use crate::{Platform, ReportData, TeeEvidence};
 
 /// The evidence file.
 pub const EVIDENCE_FILE: &str = "evidence.bin";
@@ -99,7 +99,7 @@ impl SimulateRequest {
 }
 
 /// Produces the evidence a request describes.
-pub fn simulate(request: &SimulateRequest) -> Result<EvidenceBundle, TeeError> {
+pub fn simulate(request: &SimulateRequest) -> Result<TeeEvidence, TeeError> {
     let profile = request.profile();
     let measurement = request
         .measurement
@@ -115,12 +115,15 @@ pub fn simulate(request: &SimulateRequest) -> Result<EvidenceBundle, TeeError> {
 }
 
 /// Simulates and writes the files into `dir` (created if missing). Returns the paths written.
-pub fn write_bundle(dir: &Path, request: &SimulateRequest) -> Result<Vec<PathBuf>, TeeError> {
-    write_bundle_files(dir, &simulate(request)?)
+pub fn write_evidence_folder(
+    dir: &Path,
+    request: &SimulateRequest,
+) -> Result<Vec<PathBuf>, TeeError> {
+    write_evidence_files(dir, &simulate(request)?)
 }
 
 /// Writes a bundle's files into `dir` (created if missing). Returns the paths written.
-pub fn write_bundle_files(dir: &Path, bundle: &EvidenceBundle) -> Result<Vec<PathBuf>, TeeError> {
+pub fn write_evidence_files(dir: &Path, bundle: &TeeEvidence) -> Result<Vec<PathBuf>, TeeError> {
     fs::create_dir_all(dir).map_err(|e| TeeError::io(dir, "create output directory", e))?;
     let mut files: Vec<(&str, &[u8])> = vec![(EVIDENCE_FILE, &bundle.evidence)];
     if let Some(root) = &bundle.simulated_root_der {

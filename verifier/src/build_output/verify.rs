@@ -9,15 +9,17 @@ use sha2::Digest;
 use spki::SubjectPublicKeyInfoRef;
 
 use crate::anchors::TrustAnchors;
-use crate::build::dsse::{decode_base64, pae, PAYLOAD_TYPE_IN_TOTO};
-use crate::build::error::BuildError;
-use crate::build::expect::{self, Expectations, Pinning};
+use crate::build_output::dsse::{decode_base64, pae, PAYLOAD_TYPE_IN_TOTO};
+use crate::build_output::error::BuildError;
+use crate::build_output::expect::{self, Expectations, Pinning};
 #[cfg(doc)]
-use crate::build::expect::{AnyMeasurement, DebugEvidence};
-use crate::build::media;
-use crate::build::request::BuildRequest;
-use crate::build::statement::{Statement, BUILD_TYPE, PREDICATE_TYPE_SLSA_V1, STATEMENT_TYPE_V1};
-use crate::build::{binding, bundle, key_id, report_data};
+use crate::build_output::expect::{AnyMeasurement, DebugEvidence};
+use crate::build_output::media;
+use crate::build_output::request::BuildRequest;
+use crate::build_output::statement::{
+    Statement, BUILD_TYPE, PREDICATE_TYPE_SLSA_V1, STATEMENT_TYPE_V1,
+};
+use crate::build_output::{binding, bundle, key_id, report_data};
 use crate::time::UnixTime;
 use crate::{Claims, Platform};
 use crate::{Evidence, Verifier};
