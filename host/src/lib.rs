@@ -33,9 +33,7 @@ pub fn report_error(e: &dyn std::error::Error) {
     use std::io::Write;
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "error: {e}");
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let _ = writeln!(err, "  caused by: {c}");
-        cause = c.source();
+    for cause in kiln_proto::error_causes(e) {
+        let _ = writeln!(err, "  caused by: {cause}");
     }
 }

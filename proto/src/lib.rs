@@ -26,14 +26,20 @@ pub use frame::{read_frame_async, write_frame_async};
 /// error, and the text an `Error` message carries over this protocol.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
+    for cause in error_causes(e) {
+        let text = cause.to_string();
         if !out.ends_with(&text) {
             out.push_str(": ");
             out.push_str(&text);
         }
-        cur = s.source();
     }
     out
+}
+
+/// Every cause under `e`, outermost first (not `e` itself): the one walk of an error chain
+/// that [`error_chain`] and the host's multi-line report share.
+pub fn error_causes<'a>(
+    e: &'a (dyn std::error::Error + 'a),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(e.source(), |cause| cause.source())
 }

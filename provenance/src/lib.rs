@@ -112,6 +112,11 @@ impl fmt::Display for Platform {
 }
 
 pub use reference::REFERENCE_KIND;
+
+/// The word kiln's simulator writes into the organisation of every simulated root and
+/// intermediate it makes, and by which the verifier refuses such a chain as simulated (not
+/// merely untrusted) unless the caller allowed that root: the one definition both sides use.
+pub const SIMULATED_MARK: &str = "SIMULATED";
 pub use snp_product::SnpProduct;
 
 /// SHA-256 as lowercase hex.

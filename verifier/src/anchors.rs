@@ -284,9 +284,7 @@ impl TrustAnchors {
     }
 }
 
-/// The word in every simulated root's and intermediate's name (see
-/// [`TrustAnchors::names_simulated`]).
-pub const SIMULATED_MARK: &str = "SIMULATED";
+pub use kiln_provenance::SIMULATED_MARK;
 
 #[cfg(test)]
 mod tests {

@@ -544,6 +544,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_simulated_organisation_carries_the_mark_the_verifier_refuses() {
+        for org in [
+            snp::SIMULATED_AMD_ORG,
+            tdx::SIMULATED_INTEL_ORG,
+            nitro::SIMULATED_AWS_ORG,
+        ] {
+            assert!(org.contains(kiln_provenance::SIMULATED_MARK), "{org}");
+        }
+    }
+
+    #[test]
     fn der_helpers_encode_minimally() {
         assert_eq!(uint(0), [0x02, 0x01, 0x00]);
         assert_eq!(uint(0x73), [0x02, 0x01, 0x73]);
