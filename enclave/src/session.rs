@@ -13,10 +13,12 @@
 //!
 //! Any failure sends one `Error` carrying the whole cause chain, and no `Result`.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kiln_proto::{read_message, write_message, Message, Phase, Role, Stream, PROTOCOL_VERSION};
-use kiln_provenance::{report_data, BuildRequest};
+use kiln_provenance::{report_data, BuildRequest, Recipe};
 use kiln_tee::device::{evidence_files, message_kind, Channel};
 use kiln_tee::{Platform, ReportData, Tee};
 
@@ -187,18 +189,7 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     })?;
     // A memory hog in the build is the OOM killer's choice, never the enclave (root only).
     crate::cgroup::shield_enclave_from_oom();
-    let (request_bytes, sealed) = match host.read("read the build request")? {
-        Message::BuildRequest {
-            request,
-            sealed_key,
-        } => (request, sealed_key),
-        other => {
-            return Err(EnclaveError::Protocol {
-                expected: "the build request",
-                got: message_kind(&other),
-            })
-        }
-    };
+    let (request_bytes, sealed) = receive_request(&mut host)?;
     let request =
         BuildRequest::parse(&request_bytes).map_err(|reason| EnclaveError::Request { reason })?;
     let nonce = check_request(&request, &*backend.tee)?;
@@ -210,33 +201,10 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     let sandbox = planned.join().map_err(|_| EnclaveError::Sandbox {
         reason: "planning the sandbox panicked".into(),
     })??;
-    match &sandbox.facts().weaker_because {
-        None => host.say(format!(
-            "sandbox: {}, uid {}, namespaces {}, seccomp denies {} syscalls",
-            sandbox.facts().tool,
-            sandbox.facts().uid,
-            sandbox.facts().namespaces.join("/"),
-            sandbox.facts().seccomp_denied.len()
-        ))?,
-        Some(why) => host.say(format!(
-            "WARNING: the build runs WITHOUT its sandbox (allowed by --allow-weaker-sandbox): {why}"
-        ))?,
-    }
+    announce_sandbox(&mut host, &sandbox)?;
     let (key, sealed_out) = signing_key(&mut host, &backend, sealed)?;
 
-    let work = tempfile::Builder::new()
-        .prefix("kiln-build-")
-        .tempdir_in(&config.work_root)
-        .map_err(|e| EnclaveError::io("create a work directory in", &config.work_root, e))?;
-    let (archive, src, home, tmp) = (
-        work.path().join("source.tar"),
-        work.path().join("src"),
-        work.path().join("home"),
-        work.path().join("tmp"),
-    );
-    for dir in [&src, &home, &tmp] {
-        std::fs::create_dir(dir).map_err(|e| EnclaveError::io("create", dir, e))?;
-    }
+    let (work, archive, src, home, tmp) = work_dirs(&config.work_root)?;
     host.progress(
         Phase::Transfer,
         format!(
@@ -250,37 +218,11 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
     // The commit and the recipe come from the source, not from the host's word.
     let commit = commit::prove(&request.source, &src)?;
     if let Some(c) = &commit {
-        host.say(format!(
-            "proved commit {} ({}): the unpacked source is its tree {}{}",
-            c.commit,
-            c.format,
-            c.tree,
-            if c.path.is_empty() {
-                String::new()
-            } else {
-                format!(" at {}", c.path)
-            }
-        ))?;
+        announce_commit(&mut host, c)?;
     }
     let recipe = commit::read_recipe(&src, &request.recipe_path)?;
     let packages = toolchain::cargo_packages(&src)?;
-    let mut env = hermetic::hermetic_env(
-        &recipe,
-        request.source.source_date_epoch,
-        &home,
-        &tmp,
-        |k| std::env::var(k).ok(),
-    );
-    // The toolchain folders the host resolved come first on the PATH.
-    if !config.toolchain_roots.is_empty() {
-        let mut path: Vec<String> = config
-            .toolchain_roots
-            .iter()
-            .map(|r| r.join("bin").display().to_string())
-            .collect();
-        path.extend(env.get("PATH").cloned());
-        env.insert("PATH".to_owned(), path.join(":"));
-    }
+    let env = build_env(&recipe, &request, &home, &tmp, &config.toolchain_roots);
     sandbox.hand_over(work.path(), &[&src, &home, &tmp])?;
     let build_cmd = sandbox.command(&recipe.command, &src, work.path(), &env)?;
     sandbox.apply_limits()?;
@@ -310,18 +252,7 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         });
         (tools, built)
     });
-    if let (Err(EnclaveError::BuildFailed { status }), Some((kills, max))) =
-        (&built, sandbox.memory_exhausted())
-    {
-        return Err(EnclaveError::BuildFailed {
-            status: format!(
-                "{status}: the build ran out of memory (its cgroup's limit is {} MiB; the OOM \
-                 killer ended {kills} of its processes)",
-                max >> 20
-            ),
-        });
-    }
-    built?;
+    explain_out_of_memory(built, &sandbox)?;
     let tools = tools?;
     let found = outputs::collect(&src, &recipe.outputs, recipe.limits.output_bytes)?;
     let finished = std::time::SystemTime::now();
@@ -347,7 +278,7 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
             "send an artifact",
         )
     })?;
-    let mut statement = provenance::statement(provenance::Inputs {
+    let statement = provenance::statement(provenance::Inputs {
         request: &request,
         request_bytes: &request_bytes,
         recipe: &recipe,
@@ -364,6 +295,20 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         started,
         finished,
     })?;
+    attest_and_sign(&mut host, &backend, &key, statement, nonce, sealed_out)
+}
+
+/// Binds the signing key and the statement into evidence (`kiln-binding/v1`; on Nitro also
+/// the public key and the caller's nonce), adds the evidence as byproducts outside the binding
+/// (checked unchanged), signs the provenance and sends the result.
+fn attest_and_sign(
+    host: &mut Host<'_>,
+    backend: &Backend,
+    key: &SigningKey,
+    mut statement: kiln_provenance::Statement,
+    nonce: Option<Vec<u8>>,
+    sealed_out: Option<Vec<u8>>,
+) -> Result<(), EnclaveError> {
     let bound = provenance::binding_of(&statement)?;
 
     let spki = key.spki_der();
@@ -395,7 +340,7 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         });
     }
     host.progress(Phase::Sign, "signing the provenance".into())?;
-    let bundle = provenance::sign_bundle(&statement, &key)?;
+    let bundle = provenance::sign_bundle(&statement, key)?;
     host.send(
         &Message::Result {
             bundle,
@@ -405,4 +350,114 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         },
         "send the result",
     )
+}
+
+/// Reads the host's build request and the sealed key it returns, if any.
+fn receive_request(host: &mut Host<'_>) -> Result<(Vec<u8>, Option<Vec<u8>>), EnclaveError> {
+    match host.read("read the build request")? {
+        Message::BuildRequest {
+            request,
+            sealed_key,
+        } => Ok((request, sealed_key)),
+        other => Err(EnclaveError::Protocol {
+            expected: "the build request",
+            got: message_kind(&other),
+        }),
+    }
+}
+
+/// Tells the host which sandbox the build runs in, or loudly that it runs without one.
+fn announce_sandbox(host: &mut Host<'_>, sandbox: &Sandbox) -> Result<(), EnclaveError> {
+    let facts = sandbox.facts();
+    match &facts.weaker_because {
+        None => host.say(format!(
+            "sandbox: {}, uid {}, namespaces {}, seccomp denies {} syscalls",
+            facts.tool,
+            facts.uid,
+            facts.namespaces.join("/"),
+            facts.seccomp_denied.len()
+        )),
+        Some(why) => host.say(format!(
+            "WARNING: the build runs WITHOUT its sandbox (allowed by --allow-weaker-sandbox): {why}"
+        )),
+    }
+}
+
+/// A fresh work folder under `root` (removed on drop) with its archive path and its `src`,
+/// `home` and `tmp` folders.
+fn work_dirs(
+    root: &Path,
+) -> Result<(tempfile::TempDir, PathBuf, PathBuf, PathBuf, PathBuf), EnclaveError> {
+    let work = tempfile::Builder::new()
+        .prefix("kiln-build-")
+        .tempdir_in(root)
+        .map_err(|e| EnclaveError::io("create a work directory in", root, e))?;
+    let (archive, src, home, tmp) = (
+        work.path().join("source.tar"),
+        work.path().join("src"),
+        work.path().join("home"),
+        work.path().join("tmp"),
+    );
+    for dir in [&src, &home, &tmp] {
+        std::fs::create_dir(dir).map_err(|e| EnclaveError::io("create", dir, e))?;
+    }
+    Ok((work, archive, src, home, tmp))
+}
+
+/// Tells the host which commit the unpacked source was proved to be.
+fn announce_commit(host: &mut Host<'_>, c: &commit::ProvenCommit) -> Result<(), EnclaveError> {
+    host.say(format!(
+        "proved commit {} ({}): the unpacked source is its tree {}{}",
+        c.commit,
+        c.format,
+        c.tree,
+        if c.path.is_empty() {
+            String::new()
+        } else {
+            format!(" at {}", c.path)
+        }
+    ))
+}
+
+/// The build's hermetic environment, the toolchain folders the host resolved first on its
+/// PATH.
+fn build_env(
+    recipe: &Recipe,
+    request: &BuildRequest,
+    home: &Path,
+    tmp: &Path,
+    toolchain_roots: &[PathBuf],
+) -> BTreeMap<String, String> {
+    let mut env =
+        hermetic::hermetic_env(recipe, request.source.source_date_epoch, home, tmp, |k| {
+            std::env::var(k).ok()
+        });
+    if !toolchain_roots.is_empty() {
+        let mut path: Vec<String> = toolchain_roots
+            .iter()
+            .map(|r| r.join("bin").display().to_string())
+            .collect();
+        path.extend(env.get("PATH").cloned());
+        env.insert("PATH".to_owned(), path.join(":"));
+    }
+    env
+}
+
+/// A failed build whose cgroup ran out of memory says so, with the limit and the kills.
+fn explain_out_of_memory(
+    built: Result<(), EnclaveError>,
+    sandbox: &Sandbox,
+) -> Result<(), EnclaveError> {
+    match (built, sandbox.memory_exhausted()) {
+        (Err(EnclaveError::BuildFailed { status }), Some((kills, max))) => {
+            Err(EnclaveError::BuildFailed {
+                status: format!(
+                    "{status}: the build ran out of memory (its cgroup's limit is {} MiB; the \
+                     OOM killer ended {kills} of its processes)",
+                    max >> 20
+                ),
+            })
+        }
+        (built, _) => built,
+    }
 }

@@ -8,17 +8,19 @@ use std::time::Duration;
 use kiln_proto::Phase;
 use kiln_tee::Measurement;
 use kiln_verifier::build_output::{
-    load_output_dir, verify, AllowSimulated, BuildRequest, Expectations, SourceRef, REQUEST_KIND,
+    load_output_dir, verify, AllowSimulated, BuildRequest, Expectations, Recipe, SourceRef,
+    VerifiedBuild, REQUEST_KIND,
 };
 use kiln_verifier::TrustAnchors;
 use serde_json::json;
 
 use crate::cli::BuildConfig;
 use crate::error::{HostError, EXIT_OK, EXIT_USAGE};
-use crate::launch::{launcher_for, LaunchSpec};
+use crate::launch::{launcher_for, Backend, Guest, LaunchSpec};
 use crate::output::{check_out, load_sealed_key, sealed_key_path, store_sealed_key, Staging};
 use crate::progress::Progress;
-use crate::session::{self, SessionInput};
+use crate::session::{self, SessionInput, SessionResult};
+use crate::source::PackedSource;
 
 /// How long the enclave may take to connect after it is started.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,13 +46,21 @@ pub fn measurement_map(m: &Measurement) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Runs `kiln build`.
+/// Runs `kiln build`:
+///
+/// 1. Choose the launcher (and, for QEMU, the guest image); load the recipe; refuse a
+///    non-empty output folder unless `--force`.
+/// 2. Pack the source deterministically and check the packed recipe ([`pack`]).
+/// 3. Write the build request ([`request_for`]).
+/// 4. Launch the guest and read its measurement from the launcher, never from the guest.
+/// 5. Run the session (transfer, build, sign, attest) within the time limit ([`session_with`]).
+/// 6. Write the result into a staging folder and verify it as a consumer would, against this
+///    launch's measurement and the state folder's simulated roots ([`self_check`]).
+/// 7. Move the staging folder into place, store the sealed key, and return the summary.
 pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<CompletedBuild, HostError> {
+    // 1.
     // The QEMU backend's evidence also comes from the simulated security processor.
-    let simulated = matches!(
-        cfg.backend,
-        crate::launch::Backend::Sim | crate::launch::Backend::Qemu
-    );
+    let simulated = matches!(cfg.backend, Backend::Sim | Backend::Qemu);
     if simulated {
         progress.banner(&[
             "SIMULATED TEE: this build is NOT attested by hardware.",
@@ -59,28 +69,107 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
         ]);
     }
     let launcher = launcher_for(cfg.backend).map_err(HostError::Launch)?;
-    let image = if cfg.backend == crate::launch::Backend::Qemu {
-        Some(match &cfg.image {
-            Some(dir) => dir.clone(),
-            None => {
-                let (dir, built) =
-                    crate::guest_image::default_image(&cfg.state_dir).map_err(HostError::Image)?;
-                if built {
-                    progress.note(&format!(
-                        "built the default guest image in {}",
-                        dir.display()
-                    ));
-                }
-                dir
-            }
-        })
-    } else {
-        None
-    };
+    let image = guest_image_for(cfg, progress)?;
     let recipe = crate::build_recipe::load(&cfg.dir).map_err(HostError::Recipe)?;
     check_out(&cfg.out, cfg.force)?;
+    // 2.
+    let packed = pack(cfg, progress)?;
+    // 3.
+    let invocation_id = crate::random_hex(16).map_err(HostError::io("/dev/urandom", "read"))?;
+    let request_bytes = request_for(cfg, &packed, &invocation_id).to_bytes();
+    let staging = Staging::create(&cfg.out)?;
+    let key_path = sealed_key_path(&cfg.state_dir, cfg.backend.as_str(), cfg.platform.as_str());
+    let sealed_key = load_sealed_key(&key_path)?;
+    // 4.
+    progress.phase(
+        Phase::Launch,
+        &format!(
+            "{} backend, {} evidence",
+            cfg.backend.as_str(),
+            cfg.platform
+        ),
+    );
+    if cfg.platform == kiln_tee::Platform::SevSnp
+        && !kiln_tee::sim::SimChip::has_vendor_keys(&cfg.state_dir.join("sim-chip"))
+    {
+        progress.note(
+            "first SEV-SNP use of this simulated chip: its RSA-4096 vendor keys are generated \
+             during the attest phase (a few seconds, once; kept in the state folder)",
+        );
+    }
+    let spec = launch_spec(cfg, &recipe, image);
+    let mut guest = launcher.launch(&spec).await.map_err(HostError::Launch)?;
+    let measurement = guest.measurement;
+    if let Some(report) = &guest.launch_report {
+        progress.note(report);
+    }
+    progress.note(&format!(
+        "measurement {}",
+        measurement_map(&measurement)
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    // 5.
+    let limit = cfg
+        .timeout
+        .unwrap_or_else(|| Duration::from_secs(recipe.limits.time_secs + SESSION_MARGIN_SECS));
+    let artifacts_dir = staging.artifacts();
+    let input = SessionInput {
+        request: &request_bytes,
+        sealed_key,
+        archive: &packed.archive,
+        artifacts_dir: &artifacts_dir,
+        max_output_bytes: recipe.limits.output_bytes,
+    };
+    let result = session_with(&mut guest, input, limit, progress).await?;
+    drop(guest);
+    // 6.
+    staging.write_result(&result)?;
+    progress.step("verify", "checking the output with the verifier");
+    let verified = self_check(cfg, staging.path(), &packed, &measurement, simulated)?;
+    // 7.
+    let out = staging.commit()?;
+    if let Some(blob) = &result.sealed_key {
+        store_sealed_key(&key_path, blob)?;
+    }
+    let json = summary_json(
+        cfg,
+        &out,
+        &verified,
+        &packed,
+        &measurement,
+        &invocation_id,
+        progress,
+    );
+    Ok(CompletedBuild { out, json })
+}
 
-    // Pack.
+/// Step 1, QEMU only: the image given, or the default image (built on first use).
+fn guest_image_for(
+    cfg: &BuildConfig,
+    progress: &mut Progress,
+) -> Result<Option<PathBuf>, HostError> {
+    if cfg.backend != Backend::Qemu {
+        return Ok(None);
+    }
+    if let Some(dir) = &cfg.image {
+        return Ok(Some(dir.clone()));
+    }
+    let (dir, built) =
+        crate::guest_image::default_image(&cfg.state_dir).map_err(HostError::Image)?;
+    if built {
+        progress.note(&format!(
+            "built the default guest image in {}",
+            dir.display()
+        ));
+    }
+    Ok(Some(dir))
+}
+
+/// Step 2: the packed source, its recipe checked against the project folder's.
+fn pack(cfg: &BuildConfig, progress: &mut Progress) -> Result<PackedSource, HostError> {
     progress.phase(Phase::Pack, &format!("packing {}", cfg.dir.display()));
     let packed = crate::source::pack(&cfg.dir, Some(&cfg.out)).map_err(HostError::Source)?;
     crate::build_recipe::check_packed(&cfg.dir, &packed).map_err(HostError::Recipe)?;
@@ -99,11 +188,14 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
             .map(|c| format!(", commit {c}"))
             .unwrap_or_default()
     ));
+    Ok(packed)
+}
 
-    let invocation_id = crate::random_hex(16).map_err(HostError::io("/dev/urandom", "read"))?;
-    let request = BuildRequest {
+/// Step 3: the build request the guest checks and binds into its evidence.
+fn request_for(cfg: &BuildConfig, packed: &PackedSource, invocation_id: &str) -> BuildRequest {
+    BuildRequest {
         kind: REQUEST_KIND.to_owned(),
-        invocation_id: invocation_id.clone(),
+        invocation_id: invocation_id.to_owned(),
         nonce: cfg.nonce.clone(),
         source: SourceRef {
             sha256: packed.sha256.clone(),
@@ -117,31 +209,12 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
         builder_id: cfg.builder_id.clone(),
         backend: cfg.backend.as_str().to_owned(),
         platform: cfg.platform.as_str().to_owned(),
-    };
-    let request_bytes = request.to_bytes();
-
-    let staging = Staging::create(&cfg.out)?;
-    let key_path = sealed_key_path(&cfg.state_dir, cfg.backend.as_str(), cfg.platform.as_str());
-    let sealed_key = load_sealed_key(&key_path)?;
-
-    // Launch.
-    progress.phase(
-        Phase::Launch,
-        &format!(
-            "{} backend, {} evidence",
-            cfg.backend.as_str(),
-            cfg.platform
-        ),
-    );
-    if cfg.platform == kiln_tee::Platform::SevSnp
-        && !kiln_tee::sim::SimChip::has_vendor_keys(&cfg.state_dir.join("sim-chip"))
-    {
-        progress.note(
-            "first SEV-SNP use of this simulated chip: its RSA-4096 vendor keys are generated \
-             during the attest phase (a few seconds, once; kept in the state folder)",
-        );
     }
-    let spec = LaunchSpec {
+}
+
+/// Step 4: what the launcher needs.
+fn launch_spec(cfg: &BuildConfig, recipe: &Recipe, image: Option<PathBuf>) -> LaunchSpec {
+    LaunchSpec {
         platform: cfg.platform,
         state_dir: cfg.state_dir.clone(),
         connect_timeout: cfg
@@ -160,39 +233,23 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
         ),
         sandbox: cfg.sandbox,
         work_mib: cfg.work_mib,
-    };
-    let mut guest = launcher.launch(&spec).await.map_err(HostError::Launch)?;
-    let measurement = guest.measurement;
-    if let Some(report) = &guest.launch_report {
-        progress.note(report);
     }
-    progress.note(&format!(
-        "measurement {}",
-        measurement_map(&measurement)
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    ));
+}
 
-    // Transfer, build, sign, attest.
-    let limit = cfg
-        .timeout
-        .unwrap_or_else(|| Duration::from_secs(recipe.limits.time_secs + SESSION_MARGIN_SECS));
-    let artifacts_dir = staging.artifacts();
-    let input = SessionInput {
-        request: &request_bytes,
-        sealed_key,
-        archive: &packed.archive,
-        artifacts_dir: &artifacts_dir,
-        max_output_bytes: recipe.limits.output_bytes,
-    };
+/// Step 5: the session within `limit`; the guest is shut down on every path (its exit is
+/// reported when it hung up).
+async fn session_with(
+    guest: &mut Guest,
+    input: SessionInput<'_>,
+    limit: Duration,
+    progress: &mut Progress,
+) -> Result<SessionResult, HostError> {
     let outcome =
         tokio::time::timeout(limit, session::run(&mut *guest.control, input, progress)).await;
-    let result = match outcome {
+    match outcome {
         Ok(Ok(r)) => {
             guest.handle.shutdown(EXIT_GRACE).await;
-            r
+            Ok(r)
         }
         Ok(Err(e)) => {
             let how = if e.is_disconnect() {
@@ -201,29 +258,34 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
                 None
             };
             guest.handle.shutdown(Duration::ZERO).await;
-            return Err(HostError::Session {
+            Err(HostError::Session {
                 source: e,
                 guest: how,
-            });
+            })
         }
         Err(_) => {
             guest.handle.shutdown(Duration::ZERO).await;
-            return Err(HostError::Timeout {
+            Err(HostError::Timeout {
                 secs: limit.as_secs(),
-            });
+            })
         }
-    };
-    drop(guest);
+    }
+}
 
-    // Write and verify.
-    staging.write_result(&result)?;
-    progress.step("verify", "checking the output with the verifier");
-    let output = load_output_dir(staging.path()).map_err(|source| HostError::Verify {
-        path: staging.path().to_path_buf(),
+/// Step 6: the staged output verified as a consumer would: this launch's registers, the
+/// request's builder, source and nonce, and (simulated) this state folder's chip's roots.
+fn self_check(
+    cfg: &BuildConfig,
+    staged: &std::path::Path,
+    packed: &PackedSource,
+    measurement: &Measurement,
+    simulated: bool,
+) -> Result<VerifiedBuild, HostError> {
+    let output = load_output_dir(staged).map_err(|source| HostError::Verify {
+        path: staged.to_path_buf(),
         source,
     })?;
-    let platform = cfg.platform;
-    let primary = platform.primary_measurement();
+    let primary = cfg.platform.primary_measurement();
     let mut expect = Expectations {
         builder_id: Some(cfg.builder_id.clone()),
         source_sha256: Some(packed.sha256.clone()),
@@ -248,7 +310,7 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
     } else {
         AllowSimulated::No
     };
-    let verified = verify(
+    verify(
         &output,
         &expect,
         &TrustAnchors::vendor(),
@@ -258,12 +320,19 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
     .map_err(|source| HostError::Verify {
         path: cfg.out.clone(),
         source,
-    })?;
+    })
+}
 
-    let out = staging.commit()?;
-    if let Some(blob) = &result.sealed_key {
-        store_sealed_key(&key_path, blob)?;
-    }
+/// Step 7: the machine-readable summary (`--json`).
+fn summary_json(
+    cfg: &BuildConfig,
+    out: &std::path::Path,
+    verified: &VerifiedBuild,
+    packed: &PackedSource,
+    measurement: &Measurement,
+    invocation_id: &str,
+    progress: &mut Progress,
+) -> serde_json::Value {
     let timings: serde_json::Map<String, serde_json::Value> = progress
         .finish()
         .into_iter()
@@ -275,10 +344,10 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
         .iter()
         .map(|s| json!({"name": s.name, "digest": s.digest}))
         .collect();
-    let json = json!({
+    json!({
         "out": out.display().to_string(),
         "subjects": subjects,
-        "measurement": measurement_map(&measurement),
+        "measurement": measurement_map(measurement),
         "keyId": verified.key_id(),
         "simulated": verified.is_simulated(),
         "backend": cfg.backend.as_str(),
@@ -294,8 +363,7 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
         },
         "timings": timings,
         "totalSeconds": progress.elapsed().as_secs_f64(),
-    });
-    Ok(CompletedBuild { out, json })
+    })
 }
 
 /// `kiln build`: runs [`run`] on a current-thread runtime with progress on stderr, prints the

@@ -443,32 +443,16 @@ impl Launcher for QemuLauncher {
 }
 
 impl QemuLauncher {
+    /// 1. Measure the image the launch boots (the host computes it; the guest never says).
+    /// 2. Launch the simulated security processor with that measurement.
+    /// 3. Start QEMU with the control and device sockets bound first, serve the device.
+    /// 4. Wait for the guest's hello while QEMU is watched ([`await_hello`]).
     async fn launch_inner(&self, spec: &LaunchSpec) -> Result<Guest, LaunchError> {
         let io = |op: String| move |source| LaunchError::Io { op, source };
-        let dir = spec.image.clone().ok_or_else(|| {
-            LaunchError::Image(crate::guest_image::GuestImageError::Usage(
-                "the QEMU backend needs an image folder".into(),
-            ))
-        })?;
-        let paths = crate::guest_image::image_paths(&dir).map_err(LaunchError::Image)?;
-        let cmdline = paths.read_cmdline().map_err(|source| {
-            LaunchError::Image(crate::guest_image::GuestImageError::Image {
-                what: "read the image's command line".into(),
-                source,
-            })
-        })?;
         let (vcpus, memory_mib) = (spec.vcpus, spec.memory_mib);
-        let measured = {
-            let (p, c) = (paths.clone(), cmdline.clone());
-            tokio::task::spawn_blocking(move || measure_launch(&p, &c, vcpus, memory_mib))
-                .await
-                .map_err(|e| LaunchError::NoConnection {
-                    reason: format!("measuring the image: {e}"),
-                })??
-        };
-        let (sim, components) = measured;
-        let measurement = vm_measurement(spec.platform, sim);
-
+        // 1.
+        let (paths, cmdline, measurement, components) = measured_image(spec).await?;
+        // 2.
         let chip = SimChip::open(&spec.state_dir.join("sim-chip")).map_err(LaunchError::Tee)?;
         let profile = SimProfile::default_for(spec.platform);
         let tee = SimTee::launch(
@@ -480,6 +464,7 @@ impl QemuLauncher {
         )
         .map_err(LaunchError::Tee)?;
 
+        // 3.
         let private =
             PrivateDir::create().map_err(io("create a private temporary directory".into()))?;
         let logs = spec.state_dir.join("qemu-logs");
@@ -551,51 +536,19 @@ impl QemuLauncher {
             .and_then(|()| tokio::net::UnixStream::from_std(vm.control))
             .map_err(io("use the control socket".into()))?;
 
-        // Ready: the guest's first frame (its hello), while QEMU is watched.
+        // 4.
         let mut control = control;
-        let first = tokio::select! {
-            r = read_frame_async(&mut control, MAX_FRAME) => Ok(r),
-            exited = guest.wait_exit(timeout + Duration::from_secs(3600)) => Err(match exited {
-                Some(Ok(s)) => format!("the guest stopped before it was ready: {}", describe(s)),
-                Some(Err(e)) => format!("the guest could not be watched: {e}"),
-                None => "the guest did not finish".into(),
-            }),
-            () = tokio::time::sleep(timeout.saturating_sub(started.elapsed())) => Err(format!(
-                "the guest did not become ready (no hello) within {} s; it was killed",
-                timeout.as_secs()
-            )),
-        };
-        let fail = |reason: String| {
+        let payload = await_hello(&guest, &mut control, timeout, started, &console_log).await?;
+        let ready = started.elapsed();
+        let mut head = Vec::with_capacity(payload.len() + 8);
+        write_frame(&mut head, &payload).map_err(|e| {
             lock(&guest.guard).kill();
             LaunchError::Vm {
-                reason,
+                reason: format!("re-framing the hello: {e}"),
                 console_log: console_log.clone(),
                 console_tail: log_tail(&console_log, CONSOLE_TAIL),
             }
-        };
-        let payload = match first {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => {
-                // Give QEMU a moment to end, so the report says how.
-                let reason = match guest.wait_exit(Duration::from_secs(2)).await {
-                    Some(Ok(st)) => format!(
-                        "the guest stopped before it was ready: {}{} (its control channel closed: {e})",
-                        describe(st),
-                        if log_tail(&console_log, 200).contains("Kernel panic") {
-                            ", after a kernel panic"
-                        } else {
-                            ""
-                        }
-                    ),
-                    _ => format!("the guest closed its control channel before it was ready ({e})"),
-                };
-                return Err(fail(reason));
-            }
-            Err(reason) => return Err(fail(reason)),
-        };
-        let ready = started.elapsed();
-        let mut head = Vec::with_capacity(payload.len() + 8);
-        write_frame(&mut head, &payload).map_err(|e| fail(format!("re-framing the hello: {e}")))?;
+        })?;
         Ok(Guest {
             control: Box::new(Replay {
                 head,
@@ -612,6 +565,91 @@ impl QemuLauncher {
             )),
             handle: Box::new(guest),
         })
+    }
+}
+
+/// Step 1 of a QEMU launch: the image's paths and command line, and the measurement of the
+/// launch (with the components it covers), computed off the async runtime.
+async fn measured_image(
+    spec: &LaunchSpec,
+) -> Result<(ImagePaths, String, Measurement, Vec<MeasuredComponent>), LaunchError> {
+    let dir = spec.image.clone().ok_or_else(|| {
+        LaunchError::Image(crate::guest_image::GuestImageError::Usage(
+            "the QEMU backend needs an image folder".into(),
+        ))
+    })?;
+    let paths = crate::guest_image::image_paths(&dir).map_err(LaunchError::Image)?;
+    let cmdline = paths.read_cmdline().map_err(|source| {
+        LaunchError::Image(crate::guest_image::GuestImageError::Image {
+            what: "read the image's command line".into(),
+            source,
+        })
+    })?;
+    let (vcpus, memory_mib) = (spec.vcpus, spec.memory_mib);
+    let (p, c) = (paths.clone(), cmdline.clone());
+    let (sim, components) =
+        tokio::task::spawn_blocking(move || measure_launch(&p, &c, vcpus, memory_mib))
+            .await
+            .map_err(|e| LaunchError::NoConnection {
+                reason: format!("measuring the image: {e}"),
+            })??;
+    Ok((
+        paths,
+        cmdline,
+        vm_measurement(spec.platform, sim),
+        components,
+    ))
+}
+
+/// Step 4 of a QEMU launch: the guest's first frame (its hello), while QEMU is watched. A
+/// guest that stops, closes its channel or stays silent past `timeout` is killed, and the
+/// error says how it ended with the console's tail.
+async fn await_hello(
+    guest: &QemuGuest,
+    control: &mut tokio::net::UnixStream,
+    timeout: Duration,
+    started: std::time::Instant,
+    console_log: &Path,
+) -> Result<Vec<u8>, LaunchError> {
+    let first = tokio::select! {
+        r = read_frame_async(control, MAX_FRAME) => Ok(r),
+        exited = guest.wait_exit(timeout + Duration::from_secs(3600)) => Err(match exited {
+            Some(Ok(s)) => format!("the guest stopped before it was ready: {}", describe(s)),
+            Some(Err(e)) => format!("the guest could not be watched: {e}"),
+            None => "the guest did not finish".into(),
+        }),
+        () = tokio::time::sleep(timeout.saturating_sub(started.elapsed())) => Err(format!(
+            "the guest did not become ready (no hello) within {} s; it was killed",
+            timeout.as_secs()
+        )),
+    };
+    let fail = |reason: String| {
+        lock(&guest.guard).kill();
+        LaunchError::Vm {
+            reason,
+            console_log: console_log.to_path_buf(),
+            console_tail: log_tail(console_log, CONSOLE_TAIL),
+        }
+    };
+    match first {
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err(e)) => {
+            // Give QEMU a moment to end, so the report says how.
+            let reason = match guest.wait_exit(Duration::from_secs(2)).await {
+                Some(Ok(st)) => format!(
+                    "the guest stopped before it was ready: {}{} (its control channel closed: {e})",
+                    describe(st),
+                    if log_tail(console_log, 200).contains("Kernel panic") {
+                        ", after a kernel panic"
+                    } else {
+                        ""
+                    }
+                ),
+                _ => format!("the guest closed its control channel before it was ready ({e})"),
+            };
+            Err(fail(reason))
+        }
+        Err(reason) => Err(fail(reason)),
     }
 }
 

@@ -16,26 +16,26 @@ use crate::error::Error;
 #[derive(Debug, Clone)]
 pub struct ModuleMatch<'a> {
     /// The identity (`TDX_xx`).
-    pub identity: &'a TdxModuleIdentity,
+    pub(crate) identity: &'a TdxModuleIdentity,
     /// The level matched by `TEE_TCB_SVN[0]`.
-    pub level: &'a IsvLevel,
+    pub(crate) level: &'a IsvLevel,
 }
 
-/// The result of matching a quote against its collateral.
+/// The result of matching a quote against its collateral. Only [`evaluate`] makes one.
 #[derive(Debug, Clone)]
 pub struct TcbEvaluation<'a> {
     /// The first level matching the PCK's SGX TCB alone.
-    pub sgx_level: &'a TcbLevel,
+    pub(crate) sgx_level: &'a TcbLevel,
     /// The first level matching the PCK's SGX TCB and the quote's `TEE_TCB_SVN`.
-    pub tdx_level: &'a TcbLevel,
+    pub(crate) tdx_level: &'a TcbLevel,
     /// The TDX module identity, when `TEE_TCB_SVN[1]` selects one.
-    pub module: Option<ModuleMatch<'a>>,
+    pub(crate) module: Option<ModuleMatch<'a>>,
     /// The QE identity level matched by the QE's `ISVSVN`.
-    pub qe_level: &'a IsvLevel,
+    pub(crate) qe_level: &'a IsvLevel,
     /// The converged status (never `Revoked`: that is an error).
-    pub status: TcbStatus,
+    pub(crate) status: TcbStatus,
     /// Advisories of the TDX level, the module level and the QE level, de-duplicated.
-    pub advisory_ids: Vec<String>,
+    pub(crate) advisory_ids: Vec<String>,
 }
 
 fn masked_eq(value: &[u8], mask: &[u8], expected: &[u8]) -> bool {
