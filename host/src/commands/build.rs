@@ -50,12 +50,12 @@ pub fn measurement_map(m: &Measurement) -> BTreeMap<String, String> {
 ///
 /// 1. Choose the launcher (and, for QEMU, the guest image); load the recipe; refuse a
 ///    non-empty output folder unless `--force`.
-/// 2. Pack the source deterministically and check the packed recipe ([`pack`]).
-/// 3. Write the build request ([`request_for`]).
+/// 2. Pack the source deterministically and check the packed recipe (`pack`).
+/// 3. Write the build request (`request_for`).
 /// 4. Launch the guest and read its measurement from the launcher, never from the guest.
-/// 5. Run the session (transfer, build, sign, attest) within the time limit ([`session_with`]).
+/// 5. Run the session (transfer, build, sign, attest) within the time limit (`session_with`).
 /// 6. Write the result into a staging folder and verify it as a consumer would, against this
-///    launch's measurement and the state folder's simulated roots ([`self_check`]).
+///    launch's measurement and the state folder's simulated roots (`self_check`).
 /// 7. Move the staging folder into place, store the sealed key, and return the summary.
 pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<CompletedBuild, HostError> {
     // 1.
