@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use base64::Engine as _;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use kiln_policy::{self as policy, Policy, RegoRules};
 use kiln_tee::simulate::SimulateRequest;
+use kiln_verifier::snp::SnpProduct;
 use kiln_verifier::{Evidence, Platform, TrustAnchors, UnixTime, Verifier};
 
 use crate::render;
@@ -58,9 +59,9 @@ struct EvidenceArgs {
     /// The evidence file: SEV-SNP report (1184 bytes), TDX quote, or Nitro COSE_Sign1 document
     /// (raw bytes, or base64 / hex text).
     file: PathBuf,
-    /// Which platform produced it; `auto` tells from the bytes.
-    #[arg(long, value_enum, default_value_t = PlatformArg::Auto)]
-    platform: PlatformArg,
+    /// Which platform produced it: auto (told from the bytes), sev-snp, tdx or nitro.
+    #[arg(long, value_name = "PLATFORM", value_parser = platform_or_auto, default_value = "auto")]
+    platform: PlatformOrAuto,
     /// SEV-SNP: the VCEK or VLEK certificate (DER, PEM, or a PEM bundle with the VEK first).
     #[arg(long, value_name = "FILE")]
     vek: Option<PathBuf>,
@@ -95,9 +96,9 @@ struct EvidenceArgs {
 
 #[derive(clap::Args, Debug)]
 struct SimulateArgs {
-    /// The platform to imitate.
-    #[arg(long, value_enum)]
-    platform: SimPlatformArg,
+    /// The platform to imitate: sev-snp, tdx or nitro.
+    #[arg(long, value_name = "PLATFORM", value_parser = parse_platform)]
+    platform: Platform,
     /// The 64 bytes to bind (SEV-SNP/TDX REPORT_DATA, Nitro user_data), hex; shorter values
     /// are zero-padded on the right.
     #[arg(long, value_name = "HEX")]
@@ -105,9 +106,9 @@ struct SimulateArgs {
     /// The simulated chip's seed (32 bytes hex); the same seed gives the same PKI.
     #[arg(long, value_name = "HEX")]
     seed: Option<String>,
-    /// SEV-SNP: the product.
-    #[arg(long, value_enum, default_value_t = ProductArg::Milan)]
-    product: ProductArg,
+    /// SEV-SNP: the product: milan, genoa or turin.
+    #[arg(long, value_name = "PRODUCT", value_parser = parse_product, default_value = "milan")]
+    product: SnpProduct,
     /// The report (SEV-SNP: 3 or 5) or quote (TDX: 4 or 5) version; default 5 / 4.
     #[arg(long)]
     format_version: Option<u8>,
@@ -119,28 +120,23 @@ struct SimulateArgs {
     out: PathBuf,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum SimPlatformArg {
-    #[value(name = "sev-snp")]
-    SevSnp,
-    Tdx,
-    Nitro,
+/// `evidence --platform`: one platform, or `None` for auto (told from the bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PlatformOrAuto(Option<Platform>);
+
+fn platform_or_auto(name: &str) -> Result<PlatformOrAuto, String> {
+    if name == "auto" {
+        return Ok(PlatformOrAuto(None));
+    }
+    parse_platform(name).map(|p| PlatformOrAuto(Some(p)))
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum ProductArg {
-    Milan,
-    Genoa,
-    Turin,
+fn parse_platform(name: &str) -> Result<Platform, String> {
+    Platform::parse(name).ok_or_else(|| format!("{name:?} is not one of sev-snp, tdx, nitro"))
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum PlatformArg {
-    Auto,
-    #[value(name = "sev-snp")]
-    SevSnp,
-    Tdx,
-    Nitro,
+fn parse_product(name: &str) -> Result<SnpProduct, String> {
+    SnpProduct::parse(name).ok_or_else(|| format!("{name:?} is not one of milan, genoa, turin"))
 }
 
 /// A validated configuration.
@@ -228,12 +224,7 @@ pub fn parse() -> Result<Config, ExitCode> {
             };
             let evidence = decode_evidence(read(&a.file, "evidence")?);
             Ok(Config::Verify(Box::new(VerifyConfig {
-                platform: match a.platform {
-                    PlatformArg::Auto => None,
-                    PlatformArg::SevSnp => Some(Platform::SevSnp),
-                    PlatformArg::Tdx => Some(Platform::Tdx),
-                    PlatformArg::Nitro => Some(Platform::Nitro),
-                },
+                platform: a.platform.0,
                 evidence,
                 vek: a
                     .vek
@@ -344,7 +335,7 @@ fn allow_simulated_root(
 ) -> Result<(), String> {
     let cert =
         kiln_verifier::pki::Cert::from_der(der).map_err(|e| format!("--allow-simulated: {e}"))?;
-    if !cert.subject().to_ascii_uppercase().contains("SIMULATED") {
+    if !TrustAnchors::names_simulated(cert.subject()) {
         return Err(format!(
             "--allow-simulated: {:?} is not a simulated root (its subject does not say SIMULATED)",
             cert.subject()
@@ -382,12 +373,7 @@ fn parse_hex_array<const N: usize>(text: &str, what: &str, pad: bool) -> Result<
 fn simulate_config(a: SimulateArgs) -> Result<Config, ExitCode> {
     use kiln_tee::evidence::snp::SnpReportVersion;
     use kiln_tee::evidence::tdx::TdxQuoteVersion;
-    use kiln_tee::pki::snp::SnpProduct;
-    let platform = match a.platform {
-        SimPlatformArg::SevSnp => kiln_tee::Platform::SevSnp,
-        SimPlatformArg::Tdx => kiln_tee::Platform::Tdx,
-        SimPlatformArg::Nitro => kiln_tee::Platform::Nitro,
-    };
+    let platform = a.platform;
     let report_data = parse_hex_array::<64>(&a.report_data, "--report-data", true)?;
     let at = match &a.at {
         Some(text) => UnixTime::parse_rfc3339(text).map_err(|e| usage_error(&e.to_string()))?,
@@ -401,11 +387,7 @@ fn simulate_config(a: SimulateArgs) -> Result<Config, ExitCode> {
     if let Some(seed) = &a.seed {
         request.seed = parse_hex_array::<32>(seed, "--seed", false)?;
     }
-    request.snp_product = match a.product {
-        ProductArg::Milan => SnpProduct::Milan,
-        ProductArg::Genoa => SnpProduct::Genoa,
-        ProductArg::Turin => SnpProduct::Turin,
-    };
+    request.snp_product = a.product;
     match (platform, a.format_version) {
         (_, None) => {}
         (kiln_tee::Platform::SevSnp, Some(3)) => request.snp_version = SnpReportVersion::V3,

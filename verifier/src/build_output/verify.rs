@@ -380,7 +380,7 @@ fn verify_evidence(
             });
         }
         let cert = crate::pki::Cert::from_der(root)?;
-        if !cert.subject().to_ascii_uppercase().contains("SIMULATED") {
+        if !TrustAnchors::names_simulated(cert.subject()) {
             return Err(BuildError::EvidenceFile {
                 name: media::SIMULATED_ROOT_NAME.to_owned(),
                 reason: format!(
