@@ -33,6 +33,16 @@ pub enum ImageError {
     Measurement(String),
     /// Launching or supervising QEMU failed.
     Launch(String),
+    /// A dm-verity hash tree cannot be computed over the data.
+    Verity {
+        /// Why.
+        reason: String,
+    },
+    /// A toolchain disk image cannot be written.
+    Disk {
+        /// Why.
+        reason: String,
+    },
     /// The guest did not become ready (or finish) in time; it was killed.
     Timeout {
         /// What was awaited.
@@ -66,6 +76,8 @@ impl fmt::Display for ImageError {
             ImageError::Invalid(m) => write!(f, "invalid image input: {m}"),
             ImageError::Measurement(m) => write!(f, "measurement: {m}"),
             ImageError::Launch(m) => write!(f, "qemu: {m}"),
+            ImageError::Verity { reason } => write!(f, "dm-verity: {reason}"),
+            ImageError::Disk { reason } => write!(f, "toolchain disk: {reason}"),
             ImageError::Timeout { what, after_ms } => {
                 write!(f, "guest timed out after {after_ms} ms: {what}")
             }

@@ -18,5 +18,7 @@ pub mod measure;
 pub mod qemu_process;
 pub mod recipe;
 pub mod tdx_boot;
+pub mod toolchain_disk;
+pub mod verity;
 
 pub use error::ImageError;
