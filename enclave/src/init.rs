@@ -7,12 +7,17 @@
 //!    it, configfs at `/sys/kernel/config` (configfs-tsm);
 //! 2. loads the modules listed, in order, in `/lib/modules/<release>/kiln-modules`
 //!    (`finit_module`; a module for absent hardware only earns a console line);
-//! 3. finds the virtio-serial ports by name (`/sys/class/virtio-ports/*/name` holds
+//! 3. when the kernel command line names a toolchain disk (`kiln.toolchain=`, see
+//!    [`kiln_provenance::toolchain_disk`]), opens it as a read-only dm-verity device with the
+//!    root hash from the command line ([`crate::dm`]) and mounts its SquashFS read-only at
+//!    [`TOOLCHAIN_MOUNT`], the build's read-only toolchain view; a disk that does not match its
+//!    root hash fails here or on the first read of a changed block, never silently;
+//! 4. finds the virtio-serial ports by name (`/sys/class/virtio-ports/*/name` holds
 //!    `kiln.control` or `kiln.device`; the device node is `/dev/<that directory>`);
-//! 4. runs one session ([`crate::session::run`]) with the control port, the hardware TEE
+//! 5. runs one session ([`crate::session::run`]) with the control port, the hardware TEE
 //!    when present and otherwise the host's simulated security processor on the device port,
 //!    work directories in `/tmp`, `PATH=/usr/bin:/bin`;
-//! 5. powers the machine off, whatever happened (after the session sent its `Error`).
+//! 6. powers the machine off, whatever happened (after the session sent its `Error`).
 //!
 //! Each port is opened exactly once and kept open for the session: the kernel discards what
 //! the host sends to a port nobody holds open. Console lines go to stderr (`/dev/console`).
@@ -30,6 +35,8 @@ use nix::kmod::{finit_module, ModuleInitFlags};
 use nix::mount::{mount, MsFlags};
 use nix::sys::reboot::{reboot, RebootMode};
 
+use kiln_provenance::toolchain_disk::ToolchainDiskParam;
+
 use crate::config::{Addr, Config, TeeChoice};
 use crate::{backend, error, session};
 
@@ -39,6 +46,10 @@ pub const CONTROL_PORT: &str = "kiln.control";
 pub const DEVICE_PORT: &str = "kiln.device";
 /// The PATH of the build and of everything /init starts.
 pub const INIT_PATH: &str = "/usr/bin:/bin";
+/// Where a toolchain disk is mounted.
+pub const TOOLCHAIN_MOUNT: &str = "/toolchain";
+/// The device-mapper name of the toolchain disk.
+const TOOLCHAIN_DM_NAME: &str = "kiln-toolchain";
 /// How long the ports may take to appear after boot.
 const PORT_WAIT: Duration = Duration::from_secs(10);
 /// The sysfs folder of virtio-serial ports.
@@ -63,6 +74,11 @@ pub enum InitError {
         /// The cause.
         source: io::Error,
     },
+    /// The toolchain disk cannot be opened or mounted.
+    Toolchain {
+        /// Why.
+        reason: String,
+    },
     /// A virtio-serial port did not appear.
     NoPort {
         /// Its name.
@@ -77,6 +93,7 @@ impl fmt::Display for InitError {
         match self {
             Self::Mount { target, .. } => write!(f, "cannot mount {target}"),
             Self::Io { op, path, .. } => write!(f, "cannot {op} {}", path.display()),
+            Self::Toolchain { reason } => write!(f, "toolchain disk: {reason}"),
             Self::NoPort { name, found } => write!(
                 f,
                 "no virtio-serial port named {name} within {} s (ports: {})",
@@ -96,7 +113,7 @@ impl std::error::Error for InitError {
         match self {
             Self::Mount { source, .. } => Some(source),
             Self::Io { source, .. } => Some(source),
-            Self::NoPort { .. } => None,
+            Self::NoPort { .. } | Self::Toolchain { .. } => None,
         }
     }
 }
@@ -300,21 +317,63 @@ fn find_ports() -> Result<(PathBuf, PathBuf), InitError> {
     }
 }
 
+/// Opens and mounts the toolchain disk the command line names, if it names one; returns the
+/// mount point.
+fn mount_toolchain() -> Result<Option<PathBuf>, InitError> {
+    let cmdline_path = Path::new("/proc/cmdline");
+    let cmdline = fs::read_to_string(cmdline_path).map_err(|source| InitError::Io {
+        op: "read",
+        path: cmdline_path.into(),
+        source,
+    })?;
+    let bad = |reason: String| InitError::Toolchain { reason };
+    let Some(disk) = ToolchainDiskParam::from_cmdline(&cmdline).map_err(bad)? else {
+        return Ok(None);
+    };
+    let node = crate::dm::open_verity(
+        TOOLCHAIN_DM_NAME,
+        disk.data_blocks,
+        &disk.verity_table_params(),
+    )
+    .map_err(|e| bad(format!("/dev/{}: {e}", disk.disk)))?;
+    let target = Path::new(TOOLCHAIN_MOUNT);
+    fs::create_dir_all(target).map_err(|source| InitError::Io {
+        op: "create",
+        path: target.into(),
+        source,
+    })?;
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NODEV | MsFlags::MS_NOSUID;
+    mount(Some(&node), target, Some("squashfs"), flags, None::<&str>).map_err(|e| {
+        bad(format!(
+            "cannot mount {} (root hash {}) at {TOOLCHAIN_MOUNT}: {e} (a disk whose blocks do \
+             not match the root hash on the kernel command line reads as an I/O error)",
+            node.display(),
+            hex::encode(disk.root)
+        ))
+    })?;
+    Ok(Some(target.to_path_buf()))
+}
+
 /// Mounts, modules and ports: the session's configuration.
 fn setup() -> Result<Config, InitError> {
     leave_rootfs()?;
     mounts()?;
     let modules = load_modules()?;
     mount_configfs();
+    let toolchain = mount_toolchain()?;
     let (control, device) = find_ports()?;
     let tsm_root = PathBuf::from("/sys/kernel/config/tsm/report");
     let tee = backend::probe(&tsm_root).unwrap_or(TeeChoice::SimDevice);
     say(&format!(
-        "up at {} s: {modules} modules, control {}, device {}, TEE {}",
+        "up at {} s: {modules} modules, control {}, device {}, TEE {}{}",
         uptime(),
         control.display(),
         device.display(),
-        tee.as_str()
+        tee.as_str(),
+        toolchain
+            .as_ref()
+            .map(|t| format!(", toolchain disk at {}", t.display()))
+            .unwrap_or_default()
     ));
     Ok(Config {
         control: Addr::Virtio(control),
@@ -324,7 +383,10 @@ fn setup() -> Result<Config, InitError> {
         work_bytes: None,
         namespaces: None,
         tsm_root,
-        // The image carries its toolchain in its own /usr; bubblewrap is part of it.
+        // The image's own /usr carries bubblewrap and the toolchain. A toolchain disk is
+        // mounted verified and read-only at TOOLCHAIN_MOUNT, but not yet the build's view:
+        // Debian's compilers expect their files under /usr, so how the disk's tree joins /usr
+        // is the next step of the toolchain-image work (no image names a disk yet).
         toolchain_roots: Vec::new(),
         sandbox: crate::sandbox::SandboxRequirement::Full,
     })

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use backhand::compression::Compressor;
 use backhand::{FilesystemCompressor, FilesystemWriter, NodeHeader};
+use kiln_provenance::toolchain_disk::ToolchainDiskParam;
 use sha2::{Digest, Sha256};
 
 use crate::verity::{self, VerityTree, BLOCK};
@@ -178,6 +179,18 @@ pub fn build_toolchain_disk(
         verity: tree_hashes,
         sha256,
     })
+}
+
+impl ToolchainDisk {
+    /// The kernel command-line parameter that names this disk as `/dev/<disk>`.
+    pub fn cmdline_param(&self, disk: &str) -> ToolchainDiskParam {
+        ToolchainDiskParam {
+            disk: disk.to_owned(),
+            data_blocks: self.verity.data_blocks,
+            root: self.verity.root,
+            salt: self.verity.salt,
+        }
+    }
 }
 
 /// The SquashFS image at the start of a disk written by [`build_toolchain_disk`], for readers

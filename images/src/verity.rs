@@ -9,7 +9,8 @@
 //! - the root hash is `SHA-256(salt ‖ top block)`.
 //!
 //! kiln appends the tree to the data on the same disk, so the kernel's table names the disk
-//! twice with the hash area starting at block `data_blocks`. The root hash goes on the kernel
+//! twice with the hash area starting at block `data_blocks`
+//! (`kiln_provenance::toolchain_disk::ToolchainDiskParam::verity_table_params`). The root hash goes on the kernel
 //! command line, which the launch measurement covers: a changed block of the disk then fails
 //! to read in the guest, and a changed root hash is a different measurement.
 
@@ -35,21 +36,6 @@ pub struct VerityTree {
     pub root: [u8; 32],
     /// The hash area: every level, top first, each a whole number of blocks.
     pub hash_area: Vec<u8>,
-}
-
-impl VerityTree {
-    /// The `verity` target's parameters for a disk `dev` holding the data followed by the hash
-    /// area (`dm-verity.rst`: version, data and hash device, block sizes, data blocks, hash
-    /// start block, algorithm, root digest, salt).
-    pub fn table_params(&self, dev: &str) -> String {
-        format!(
-            "1 {dev} {dev} {BLOCK} {BLOCK} {} {} sha256 {} {}",
-            self.data_blocks,
-            self.data_blocks,
-            hex::encode(self.root),
-            hex::encode(self.salt)
-        )
-    }
 }
 
 fn salted(salt: &[u8; 32], block: &[u8]) -> [u8; 32] {
@@ -166,14 +152,6 @@ mod tests {
         assert_eq!(&top[..32], &salted(&salt, &level0[..BLOCK]));
         assert_eq!(&top[32..64], &salted(&salt, &level0[BLOCK..]));
         assert_eq!(t.root, salted(&salt, top));
-        assert_eq!(
-            t.table_params("/dev/vdb"),
-            format!(
-                "1 /dev/vdb /dev/vdb 4096 4096 129 129 sha256 {} {}",
-                hex::encode(t.root),
-                hex::encode(salt)
-            )
-        );
     }
 
     #[test]

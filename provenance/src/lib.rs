@@ -27,6 +27,7 @@ pub mod reference;
 pub mod request;
 pub mod snp_product;
 pub mod statement;
+pub mod toolchain_disk;
 
 use std::fmt;
 
