@@ -722,3 +722,116 @@ fn tdx_reference_predicts_rtmr1_and_rtmr2_and_takes_mrtd_and_rtmr0_from_the_call
         );
     }
 }
+
+/// A copy of the test image with a toolchain disk of a small tree (a marker file) whose root
+/// hash the command line names; with `corrupt`, one byte of the disk's filesystem is changed
+/// after the root hash was taken.
+fn image_with_toolchain_disk(dir: &Path, corrupt: bool) -> PathBuf {
+    let img = image();
+    std::fs::create_dir_all(dir).unwrap();
+    for e in std::fs::read_dir(&img).unwrap().flatten() {
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+    }
+    let tree = dir.with_extension("tree");
+    std::fs::create_dir_all(tree.join("share")).unwrap();
+    std::fs::write(
+        tree.join("share/marker"),
+        "kiln toolchain disk\n".repeat(2000),
+    )
+    .unwrap();
+    let disk_path = dir.join("toolchain.img");
+    let disk = kiln_image::toolchain_disk::build_toolchain_disk(&tree, &disk_path, 0).unwrap();
+    let cmdline = std::fs::read_to_string(img.join("cmdline")).unwrap();
+    let word = disk.cmdline_param("vda").to_cmdline_word();
+    std::fs::write(dir.join("cmdline"), format!("{} {word}", cmdline.trim())).unwrap();
+    if corrupt {
+        // A byte inside the SquashFS superblock: the first block read at mount.
+        let mut bytes = std::fs::read(&disk_path).unwrap();
+        bytes[40] ^= 0x01;
+        std::fs::write(&disk_path, bytes).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+/// The guest opens a toolchain disk with dm-verity, using the root hash on the measured
+/// command line, and mounts it read-only: the build goes on and verifies against the
+/// prediction of that command line. The same disk with one changed byte is refused at boot
+/// with a clear console line, and no output is written; a command line that names another
+/// root hash is another measurement, rejected against the first image's prediction.
+#[test]
+fn a_toolchain_disk_is_verified_by_the_guest_and_a_changed_byte_is_refused() {
+    let _vm = serial();
+    let d = tempfile::tempdir().unwrap();
+    let project = d.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[build]\ncommand = \"echo built > x\"\noutputs = [\"x\"]\n",
+    )
+    .unwrap();
+
+    let good = image_with_toolchain_disk(&d.path().join("good"), false);
+    let out = d.path().join("out");
+    let b = kiln(&[
+        "build",
+        s(&project),
+        "--backend",
+        "qemu",
+        "--image",
+        s(&good),
+        "--out",
+        s(&out),
+    ]);
+    let err = String::from_utf8_lossy(&b.stderr).into_owned();
+    assert!(b.status.success(), "{err}");
+    let log = err
+        .split("console log ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no console log named in {err}"));
+    let console = std::fs::read_to_string(log).unwrap();
+    assert!(
+        console.contains("toolchain disk at /toolchain"),
+        "{console}"
+    );
+    let v = kiln(&[
+        "verify",
+        s(&out),
+        "--allow-simulated",
+        "--reference",
+        s(&good),
+    ]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+    // The plain image's prediction does not match a launch whose command line names a disk.
+    let other = kiln(&[
+        "verify",
+        s(&out),
+        "--allow-simulated",
+        "--reference",
+        s(&image()),
+    ]);
+    assert_eq!(
+        other.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&other.stdout)
+    );
+
+    let bad = image_with_toolchain_disk(&d.path().join("bad"), true);
+    let err = failed_build(&bad, &project, &d.path().join("out-bad"), &[]);
+    let log = err
+        .split("console log: ")
+        .nth(1)
+        .and_then(|t| t.split(';').next())
+        .unwrap_or_else(|| panic!("no console log named in {err}"));
+    let console = std::fs::read_to_string(log.trim()).unwrap();
+    assert!(console.contains("toolchain disk:"), "{console}");
+    assert!(console.contains("setup failed"), "{console}");
+}

@@ -53,6 +53,10 @@ pub struct ImagePaths {
     pub cmdline: PathBuf,
     /// `image.eif`: the Nitro image.
     pub eif: PathBuf,
+    /// `toolchain.img`: a verity-protected toolchain disk (see
+    /// [`crate::toolchain_disk`]), attached read-only when present; the command line names
+    /// its root hash.
+    pub toolchain_disk: PathBuf,
     /// `image.json`: the manifest.
     pub manifest: PathBuf,
 }
@@ -68,6 +72,7 @@ impl ImagePaths {
             initrd: dir.join("initrd.cpio"),
             cmdline: dir.join("cmdline"),
             eif: dir.join("image.eif"),
+            toolchain_disk: dir.join("toolchain.img"),
             manifest: dir.join("image.json"),
         }
     }

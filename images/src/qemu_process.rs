@@ -72,6 +72,9 @@ pub struct VmConfig {
     pub device_socket: PathBuf,
     /// Where the guest's console goes.
     pub console_log: PathBuf,
+    /// Read-only raw disks, attached as virtio-blk in order (`/dev/vda`, `/dev/vdb`, ...):
+    /// the toolchain disks, whose integrity the guest checks with dm-verity.
+    pub disks: Vec<PathBuf>,
 }
 
 fn os(s: impl Into<OsString>) -> OsString {
@@ -82,6 +85,12 @@ fn path_opt(prefix: &str, p: &Path) -> OsString {
     let mut o = OsString::from(prefix);
     o.push(p.as_os_str());
     o
+}
+
+/// `file=PATH` for `-drive`, with QEMU's option escaping (a comma is written twice).
+fn drive_file(p: &Path) -> OsString {
+    let text = p.as_os_str().to_string_lossy().replace(',', ",,");
+    OsString::from(format!("file={text}"))
 }
 
 fn common_tail(c: &VmConfig, v: &mut Vec<OsString>) {
@@ -116,6 +125,12 @@ fn common_tail(c: &VmConfig, v: &mut Vec<OsString>) {
             "virtserialport,bus=vser0.0,chardev=kdev,name={DEVICE_PORT}"
         )),
     ]);
+    for (i, disk) in c.disks.iter().enumerate() {
+        let mut drive = drive_file(disk);
+        drive.push(format!(",if=none,id=disk{i},format=raw,readonly=on"));
+        v.extend([os("-drive"), drive]);
+        v.extend([os("-device"), os(format!("virtio-blk-pci,drive=disk{i}"))]);
+    }
 }
 
 fn head(v: &mut Vec<OsString>) {
@@ -574,7 +589,29 @@ mod tests {
             control_socket: PathBuf::from("/run/k/control.sock"),
             device_socket: PathBuf::from("/run/k/device.sock"),
             console_log: PathBuf::from("/run/k/console.log"),
+            disks: Vec::new(),
         }
+    }
+
+    #[test]
+    fn disks_are_read_only_virtio_blk_in_order_with_escaped_paths() {
+        let mut c = cfg();
+        c.disks = vec![
+            PathBuf::from("/img/toolchain.img"),
+            PathBuf::from("/a,b/c.img"),
+        ];
+        let v = strings(&local_args(&c));
+        assert_eq!(
+            values(&v, "-drive"),
+            [
+                "file=/img/toolchain.img,if=none,id=disk0,format=raw,readonly=on",
+                "file=/a,,b/c.img,if=none,id=disk1,format=raw,readonly=on"
+            ]
+        );
+        let devices = values(&v, "-device");
+        let at = |d: &str| devices.iter().position(|x| x == d).unwrap();
+        assert!(at("virtio-blk-pci,drive=disk0") < at("virtio-blk-pci,drive=disk1"));
+        assert!(values(&strings(&local_args(&cfg())), "-drive").is_empty());
     }
 
     fn strings(v: &[OsString]) -> Vec<String> {

@@ -133,13 +133,19 @@ pub fn build_toolchain_disk(
         w.flush().map_err(ImageError::io(out, "writing"))?;
     }
     let file = tmp.as_file_mut();
-    let filesystem_bytes = file
+    let mut filesystem_bytes = file
         .seek(SeekFrom::End(0))
         .map_err(ImageError::io(out, "writing"))?;
     if filesystem_bytes % BLOCK as u64 != 0 {
         return Err(disk_err(format!(
             "the SquashFS image is {filesystem_bytes} bytes, not a whole number of {BLOCK}-byte blocks"
         )));
+    }
+    // A verity tree needs two data blocks at least; SquashFS ignores what follows its image.
+    let min = 2 * BLOCK as u64;
+    if filesystem_bytes < min {
+        file.set_len(min).map_err(ImageError::io(out, "writing"))?;
+        filesystem_bytes = min;
     }
     // The salt: a digest of the filesystem, so that equal trees give equal disks.
     file.seek(SeekFrom::Start(0))

@@ -72,6 +72,7 @@ fn config(dir: &Path, kernel: PathBuf, initrd: PathBuf, cmdline: &str, accel: Ac
         control_socket: dir.join("control.sock"),
         device_socket: dir.join("device.sock"),
         console_log: dir.join("console.log"),
+        disks: Vec::new(),
     }
 }
 

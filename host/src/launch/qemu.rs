@@ -497,6 +497,11 @@ impl QemuLauncher {
             control_socket: private.path().join("control.sock"),
             device_socket: private.path().join("device.sock"),
             console_log: console_log.clone(),
+            // The toolchain disk, when the image has one: the guest opens it with the root
+            // hash on the (measured) command line, so the disk itself needs no measuring here.
+            disks: std::iter::once(paths.toolchain_disk.clone())
+                .filter(|d| d.is_file())
+                .collect(),
         };
         let timeout = spec.connect_timeout;
         let vm = tokio::task::spawn_blocking(move || launch(&config, timeout))
