@@ -9,9 +9,10 @@
 //!    (`finit_module`; a module for absent hardware only earns a console line);
 //! 3. when the kernel command line names a toolchain disk (`kiln.toolchain=`, see
 //!    [`kiln_provenance::toolchain_disk`]), opens it as a read-only dm-verity device with the
-//!    root hash from the command line ([`crate::dm`]) and mounts its SquashFS read-only at
-//!    [`TOOLCHAIN_MOUNT`], the build's read-only toolchain view; a disk that does not match its
-//!    root hash fails here or on the first read of a changed block, never silently;
+//!    root hash from the command line ([`crate::dm`]), mounts its SquashFS read-only at
+//!    [`TOOLCHAIN_MOUNT`] and puts its top-level folders over the root's: the disk is the
+//!    guest's userland (toolchain, bubblewrap, libc); a disk that does not match its root hash
+//!    fails here or on the first read of a changed block, never silently;
 //! 4. finds the virtio-serial ports by name (`/sys/class/virtio-ports/*/name` holds
 //!    `kiln.control` or `kiln.device`; the device node is `/dev/<that directory>`);
 //! 5. runs one session ([`crate::session::run`]) with the control port, the hardware TEE
@@ -351,7 +352,57 @@ fn mount_toolchain() -> Result<Option<PathBuf>, InitError> {
             hex::encode(disk.root)
         ))
     })?;
+    join_root(target)?;
     Ok(Some(target.to_path_buf()))
+}
+
+/// Puts every top-level folder of the mounted toolchain disk (`usr`, `lib`, `bin`, `etc`, ...)
+/// over the root's, by bind mounts: the disk is the guest's userland, read-only and verified.
+/// (What the initramfs had there, the modules under `/lib/modules`, is loaded already.)
+fn join_root(disk: &Path) -> Result<(), InitError> {
+    let bad = |reason: String| InitError::Toolchain { reason };
+    let mut entries: Vec<_> = fs::read_dir(disk)
+        .map_err(|e| bad(format!("cannot list {}: {e}", disk.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(format!("cannot list {}: {e}", disk.display())))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let (from, to) = (entry.path(), Path::new("/").join(entry.file_name()));
+        let kind = entry
+            .file_type()
+            .map_err(|e| bad(format!("cannot stat {}: {e}", from.display())))?;
+        if kind.is_symlink() {
+            if fs::symlink_metadata(&to).is_err() {
+                let target = fs::read_link(&from)
+                    .map_err(|e| bad(format!("cannot read {}: {e}", from.display())))?;
+                std::os::unix::fs::symlink(target, &to)
+                    .map_err(|e| bad(format!("cannot link {}: {e}", to.display())))?;
+            }
+            continue;
+        }
+        if !kind.is_dir() {
+            return Err(bad(format!(
+                "{} is not a folder: only folders join the root",
+                from.display()
+            )));
+        }
+        fs::create_dir_all(&to).map_err(|e| bad(format!("cannot create {}: {e}", to.display())))?;
+        mount(
+            Some(&from),
+            &to,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            bad(format!(
+                "cannot mount {} on {}: {e}",
+                from.display(),
+                to.display()
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// Mounts, modules and ports: the session's configuration.
@@ -383,10 +434,8 @@ fn setup() -> Result<Config, InitError> {
         work_bytes: None,
         namespaces: None,
         tsm_root,
-        // The image's own /usr carries bubblewrap and the toolchain. A toolchain disk is
-        // mounted verified and read-only at TOOLCHAIN_MOUNT, but not yet the build's view:
-        // Debian's compilers expect their files under /usr, so how the disk's tree joins /usr
-        // is the next step of the toolchain-image work (no image names a disk yet).
+        // The toolchain is the system's own /usr (from the verified disk in a VM, from the
+        // ramdisk in a Nitro enclave): nothing extra to mount into the sandbox.
         toolchain_roots: Vec::new(),
         sandbox: crate::sandbox::SandboxRequirement::Full,
     })

@@ -5,10 +5,15 @@
 //! |---|---|
 //! | `vmlinuz` | the pinned kernel (bzImage), copied |
 //! | `base.cpio` | newc: `/init` (kiln-enclave), `/dev/console`, mount points, modules + `kiln-modules` (load order) |
-//! | `toolchain.cpio` | newc: the unpacked toolchain tree |
-//! | `initrd.cpio` | `base.cpio ‖ toolchain.cpio` (what QEMU boots and SEV-SNP/sim measure) |
-//! | `cmdline` | the kernel command line (no trailing newline) |
-//! | `image.eif` | with `eif: true`: kernel + cmdline + ramdisks base, toolchain |
+//! | `toolchain.img` | the unpacked toolchain tree as a read-only disk: SquashFS + dm-verity tree ([`crate::toolchain_disk`]) |
+//! | `toolchain.cpio` | with `eif: true`: newc of the same tree, the EIF's second ramdisk (an enclave has no disks) |
+//! | `initrd.cpio` | `base.cpio` alone: what QEMU boots and SEV-SNP/sim measure (a few MiB) |
+//! | `cmdline` | the recipe's kernel command line and `kiln.toolchain=vda,…` naming the disk's root hash (no trailing newline) |
+//! | `image.eif` | with `eif: true`: kernel + the recipe's command line + ramdisks base, toolchain |
+//!
+//! A VM's userland is the toolchain disk: `/init` opens it with dm-verity against the root hash on
+//! the measured command line and mounts its folders over the initramfs' root. On Nitro, where an
+//! enclave has no disks, the same tree is the EIF's second ramdisk, which PCR0 and PCR2 cover.
 //! | `image.json` | SHA-256 of every file above, the pins, and the Nitro PCRs when an EIF was built |
 
 use std::fs;
@@ -22,6 +27,9 @@ use crate::eif::{self, EifInputs, EifMetadata, NitroPcrs};
 use crate::initramfs::Archive;
 use crate::recipe::Recipe;
 use crate::ImageError;
+
+/// The guest's name for the toolchain disk: the first virtio-blk disk.
+pub const TOOLCHAIN_DISK: &str = "vda";
 
 /// Inputs of an image build besides the recipe.
 #[derive(Debug, Clone)]
@@ -105,8 +113,11 @@ pub struct Manifest {
     pub kernel_deb_sha256: String,
     /// `uname -r` of the kernel.
     pub kernel_release: String,
-    /// The kernel command line.
+    /// The kernel command line (with the toolchain disk's word).
     pub cmdline: String,
+    /// The toolchain disk's dm-verity root hash, when the image has a toolchain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub toolchain_disk_root: Option<String>,
     /// The toolchain's packages, `name=version`.
     pub toolchain_debs: Vec<String>,
     /// Every file of the image with its digest.
@@ -212,27 +223,41 @@ pub fn build_image(
     })?;
     let base = base_archive(recipe, &opts.cache, &opts.init)?;
     write_atomic(&p.base, |w| base.write_newc(w).map(|_| ()))?;
-    let mut tc = Archive::new();
-    if !opts.without_toolchain {
-        tc.add_tree("", &recipe.toolchain_root(&opts.cache)?)?;
-    }
-    write_atomic(&p.toolchain, |w| tc.write_newc(w).map(|_| ()))?;
-    write_atomic(&p.initrd, |w| {
-        for part in [&p.base, &p.toolchain] {
-            let mut f = fs::File::open(part).map_err(ImageError::io(part, "opening"))?;
-            std::io::copy(&mut f, w).map_err(ImageError::io(part, "copying"))?;
+    write_atomic(&p.initrd, |w| base.write_newc(w).map(|_| ()))?;
+    // The toolchain: a verity disk for VMs (its root hash on the command line), and for an EIF
+    // the same tree as a ramdisk.
+    let mut cmdline = recipe.kernel.cmdline.clone();
+    let mut disk_root = None;
+    for stale in [&p.toolchain_disk, &p.toolchain] {
+        match fs::remove_file(stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ImageError::io(stale, "removing")(e)),
         }
-        Ok(())
-    })?;
+    }
+    if !opts.without_toolchain {
+        let tree = recipe.toolchain_root(&opts.cache)?;
+        let disk = crate::toolchain_disk::build_toolchain_disk(&tree, &p.toolchain_disk, 0)?;
+        cmdline.push(' ');
+        cmdline.push_str(&disk.cmdline_param(TOOLCHAIN_DISK).to_cmdline_word());
+        disk_root = Some(hex::encode(disk.verity.root));
+        if opts.eif {
+            let mut tc = Archive::new();
+            tc.add_tree("", &tree)?;
+            write_atomic(&p.toolchain, |w| tc.write_newc(w).map(|_| ()))?;
+        }
+    }
     write_atomic(&p.cmdline, |w| {
-        w.write_all(recipe.kernel.cmdline.as_bytes())
+        w.write_all(cmdline.as_bytes())
             .map_err(ImageError::io(&p.cmdline, "writing"))
     })?;
     let nitro = if opts.eif {
         let inputs = EifInputs {
             kernel: p.kernel.clone(),
             cmdline: recipe.kernel.cmdline.clone(),
-            ramdisks: vec![p.base.clone(), p.toolchain.clone()],
+            ramdisks: std::iter::once(p.base.clone())
+                .chain(Some(p.toolchain.clone()).filter(|t| t.is_file()))
+                .collect(),
             metadata: EifMetadata::kiln(&recipe.kernel.release, serde_json::json!({})),
             default_mem: 2048 << 20,
             default_cpus: 2,
@@ -242,11 +267,16 @@ pub fn build_image(
         None
     };
     let mut files = Vec::new();
-    let mut names = vec![&p.kernel, &p.base, &p.toolchain, &p.initrd, &p.cmdline];
-    if opts.eif {
-        names.push(&p.eif);
-    }
-    for f in names {
+    let names = [
+        &p.kernel,
+        &p.base,
+        &p.toolchain_disk,
+        &p.toolchain,
+        &p.initrd,
+        &p.cmdline,
+        &p.eif,
+    ];
+    for f in names.into_iter().filter(|f| f.is_file()) {
         let (size, d) = sha256_file(f)?;
         let name = f
             .file_name()
@@ -264,7 +294,8 @@ pub fn build_image(
         kernel_version: recipe.kernel.version.clone(),
         kernel_deb_sha256: recipe.kernel.sha256.clone(),
         kernel_release: recipe.kernel.release.clone(),
-        cmdline: recipe.kernel.cmdline.clone(),
+        cmdline,
+        toolchain_disk_root: disk_root,
         toolchain_debs: recipe
             .toolchain
             .deb

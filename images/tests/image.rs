@@ -35,6 +35,7 @@ fn image_build_is_reproducible() {
     for name in [
         "vmlinuz",
         "base.cpio",
+        "toolchain.img",
         "toolchain.cpio",
         "initrd.cpio",
         "cmdline",

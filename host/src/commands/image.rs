@@ -32,6 +32,7 @@ pub fn run_build(cfg: &ImageBuildConfig) -> Result<String, HostError> {
     for f in [
         &p.kernel,
         &p.base,
+        &p.toolchain_disk,
         &p.toolchain,
         &p.initrd,
         &p.cmdline,
