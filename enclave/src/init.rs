@@ -245,14 +245,18 @@ fn mount_configfs() {
     }
 }
 
+/// A small text file (of `/proc`).
+fn read_text(path: &str) -> Result<String, InitError> {
+    fs::read_to_string(path).map_err(|source| InitError::Io {
+        op: "read",
+        path: path.into(),
+        source,
+    })
+}
+
 /// Loads the modules of `kiln-modules` in order; returns how many loaded.
 fn load_modules() -> Result<usize, InitError> {
-    let release_path = Path::new("/proc/sys/kernel/osrelease");
-    let release = fs::read_to_string(release_path).map_err(|source| InitError::Io {
-        op: "read",
-        path: release_path.into(),
-        source,
-    })?;
+    let release = read_text("/proc/sys/kernel/osrelease")?;
     let dir = Path::new("/lib/modules").join(release.trim());
     let list_path = dir.join("kiln-modules");
     let list = match fs::read_to_string(&list_path) {
@@ -321,12 +325,7 @@ fn find_ports() -> Result<(PathBuf, PathBuf), InitError> {
 /// Opens and mounts the toolchain disk the command line names, if it names one; returns the
 /// mount point.
 fn mount_toolchain() -> Result<Option<PathBuf>, InitError> {
-    let cmdline_path = Path::new("/proc/cmdline");
-    let cmdline = fs::read_to_string(cmdline_path).map_err(|source| InitError::Io {
-        op: "read",
-        path: cmdline_path.into(),
-        source,
-    })?;
+    let cmdline = read_text("/proc/cmdline")?;
     let bad = |reason: String| InitError::Toolchain { reason };
     let Some(disk) = ToolchainDiskParam::from_cmdline(&cmdline).map_err(bad)? else {
         return Ok(None);

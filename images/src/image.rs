@@ -85,6 +85,20 @@ impl ImagePaths {
         }
     }
 
+    /// Every file an image may hold, in the order manifests and listings give them (the
+    /// manifest itself aside); which are present depends on the build.
+    pub fn files(&self) -> [&PathBuf; 7] {
+        [
+            &self.kernel,
+            &self.base,
+            &self.toolchain_disk,
+            &self.toolchain,
+            &self.initrd,
+            &self.cmdline,
+            &self.eif,
+        ]
+    }
+
     /// The kernel command line stored in the image.
     pub fn read_cmdline(&self) -> Result<String, ImageError> {
         fs::read_to_string(&self.cmdline).map_err(ImageError::io(&self.cmdline, "reading"))
@@ -267,16 +281,7 @@ pub fn build_image(
         None
     };
     let mut files = Vec::new();
-    let names = [
-        &p.kernel,
-        &p.base,
-        &p.toolchain_disk,
-        &p.toolchain,
-        &p.initrd,
-        &p.cmdline,
-        &p.eif,
-    ];
-    for f in names.into_iter().filter(|f| f.is_file()) {
+    for f in p.files().into_iter().filter(|f| f.is_file()) {
         let (size, d) = sha256_file(f)?;
         let name = f
             .file_name()

@@ -29,15 +29,7 @@ pub fn run_build(cfg: &ImageBuildConfig) -> Result<String, HostError> {
     };
     let p = ImagePaths::in_dir(&dir);
     let mut out = String::new();
-    for f in [
-        &p.kernel,
-        &p.base,
-        &p.toolchain_disk,
-        &p.toolchain,
-        &p.initrd,
-        &p.cmdline,
-        &p.eif,
-    ] {
+    for f in p.files() {
         if f.is_file() {
             let (size, d) = sha256_file(f)
                 .map_err(image_err("hash the image"))
