@@ -819,6 +819,32 @@ fn the_toolchain_disk_is_verified_by_the_guest_and_a_changed_byte_is_refused() {
         "{console}"
     );
 
+    // A byte in the middle of the filesystem (file data, not read at mount): the guest boots,
+    // and the block fails when the build reads it.
+    let blocks: usize = cmdline
+        .split("kiln.toolchain=vda,")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|b| b.parse().ok())
+        .unwrap();
+    let reader = d.path().join("reader");
+    std::fs::create_dir_all(&reader).unwrap();
+    std::fs::write(
+        reader.join("kiln.toml"),
+        "[build]\ncommand = \"find /usr /bin /lib -xdev -type f -exec cat {} + > /dev/null && echo read > x\"\noutputs = [\"x\"]\n",
+    )
+    .unwrap();
+    let mid = image_copy(&d.path().join("mid"), Some(blocks * 4096 / 2 + 123), None);
+    let err = failed_build(&mid, &reader, &d.path().join("out-mid"), &[]);
+    let log = err
+        .split("console log")
+        .nth(1)
+        .and_then(|t| t.trim_start_matches(':').split_whitespace().next())
+        .map(|t| t.trim_end_matches(';').to_owned())
+        .unwrap_or_else(|| panic!("no console log named in {err}"));
+    let console = std::fs::read_to_string(&log).unwrap();
+    assert!(console.contains("is corrupted"), "{console}\n{err}");
+
     // Another root hash on the command line: another measurement.
     let root_at = cmdline.find("kiln.toolchain=vda,").unwrap() + "kiln.toolchain=vda,".len();
     let mut other = cmdline.clone();
