@@ -236,6 +236,8 @@ pub struct Config {
     pub tsm_root: PathBuf,
     /// Toolchain directories to mount read-only in the sandbox.
     pub toolchain_roots: Vec<PathBuf>,
+    /// In a VM: the toolchain disk `/init` verified and mounted (recorded in the provenance).
+    pub toolchain_disk: Option<kiln_provenance::toolchain_disk::ToolchainDiskParam>,
     /// Whether a weaker sandbox is acceptable.
     pub sandbox: crate::sandbox::SandboxRequirement,
     /// Started as a process: the size limit of its work folder (see [`crate::simns`]).
@@ -274,6 +276,7 @@ impl Config {
             },
             work_bytes: cli.work_size,
             namespaces: None,
+            toolchain_disk: None,
             toolchain_roots: {
                 for r in &cli.toolchain_root {
                     if !r.is_absolute() {

@@ -324,7 +324,7 @@ fn find_ports() -> Result<(PathBuf, PathBuf), InitError> {
 
 /// Opens and mounts the toolchain disk the command line names, if it names one; returns the
 /// mount point.
-fn mount_toolchain() -> Result<Option<PathBuf>, InitError> {
+fn mount_toolchain() -> Result<Option<ToolchainDiskParam>, InitError> {
     let cmdline = read_text("/proc/cmdline")?;
     let bad = |reason: String| InitError::Toolchain { reason };
     let Some(disk) = ToolchainDiskParam::from_cmdline(&cmdline).map_err(bad)? else {
@@ -352,7 +352,7 @@ fn mount_toolchain() -> Result<Option<PathBuf>, InitError> {
         ))
     })?;
     join_root(target)?;
-    Ok(Some(target.to_path_buf()))
+    Ok(Some(disk))
 }
 
 /// Puts every top-level folder of the mounted toolchain disk (`usr`, `lib`, `bin`, `etc`, ...)
@@ -422,7 +422,7 @@ fn setup() -> Result<Config, InitError> {
         tee.as_str(),
         toolchain
             .as_ref()
-            .map(|t| format!(", toolchain disk at {}", t.display()))
+            .map(|t| format!(", toolchain disk {} at {TOOLCHAIN_MOUNT}", t.disk))
             .unwrap_or_default()
     ));
     Ok(Config {
@@ -436,6 +436,7 @@ fn setup() -> Result<Config, InitError> {
         // The toolchain is the system's own /usr (from the verified disk in a VM, from the
         // ramdisk in a Nitro enclave): nothing extra to mount into the sandbox.
         toolchain_roots: Vec::new(),
+        toolchain_disk: toolchain,
         sandbox: crate::sandbox::SandboxRequirement::Full,
     })
 }

@@ -290,7 +290,17 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         subjects,
         tools,
         packages,
-        builder_dependencies: backend.builder_dependencies.clone(),
+        builder_dependencies: backend
+            .builder_dependencies
+            .iter()
+            .cloned()
+            .chain(
+                config
+                    .toolchain_disk
+                    .as_ref()
+                    .map(|d| d.builder_dependency()),
+            )
+            .collect(),
         evidence: &[],
         started,
         finished,

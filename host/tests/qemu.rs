@@ -787,7 +787,7 @@ fn the_toolchain_disk_is_verified_by_the_guest_and_a_changed_byte_is_refused() {
         .unwrap_or_else(|| panic!("no console log named in {err}"));
     let console = std::fs::read_to_string(log).unwrap();
     assert!(
-        console.contains("toolchain disk at /toolchain"),
+        console.contains("toolchain disk vda at /toolchain"),
         "{console}"
     );
     let v = kiln(&[
@@ -802,6 +802,29 @@ fn the_toolchain_disk_is_verified_by_the_guest_and_a_changed_byte_is_refused() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&v.stdout)
+    );
+    // The signed provenance names the disk the guest verified, by its root hash.
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("provenance.sigstore.json")).unwrap())
+            .unwrap();
+    let payload = kiln_verifier::build_output::dsse::decode_base64(
+        bundle["dsseEnvelope"]["payload"].as_str().unwrap(),
+    )
+    .unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let deps = st["predicate"]["runDetails"]["builder"]["builderDependencies"]
+        .as_array()
+        .unwrap();
+    let root = cmdline
+        .split("kiln.toolchain=vda,")
+        .nth(1)
+        .and_then(|r| r.split(',').nth(1))
+        .unwrap();
+    assert!(
+        deps.iter()
+            .any(|d| d["uri"] == "kiln:toolchain-disk/vda"
+                && d["digest"]["dmVeritySha256Root"] == root),
+        "{deps:?}"
     );
 
     // A byte of the SquashFS superblock, the first block read at mount.

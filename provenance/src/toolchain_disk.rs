@@ -10,10 +10,15 @@
 //! SHA-256, 4 KiB hash blocks). The command line is part of every launch measurement, so the
 //! root hash here is what the evidence covers.
 
+use std::collections::BTreeMap;
 use std::fmt;
+
+use crate::statement::ResourceDescriptor;
 
 /// The command-line key.
 pub const CMDLINE_KEY: &str = "kiln.toolchain";
+/// The digest name under which the provenance records a disk's dm-verity root hash.
+pub const VERITY_ROOT_DIGEST: &str = "dmVeritySha256Root";
 
 /// A toolchain disk as the command line names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +93,24 @@ impl ToolchainDiskParam {
             hex::encode(self.root),
             hex::encode(self.salt)
         )
+    }
+}
+
+impl ToolchainDiskParam {
+    /// The builder dependency the guest records for the disk it verified and mounted: the
+    /// root hash as its digest, the salt and size as annotations.
+    pub fn builder_dependency(&self) -> ResourceDescriptor {
+        ResourceDescriptor {
+            uri: Some(format!("kiln:toolchain-disk/{}", self.disk)),
+            digest: BTreeMap::from([(VERITY_ROOT_DIGEST.to_owned(), hex::encode(self.root))]),
+            name: Some("toolchain.img".into()),
+            annotations: Some(serde_json::json!({
+                "verity": "format 1, sha256, 4096-byte blocks",
+                "dataBlocks": self.data_blocks,
+                "salt": hex::encode(self.salt),
+            })),
+            ..ResourceDescriptor::default()
+        }
     }
 }
 
