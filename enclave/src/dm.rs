@@ -79,16 +79,20 @@ impl fmt::Display for DmError {
 
 impl std::error::Error for DmError {}
 
-fn put_u32(buf: &mut [u8], at: usize, v: u32) {
-    if let Some(dst) = buf.get_mut(at..at + 4) {
-        dst.copy_from_slice(&v.to_ne_bytes());
-    }
+/// Writes `bytes` at `at`; a field outside the buffer is an error, never skipped.
+fn put(buf: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), DmError> {
+    buf.get_mut(at..at + bytes.len())
+        .ok_or_else(|| DmError::Invalid("field outside the buffer".into()))?
+        .copy_from_slice(bytes);
+    Ok(())
 }
 
-fn put_u64(buf: &mut [u8], at: usize, v: u64) {
-    if let Some(dst) = buf.get_mut(at..at + 8) {
-        dst.copy_from_slice(&v.to_ne_bytes());
-    }
+fn put_u32(buf: &mut [u8], at: usize, v: u32) -> Result<(), DmError> {
+    put(buf, at, &v.to_ne_bytes())
+}
+
+fn put_u64(buf: &mut [u8], at: usize, v: u64) -> Result<(), DmError> {
+    put(buf, at, &v.to_ne_bytes())
 }
 
 /// Copies `text` and a NUL into a `cap`-byte field at `at`.
@@ -98,23 +102,19 @@ fn put_str(buf: &mut [u8], at: usize, cap: usize, text: &str) -> Result<(), DmEr
             "{text:?} does not fit a {cap}-byte field with its NUL"
         )));
     }
-    let dst = buf
-        .get_mut(at..at + text.len())
-        .ok_or_else(|| DmError::Invalid("field outside the buffer".into()))?;
-    dst.copy_from_slice(text.as_bytes());
-    Ok(())
+    put(buf, at, text.as_bytes())
 }
 
 /// A `struct dm_ioctl` for device `name` in a buffer of `total` bytes (at least the header).
 fn header(name: &str, flags: u32, total: usize) -> Result<Vec<u8>, DmError> {
     let mut buf = vec![0u8; total.max(HEADER_LEN)];
     for (i, v) in VERSION.iter().enumerate() {
-        put_u32(&mut buf, i * 4, *v);
+        put_u32(&mut buf, i * 4, *v)?;
     }
     let size = u32::try_from(buf.len()).map_err(|_| DmError::Invalid("buffer too large".into()))?;
-    put_u32(&mut buf, OFF_DATA_SIZE, size);
-    put_u32(&mut buf, OFF_DATA_START, HEADER_LEN_U32);
-    put_u32(&mut buf, OFF_FLAGS, flags);
+    put_u32(&mut buf, OFF_DATA_SIZE, size)?;
+    put_u32(&mut buf, OFF_DATA_START, HEADER_LEN_U32)?;
+    put_u32(&mut buf, OFF_FLAGS, flags)?;
     put_str(&mut buf, OFF_NAME, NAME_LEN, name)?;
     Ok(buf)
 }
@@ -127,10 +127,10 @@ fn table_load(name: &str, sectors: u64, target: &str, params: &str) -> Result<Ve
     // Header, spec, parameters and their NUL, rounded up to 8 bytes.
     let total = (HEADER_LEN + SPEC_LEN + params.len() + 1).div_ceil(8) * 8;
     let mut buf = header(name, READONLY_FLAG, total)?;
-    put_u32(&mut buf, OFF_TARGET_COUNT, 1);
+    put_u32(&mut buf, OFF_TARGET_COUNT, 1)?;
     let spec = HEADER_LEN;
-    put_u64(&mut buf, spec, 0); // sector_start
-    put_u64(&mut buf, spec + 8, sectors); // length
+    put_u64(&mut buf, spec, 0)?; // sector_start
+    put_u64(&mut buf, spec + 8, sectors)?; // length
     put_str(&mut buf, spec + 24, TYPE_LEN, target)?; // after status (s32) and next (u32)
     put_str(&mut buf, spec + SPEC_LEN, params.len() + 1, params)?;
     Ok(buf)

@@ -180,34 +180,7 @@ fn leave_rootfs() -> Result<(), InitError> {
         target: "/mnt",
         source,
     })?;
-    let entries = fs::read_dir("/").map_err(fs_io("list", Path::new("/")))?;
-    for entry in entries {
-        let entry = entry.map_err(fs_io("list", Path::new("/")))?;
-        let name = entry.file_name();
-        if name == "mnt" {
-            continue;
-        }
-        let (from, to) = (entry.path(), new_root.join(&name));
-        let kind = entry.file_type().map_err(fs_io("stat", &from))?;
-        if kind.is_symlink() {
-            let target = fs::read_link(&from).map_err(fs_io("read the link", &from))?;
-            std::os::unix::fs::symlink(target, &to).map_err(fs_io("link", &to))?;
-            continue;
-        }
-        if kind.is_dir() {
-            fs::create_dir(&to).map_err(fs_io("create", &to))?;
-        } else {
-            fs::write(&to, b"").map_err(fs_io("create", &to))?;
-        }
-        mount(
-            Some(&from),
-            &to,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(io("bind-mount", &from))?;
-    }
+    bind_entries(Path::new("/"), new_root, Some("mnt"), FileEntries::Bind)?;
     nix::unistd::chdir(new_root).map_err(io("enter", new_root))?;
     mount(
         Some(new_root),
@@ -359,33 +332,62 @@ fn mount_toolchain() -> Result<Option<ToolchainDiskParam>, InitError> {
 /// over the root's, by bind mounts: the disk is the guest's userland, read-only and verified.
 /// (What the initramfs had there, the modules under `/lib/modules`, is loaded already.)
 fn join_root(disk: &Path) -> Result<(), InitError> {
-    let bad = |reason: String| InitError::Toolchain { reason };
-    let mut entries: Vec<_> = fs::read_dir(disk)
-        .map_err(|e| bad(format!("cannot list {}: {e}", disk.display())))?
+    bind_entries(disk, Path::new("/"), None, FileEntries::Refuse)
+}
+
+/// What [`bind_entries`] does with a regular file among the entries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FileEntries {
+    /// Bind it over an empty file made for it.
+    Bind,
+    /// Refuse it: only folders and links may join.
+    Refuse,
+}
+
+/// Bind-mounts every entry of `src` (in name order, `skip` left out) onto the same name in
+/// `dst`: a folder over a folder (made if missing), a file as `files` says; a symbolic link is
+/// copied as a link where `dst` has nothing of that name.
+fn bind_entries(
+    src: &Path,
+    dst: &Path,
+    skip: Option<&str>,
+    files: FileEntries,
+) -> Result<(), InitError> {
+    let fs_io = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source: io::Error| InitError::Io { op, path, source }
+    };
+    let mut entries: Vec<_> = fs::read_dir(src)
+        .map_err(fs_io("list", src))?
         .collect::<Result<_, _>>()
-        .map_err(|e| bad(format!("cannot list {}: {e}", disk.display())))?;
+        .map_err(fs_io("list", src))?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
-        let (from, to) = (entry.path(), Path::new("/").join(entry.file_name()));
-        let kind = entry
-            .file_type()
-            .map_err(|e| bad(format!("cannot stat {}: {e}", from.display())))?;
+        let name = entry.file_name();
+        if skip.is_some_and(|s| name == s) {
+            continue;
+        }
+        let (from, to) = (entry.path(), dst.join(&name));
+        let kind = entry.file_type().map_err(fs_io("stat", &from))?;
         if kind.is_symlink() {
             if fs::symlink_metadata(&to).is_err() {
-                let target = fs::read_link(&from)
-                    .map_err(|e| bad(format!("cannot read {}: {e}", from.display())))?;
-                std::os::unix::fs::symlink(target, &to)
-                    .map_err(|e| bad(format!("cannot link {}: {e}", to.display())))?;
+                let target = fs::read_link(&from).map_err(fs_io("read the link", &from))?;
+                std::os::unix::fs::symlink(target, &to).map_err(fs_io("link", &to))?;
             }
             continue;
         }
-        if !kind.is_dir() {
-            return Err(bad(format!(
-                "{} is not a folder: only folders join the root",
-                from.display()
-            )));
+        if kind.is_dir() {
+            fs::create_dir_all(&to).map_err(fs_io("create", &to))?;
+        } else if files == FileEntries::Bind {
+            fs::write(&to, b"").map_err(fs_io("create", &to))?;
+        } else {
+            return Err(InitError::Toolchain {
+                reason: format!(
+                    "{} is not a folder: only folders join the root",
+                    from.display()
+                ),
+            });
         }
-        fs::create_dir_all(&to).map_err(|e| bad(format!("cannot create {}: {e}", to.display())))?;
         mount(
             Some(&from),
             &to,
@@ -393,12 +395,10 @@ fn join_root(disk: &Path) -> Result<(), InitError> {
             MsFlags::MS_BIND | MsFlags::MS_REC,
             None::<&str>,
         )
-        .map_err(|e| {
-            bad(format!(
-                "cannot mount {} on {}: {e}",
-                from.display(),
-                to.display()
-            ))
+        .map_err(|e| InitError::Io {
+            op: "bind-mount",
+            path: from.clone(),
+            source: io::Error::from(e),
         })?;
     }
     Ok(())

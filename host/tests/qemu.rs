@@ -367,14 +367,7 @@ fn guest_crashing_at_boot_is_reported_with_its_console() {
     );
     assert!(err.contains("console log: "), "{err}");
     // The log it names holds what the guest printed.
-    let log = err
-        .split("console log: ")
-        .nth(1)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap();
-    let console = std::fs::read_to_string(log.trim()).unwrap();
+    let console = console_named_in(&err);
     assert!(console.contains("kiln-test: init gives up"), "{console}");
     assert!(err.contains("after a kernel panic"), "{err}");
 }
@@ -461,6 +454,30 @@ fn guest_going_away_mid_build_is_a_clear_error() {
 
 /// `kiln build --backend qemu` of `project` into `out`, which must succeed and verify against
 /// the image's reference; returns the artifact `x`.
+/// The console log that kiln's stderr names (`console log PATH` in the launch report, or
+/// `console log: PATH;` in an error), read.
+fn console_named_in(stderr: &str) -> String {
+    let path = stderr
+        .split("console log")
+        .nth(1)
+        .and_then(|t| t.trim_start_matches(':').split_whitespace().next())
+        .map(|t| t.trim_end_matches(';'))
+        .unwrap_or_else(|| panic!("no console log named in {stderr}"));
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The in-toto Statement an output's bundle signs.
+fn signed_statement(out: &Path) -> serde_json::Value {
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("provenance.sigstore.json")).unwrap())
+            .unwrap();
+    let payload = kiln_verifier::build_output::dsse::decode_base64(
+        bundle["dsseEnvelope"]["payload"].as_str().unwrap(),
+    )
+    .unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
 fn vm_build_verified(img: &Path, project: &Path, out: &Path) -> String {
     let b = kiln(&[
         "build",
@@ -515,14 +532,7 @@ echo dev $(ls -A /dev | sort | tr '\n' ' ') >> x
         "{x}"
     );
     // In the guest the build has its own cgroup: memory and process limits, signed.
-    let bundle: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("provenance.sigstore.json")).unwrap())
-            .unwrap();
-    let payload = kiln_verifier::build_output::dsse::decode_base64(
-        bundle["dsseEnvelope"]["payload"].as_str().unwrap(),
-    )
-    .unwrap();
-    let st: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let st = signed_statement(&out);
     let sb = &st["predicate"]["buildDefinition"]["internalParameters"]["sandbox"];
     assert_eq!(sb["cgroup"], "v2", "{sb}");
     assert_eq!(sb["complete"], true, "{sb}");
@@ -780,12 +790,7 @@ fn the_toolchain_disk_is_verified_by_the_guest_and_a_changed_byte_is_refused() {
     ]);
     let err = String::from_utf8_lossy(&b.stderr).into_owned();
     assert!(b.status.success(), "{err}");
-    let log = err
-        .split("console log ")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no console log named in {err}"));
-    let console = std::fs::read_to_string(log).unwrap();
+    let console = console_named_in(&err);
     assert!(
         console.contains("toolchain disk vda at /toolchain"),
         "{console}"
@@ -804,14 +809,7 @@ fn the_toolchain_disk_is_verified_by_the_guest_and_a_changed_byte_is_refused() {
         String::from_utf8_lossy(&v.stdout)
     );
     // The signed provenance names the disk the guest verified, by its root hash.
-    let bundle: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("provenance.sigstore.json")).unwrap())
-            .unwrap();
-    let payload = kiln_verifier::build_output::dsse::decode_base64(
-        bundle["dsseEnvelope"]["payload"].as_str().unwrap(),
-    )
-    .unwrap();
-    let st: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let st = signed_statement(&out);
     let deps = st["predicate"]["runDetails"]["builder"]["builderDependencies"]
         .as_array()
         .unwrap();
@@ -830,12 +828,7 @@ fn the_toolchain_disk_is_verified_by_the_guest_and_a_changed_byte_is_refused() {
     // A byte of the SquashFS superblock, the first block read at mount.
     let bad = image_copy(&d.path().join("bad"), Some(40), None);
     let err = failed_build(&bad, &project, &d.path().join("out-bad"), &[]);
-    let log = err
-        .split("console log: ")
-        .nth(1)
-        .and_then(|t| t.split(';').next())
-        .unwrap_or_else(|| panic!("no console log named in {err}"));
-    let console = std::fs::read_to_string(log.trim()).unwrap();
+    let console = console_named_in(&err);
     assert!(console.contains("is corrupted"), "{console}");
     assert!(
         console.contains("setup failed: toolchain disk:"),
@@ -859,13 +852,7 @@ fn the_toolchain_disk_is_verified_by_the_guest_and_a_changed_byte_is_refused() {
     .unwrap();
     let mid = image_copy(&d.path().join("mid"), Some(blocks * 4096 / 2 + 123), None);
     let err = failed_build(&mid, &reader, &d.path().join("out-mid"), &[]);
-    let log = err
-        .split("console log")
-        .nth(1)
-        .and_then(|t| t.trim_start_matches(':').split_whitespace().next())
-        .map(|t| t.trim_end_matches(';').to_owned())
-        .unwrap_or_else(|| panic!("no console log named in {err}"));
-    let console = std::fs::read_to_string(&log).unwrap();
+    let console = console_named_in(&err);
     assert!(console.contains("is corrupted"), "{console}\n{err}");
 
     // Another root hash on the command line: another measurement.

@@ -162,6 +162,15 @@ pub fn sha256_file(path: &Path) -> Result<(u64, [u8; 32]), ImageError> {
     digest_file::<Sha256>(path).map(|(n, d)| (n, d.into()))
 }
 
+/// Copies `src` to `dst` through [`write_atomic`].
+fn copy_atomic(src: &Path, dst: &Path) -> Result<(), ImageError> {
+    write_atomic(dst, |w| {
+        let mut f = fs::File::open(src).map_err(ImageError::io(src, "opening"))?;
+        std::io::copy(&mut f, w).map_err(ImageError::io(src, "copying"))?;
+        Ok(())
+    })
+}
+
 fn write_atomic(
     path: &Path,
     f: impl FnOnce(&mut BufWriter<fs::File>) -> Result<(), ImageError>,
@@ -230,14 +239,11 @@ pub fn build_image(
             hint: "run `kiln image fetch`",
         });
     }
-    write_atomic(&p.kernel, |w| {
-        let mut f = fs::File::open(&kernel_src).map_err(ImageError::io(&kernel_src, "opening"))?;
-        std::io::copy(&mut f, w).map_err(ImageError::io(&kernel_src, "copying"))?;
-        Ok(())
-    })?;
+    copy_atomic(&kernel_src, &p.kernel)?;
     let base = base_archive(recipe, &opts.cache, &opts.init)?;
     write_atomic(&p.base, |w| base.write_newc(w).map(|_| ()))?;
-    write_atomic(&p.initrd, |w| base.write_newc(w).map(|_| ()))?;
+    // What QEMU boots is the base archive alone: the same bytes, copied.
+    copy_atomic(&p.base, &p.initrd)?;
     // The toolchain: a verity disk for VMs (its root hash on the command line), and for an EIF
     // the same tree as a ramdisk.
     let mut cmdline = recipe.kernel.cmdline.clone();

@@ -156,6 +156,8 @@ pub fn build_toolchain_disk(
         &mut h,
     )
     .map_err(ImageError::io(out, "reading"))?;
+    // The disk's own digest continues the filesystem's over the hash area: no third read.
+    let mut whole = h.clone();
     let salt: [u8; 32] = Sha256::new()
         .chain_update(b"kiln-toolchain-disk/v1\0")
         .chain_update(h.finalize())
@@ -169,11 +171,7 @@ pub fn build_toolchain_disk(
     file.write_all(&tree_hashes.hash_area)
         .map_err(ImageError::io(out, "writing"))?;
     file.sync_all().map_err(ImageError::io(out, "writing"))?;
-    file.seek(SeekFrom::Start(0))
-        .map_err(ImageError::io(out, "reading"))?;
-    let mut whole = Sha256::new();
-    std::io::copy(&mut BufReader::new(&mut *file), &mut whole)
-        .map_err(ImageError::io(out, "reading"))?;
+    whole.update(&tree_hashes.hash_area);
     let sha256: [u8; 32] = whole.finalize().into();
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
         .map_err(ImageError::io(out, "writing"))?;
