@@ -236,14 +236,45 @@ pub struct Config {
     pub tsm_root: PathBuf,
     /// Toolchain directories to mount read-only in the sandbox.
     pub toolchain_roots: Vec<PathBuf>,
-    /// In a VM: the toolchain disk `/init` verified and mounted (recorded in the provenance).
-    pub toolchain_disk: Option<kiln_provenance::toolchain_disk::ToolchainDiskParam>,
+    /// As `/init`: the toolchain image the guest's userland is (recorded in the provenance).
+    pub toolchain_image: Option<GuestToolchain>,
     /// Whether a weaker sandbox is acceptable.
     pub sandbox: crate::sandbox::SandboxRequirement,
     /// Started as a process: the size limit of its work folder (see [`crate::simns`]).
     pub work_bytes: Option<u64>,
     /// Started as a process: the namespaces [`crate::simns::enter`] set up, or why it could not.
     pub namespaces: Option<Result<crate::simns::SimNamespaces, String>>,
+}
+
+/// The toolchain image a guest booted with: its manifest (read from the verified disk in a VM,
+/// from the measured ramdisk in a Nitro enclave) and, in a VM, the disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestToolchain {
+    /// `usr/share/kiln/toolchain.json` of the image.
+    pub manifest: kiln_provenance::toolchain_manifest::ToolchainManifest,
+    /// The dm-verity disk it came from, in a VM.
+    pub disk: Option<kiln_provenance::toolchain_disk::ToolchainDiskParam>,
+}
+
+impl GuestToolchain {
+    /// The builder dependency that names the toolchain image: the disk's root hash in a VM;
+    /// in a Nitro enclave the ramdisk, which PCR2 covers (no digest of its own).
+    pub fn builder_dependency(&self) -> kiln_provenance::ResourceDescriptor {
+        let name = &self.manifest.name;
+        match &self.disk {
+            Some(disk) => disk.builder_dependency(name),
+            None => kiln_provenance::ResourceDescriptor {
+                uri: Some(format!(
+                    "{}{name}",
+                    kiln_provenance::toolchain_disk::TOOLCHAIN_URI_PREFIX
+                )),
+                annotations: Some(serde_json::json!({
+                    "in": "the enclave image's second ramdisk, covered by PCR2",
+                })),
+                ..kiln_provenance::ResourceDescriptor::default()
+            },
+        }
+    }
 }
 
 impl Config {
@@ -276,7 +307,7 @@ impl Config {
             },
             work_bytes: cli.work_size,
             namespaces: None,
-            toolchain_disk: None,
+            toolchain_image: None,
             toolchain_roots: {
                 for r in &cli.toolchain_root {
                     if !r.is_absolute() {

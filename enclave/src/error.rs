@@ -144,6 +144,13 @@ pub enum EnclaveError {
         /// Why.
         reason: String,
     },
+    /// The guest booted with another toolchain image than the recipe names.
+    WrongToolchainImage {
+        /// The recipe's `[toolchain] image`.
+        wants: String,
+        /// The image's manifest's name.
+        has: String,
+    },
     /// The security processor channel failed.
     Device(DeviceError),
     /// The TEE failed.
@@ -228,6 +235,11 @@ impl fmt::Display for EnclaveError {
             Self::Toolchain { tool, reason } => {
                 write!(f, "cannot resolve the declared tool {tool:?}: {reason}")
             }
+            Self::WrongToolchainImage { wants, has } => write!(
+                f,
+                "the recipe's [toolchain] image is {wants:?}, but this guest booted with the \
+                 {has:?} toolchain image (the host launched the wrong image)"
+            ),
             Self::Device(_) => f.write_str("cannot use the security processor"),
             Self::Tee { op, .. } => write!(f, "the TEE cannot {op}"),
             Self::Crypto { op, reason } => write!(f, "cannot {op}: {reason}"),

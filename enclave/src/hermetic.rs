@@ -228,6 +228,7 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             toolchain: vec![],
+            toolchain_image: None,
             limits: kiln_provenance::Limits {
                 time_secs: 5,
                 output_bytes: 1,

@@ -12,7 +12,9 @@
 //!    root hash from the command line ([`crate::dm`]), mounts its SquashFS read-only at
 //!    [`TOOLCHAIN_MOUNT`] and puts its top-level folders over the root's: the disk is the
 //!    guest's userland (toolchain, bubblewrap, libc); a disk that does not match its root hash
-//!    fails here or on the first read of a changed block, never silently;
+//!    fails here or on the first read of a changed block, never silently. The toolchain's
+//!    manifest (`usr/share/kiln/toolchain.json`, on the disk or in a Nitro enclave's ramdisk)
+//!    names it and its packages for the provenance;
 //! 4. finds the virtio-serial ports by name (`/sys/class/virtio-ports/*/name` holds
 //!    `kiln.control` or `kiln.device`; the device node is `/dev/<that directory>`);
 //! 5. runs one session ([`crate::session::run`]) with the control port, the hardware TEE
@@ -37,8 +39,9 @@ use nix::mount::{mount, MsFlags};
 use nix::sys::reboot::{reboot, RebootMode};
 
 use kiln_provenance::toolchain_disk::ToolchainDiskParam;
+use kiln_provenance::toolchain_manifest::{ToolchainManifest, MANIFEST_PATH};
 
-use crate::config::{Addr, Config, TeeChoice};
+use crate::config::{Addr, Config, GuestToolchain, TeeChoice};
 use crate::{backend, error, session};
 
 /// The name of the control port (the build protocol).
@@ -328,6 +331,30 @@ fn mount_toolchain() -> Result<Option<ToolchainDiskParam>, InitError> {
     Ok(Some(disk))
 }
 
+/// The toolchain image's manifest ([`MANIFEST_PATH`]) from the userland `/init` now runs on:
+/// the verified disk in a VM (where it must be present), the measured ramdisk in a Nitro
+/// enclave (absent only from an image built without a toolchain).
+fn read_toolchain_manifest(
+    disk: Option<ToolchainDiskParam>,
+) -> Result<Option<GuestToolchain>, InitError> {
+    let path = Path::new("/").join(MANIFEST_PATH);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && disk.is_none() => return Ok(None),
+        Err(source) => {
+            return Err(InitError::Io {
+                op: "read the toolchain manifest",
+                path,
+                source,
+            })
+        }
+    };
+    let manifest = ToolchainManifest::parse(&bytes).map_err(|reason| InitError::Toolchain {
+        reason: format!("{}: {reason}", path.display()),
+    })?;
+    Ok(Some(GuestToolchain { manifest, disk }))
+}
+
 /// Puts every top-level folder of the mounted toolchain disk (`usr`, `lib`, `bin`, `etc`, ...)
 /// over the root's, by bind mounts: the disk is the guest's userland, read-only and verified.
 /// (What the initramfs had there, the modules under `/lib/modules`, is loaded already.)
@@ -410,7 +437,8 @@ fn setup() -> Result<Config, InitError> {
     mounts()?;
     let modules = load_modules()?;
     mount_configfs();
-    let toolchain = mount_toolchain()?;
+    let disk = mount_toolchain()?;
+    let toolchain = read_toolchain_manifest(disk)?;
     let (control, device) = find_ports()?;
     let tsm_root = PathBuf::from("/sys/kernel/config/tsm/report");
     let tee = backend::probe(&tsm_root).unwrap_or(TeeChoice::SimDevice);
@@ -422,7 +450,19 @@ fn setup() -> Result<Config, InitError> {
         tee.as_str(),
         toolchain
             .as_ref()
-            .map(|t| format!(", toolchain disk {} at {TOOLCHAIN_MOUNT}", t.disk))
+            .map(|t| match &t.disk {
+                Some(d) => format!(
+                    ", toolchain {} ({} packages) from disk {} at {TOOLCHAIN_MOUNT}",
+                    t.manifest.name,
+                    t.manifest.packages.len(),
+                    d.disk
+                ),
+                None => format!(
+                    ", toolchain {} ({} packages) in the ramdisk",
+                    t.manifest.name,
+                    t.manifest.packages.len()
+                ),
+            })
             .unwrap_or_default()
     ));
     Ok(Config {
@@ -436,7 +476,7 @@ fn setup() -> Result<Config, InitError> {
         // The toolchain is the system's own /usr (from the verified disk in a VM, from the
         // ramdisk in a Nitro enclave): nothing extra to mount into the sandbox.
         toolchain_roots: Vec::new(),
-        toolchain_disk: toolchain,
+        toolchain_image: toolchain,
         sandbox: crate::sandbox::SandboxRequirement::Full,
     })
 }

@@ -221,7 +221,19 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
         announce_commit(&mut host, c)?;
     }
     let recipe = commit::read_recipe(&src, &request.recipe_path)?;
-    let packages = toolchain::cargo_packages(&src)?;
+    let mut packages = toolchain::cargo_packages(&src)?;
+    if let Some(image) = &config.toolchain_image {
+        // The recipe (read from the source, not the host's word) names the toolchain image;
+        // a host that booted another one gets no build.
+        let wants = recipe.toolchain_image();
+        if image.manifest.name != wants {
+            return Err(EnclaveError::WrongToolchainImage {
+                wants: wants.to_owned(),
+                has: image.manifest.name.clone(),
+            });
+        }
+        packages.extend(image.manifest.resolved_dependencies());
+    }
     let env = build_env(&recipe, &request, &home, &tmp, &config.toolchain_roots);
     sandbox.hand_over(work.path(), &[&src, &home, &tmp])?;
     let build_cmd = sandbox.command(&recipe.command, &src, work.path(), &env)?;
@@ -296,9 +308,9 @@ fn session(control: &mut dyn Channel, config: &Config) -> Result<(), EnclaveErro
             .cloned()
             .chain(
                 config
-                    .toolchain_disk
+                    .toolchain_image
                     .as_ref()
-                    .map(|d| d.builder_dependency()),
+                    .map(|t| t.builder_dependency()),
             )
             .collect(),
         evidence: &[],

@@ -15,6 +15,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use kiln_image::initramfs::Archive;
 use kiln_image::inputs::{prepare_default, Toolchain};
+use kiln_image::recipe::DEFAULT_TOOLCHAIN;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -24,7 +25,7 @@ fn root() -> PathBuf {
 fn static_enclave() -> PathBuf {
     static ONCE: OnceLock<PathBuf> = OnceLock::new();
     ONCE.get_or_init(|| {
-        prepare_default(Toolchain::Include).expect("fetch the image recipe's inputs");
+        prepare_default(Toolchain::default_one()).expect("fetch the image recipe's inputs");
         let st = Command::new(env!("CARGO"))
             .args([
                 "build",
@@ -315,13 +316,18 @@ fn qemu_build_verifies_against_the_predicted_measurement_only() {
 /// An image folder with the real kernel and command line and a busybox `/init` script.
 fn fault_image(dir: &Path, init: &str) -> PathBuf {
     let img = image();
-    let (recipe, cache, _) = prepare_default(Toolchain::Include).unwrap();
+    let (recipe, cache, _) = prepare_default(Toolchain::default_one()).unwrap();
     std::fs::create_dir_all(dir).unwrap();
     std::fs::copy(img.join("vmlinuz"), dir.join("vmlinuz")).unwrap();
     std::fs::copy(img.join("cmdline"), dir.join("cmdline")).unwrap();
     let mut a = Archive::new();
     a.add_bytes("init", init.as_bytes().to_vec(), true).unwrap();
-    let busybox = recipe.toolchain_root(&cache).unwrap().join("bin/busybox");
+    let busybox = recipe
+        .toolchain(DEFAULT_TOOLCHAIN)
+        .unwrap()
+        .root(&cache)
+        .unwrap()
+        .join("bin/busybox");
     a.add_file("bin/busybox", &busybox, true).unwrap();
     a.add_char_device("dev/console", 5, 1, 0o600).unwrap();
     std::fs::write(dir.join("initrd.cpio"), a.to_newc().unwrap()).unwrap();

@@ -25,8 +25,9 @@ use sha2::{Digest, Sha256};
 
 use crate::eif::{self, EifInputs, EifMetadata, NitroPcrs};
 use crate::initramfs::Archive;
-use crate::recipe::Recipe;
+use crate::recipe::{Recipe, ResolvedToolchain};
 use crate::ImageError;
+use kiln_provenance::toolchain_disk::ToolchainDiskParam;
 
 /// The guest's name for the toolchain disk: the first virtio-blk disk.
 pub const TOOLCHAIN_DISK: &str = "vda";
@@ -40,8 +41,9 @@ pub struct BuildOptions {
     pub init: PathBuf,
     /// Also write `image.eif`.
     pub eif: bool,
-    /// Leave the toolchain archive out (smaller image for tests of the launch path).
-    pub without_toolchain: bool,
+    /// The recipe's toolchain to put in the image (its disk, and its ramdisk in the EIF);
+    /// `None` leaves the toolchain out (a smaller image for tests of the launch path).
+    pub toolchain: Option<String>,
 }
 
 /// An image directory's files.
@@ -129,6 +131,9 @@ pub struct Manifest {
     pub kernel_release: String,
     /// The kernel command line (with the toolchain disk's word).
     pub cmdline: String,
+    /// The toolchain's name in the recipe, when the image has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub toolchain: Option<String>,
     /// The toolchain disk's dm-verity root hash, when the image has a toolchain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub toolchain_disk_root: Option<String>,
@@ -223,6 +228,36 @@ pub fn base_archive(recipe: &Recipe, cache: &Path, init: &Path) -> Result<Archiv
     Ok(a)
 }
 
+/// Where the disk of toolchain `t` is cached, beside its unpacked tree: the disk and the
+/// command-line word that names it.
+fn disk_cache_paths(t: &ResolvedToolchain, cache: &Path) -> (PathBuf, PathBuf) {
+    let dir = t.dir(cache);
+    (dir.join("disk.img"), dir.join("disk.word"))
+}
+
+/// The disk of toolchain `t` (unpacked at `tree`), built on first use and cached by the
+/// toolchain's recipe digest; returns the word that names it as [`TOOLCHAIN_DISK`]. The word is
+/// written after the disk, so a word on disk means a complete disk.
+fn cached_disk(
+    t: &ResolvedToolchain,
+    tree: &Path,
+    cache: &Path,
+) -> Result<ToolchainDiskParam, ImageError> {
+    let (disk, word_path) = disk_cache_paths(t, cache);
+    if let (true, Ok(text)) = (disk.is_file(), fs::read_to_string(&word_path)) {
+        if let Ok(Some(word)) = ToolchainDiskParam::from_cmdline(&text) {
+            return Ok(word);
+        }
+    }
+    let built = crate::toolchain_disk::build_toolchain_disk(tree, &disk, 0)?;
+    let word = built.cmdline_param(TOOLCHAIN_DISK);
+    write_atomic(&word_path, |w| {
+        w.write_all(word.to_cmdline_word().as_bytes())
+            .map_err(ImageError::io(&word_path, "writing"))
+    })?;
+    Ok(word)
+}
+
 /// Builds the image into `out` (created if needed). Deterministic: the same recipe, cache and
 /// init binary give the same bytes in every file.
 pub fn build_image(
@@ -255,12 +290,18 @@ pub fn build_image(
             Err(e) => return Err(ImageError::io(stale, "removing")(e)),
         }
     }
-    if !opts.without_toolchain {
-        let tree = recipe.toolchain_root(&opts.cache)?;
-        let disk = crate::toolchain_disk::build_toolchain_disk(&tree, &p.toolchain_disk, 0)?;
+    let toolchain = opts
+        .toolchain
+        .as_deref()
+        .map(|name| recipe.toolchain(name))
+        .transpose()?;
+    if let Some(t) = &toolchain {
+        let tree = t.root(&opts.cache)?;
+        let word = cached_disk(t, &tree, &opts.cache)?;
+        copy_atomic(&disk_cache_paths(t, &opts.cache).0, &p.toolchain_disk)?;
         cmdline.push(' ');
-        cmdline.push_str(&disk.cmdline_param(TOOLCHAIN_DISK).to_cmdline_word());
-        disk_root = Some(hex::encode(disk.verity.root));
+        cmdline.push_str(&word.to_cmdline_word());
+        disk_root = Some(hex::encode(word.root));
         if opts.eif {
             let mut tc = Archive::new();
             tc.add_tree("", &tree)?;
@@ -307,12 +348,12 @@ pub fn build_image(
         kernel_release: recipe.kernel.release.clone(),
         cmdline,
         toolchain_disk_root: disk_root,
-        toolchain_debs: recipe
-            .toolchain
-            .deb
+        toolchain_debs: toolchain
             .iter()
+            .flat_map(|t| &t.deb)
             .map(|d| format!("{}={} sha256:{}", d.package, d.version, d.sha256))
             .collect(),
+        toolchain: toolchain.map(|t| t.name),
         files,
         nitro,
     };

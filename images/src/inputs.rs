@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `debs/<package>_<version>_<sha8>.deb` | downloads, each checked against its pin |
 //! | `kernel/<release>-<stamp>/vmlinuz`, `config`, `modules/<path>` | the kernel (modules decompressed) |
-//! | `toolchain/<stamp>/root/` | the unpacked toolchain tree |
+//! | `toolchain/<name>-<stamp>/root/` | the unpacked tree of toolchain `<name>`, with its manifest at [`MANIFEST_PATH`] |
 //!
 //! `<stamp>` is a digest of the recipe table, so a changed pin never reuses an old tree. A
 //! tree is built in a temporary folder and renamed into place with a `.complete` marker.
@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::debian::fetch::{fetch_pin, FetchSources, FetchedFrom};
-use crate::recipe::{DebPin, Recipe};
+use kiln_provenance::toolchain_manifest::{DebPackage, ToolchainManifest, MANIFEST_PATH};
+
+use crate::recipe::{DebPin, Recipe, ResolvedToolchain, DEFAULT_TOOLCHAIN};
 use crate::ImageError;
 
 /// Where the unpacked inputs are.
@@ -27,17 +29,61 @@ use crate::ImageError;
 pub struct Inputs {
     /// `vmlinuz`, `config`, `modules/`.
     pub kernel_dir: PathBuf,
-    /// The toolchain tree.
-    pub toolchain_root: PathBuf,
+    /// The unpacked tree of each toolchain asked for, by name.
+    pub toolchain_roots: std::collections::BTreeMap<String, PathBuf>,
 }
 
-/// Whether to unpack the toolchain too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl Inputs {
+    /// The tree of toolchain `name`, when it was asked for.
+    pub fn toolchain_root(&self, name: &str) -> Result<&Path, ImageError> {
+        self.toolchain_roots
+            .get(name)
+            .map(PathBuf::as_path)
+            .ok_or_else(|| ImageError::Invalid(format!("toolchain {name:?} was not prepared")))
+    }
+}
+
+/// Which toolchains to fetch and unpack besides the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Toolchain {
-    /// Fetch and unpack the toolchain too.
-    Include,
     /// The kernel only.
     Skip,
+    /// One toolchain, by name.
+    One(String),
+    /// These toolchains, by name.
+    Some(Vec<String>),
+    /// Every toolchain of the recipe.
+    All,
+}
+
+impl Toolchain {
+    /// The default toolchain ([`DEFAULT_TOOLCHAIN`]).
+    pub fn default_one() -> Self {
+        Toolchain::One(DEFAULT_TOOLCHAIN.to_owned())
+    }
+}
+
+/// The manifest of a resolved toolchain: its name and every package it unpacks.
+pub fn manifest_of(t: &ResolvedToolchain) -> ToolchainManifest {
+    ToolchainManifest::new(
+        &t.name,
+        t.deb
+            .iter()
+            .map(|d| DebPackage {
+                name: d.package.clone(),
+                version: d.version.clone(),
+                architecture: deb_architecture(&d.path).to_owned(),
+                sha256: d.sha256.clone(),
+            })
+            .collect(),
+    )
+}
+
+/// The architecture a pool path's file name ends in (`…_amd64.deb`, `…_all.deb`).
+fn deb_architecture(path: &str) -> &str {
+    path.strip_suffix(".deb")
+        .and_then(|p| p.rsplit('_').next())
+        .unwrap_or("amd64")
 }
 
 fn run(cmd: &mut Command) -> Result<(), ImageError> {
@@ -164,15 +210,15 @@ fn remove_path(p: &Path) -> Result<(), ImageError> {
 
 fn prepare_toolchain(
     recipe: &Recipe,
+    t: &ResolvedToolchain,
     cache: &Path,
     sources: &FetchSources,
     report: &mut dyn FnMut(&str),
 ) -> Result<PathBuf, ImageError> {
-    let dir = recipe.toolchain_dir(cache);
+    let dir = t.dir(cache);
     if dir.join(".complete").is_file() {
         return Ok(dir.join("root"));
     }
-    let t = &recipe.toolchain;
     // Four downloads at a time (each `apt-get download` spends most of its time starting up);
     // the report lines are collected and passed on in recipe order.
     let mut debs = Vec::new();
@@ -233,8 +279,13 @@ fn prepare_toolchain(
             std::os::unix::fs::symlink("busybox", &p).map_err(ImageError::io(&p, "linking"))?;
         }
     }
+    let manifest = root.join(MANIFEST_PATH);
+    if let Some(parent) = manifest.parent() {
+        fs::create_dir_all(parent).map_err(ImageError::io(parent, "creating"))?;
+    }
+    fs::write(&manifest, manifest_of(t).to_json()).map_err(ImageError::io(&manifest, "writing"))?;
     publish(&out, &dir)?;
-    report(&format!("toolchain ready in {}", dir.display()));
+    report(&format!("toolchain {} ready in {}", t.name, dir.display()));
     Ok(dir.join("root"))
 }
 
@@ -248,13 +299,21 @@ pub fn prepare(
     report: &mut dyn FnMut(&str),
 ) -> Result<Inputs, ImageError> {
     let kernel_dir = prepare_kernel(recipe, cache, sources, report)?;
-    let toolchain_root = match toolchain {
-        Toolchain::Include => prepare_toolchain(recipe, cache, sources, report)?,
-        Toolchain::Skip => recipe.toolchain_dir(cache).join("root"),
+    let names: Vec<String> = match toolchain {
+        Toolchain::Skip => Vec::new(),
+        Toolchain::One(name) => vec![name],
+        Toolchain::Some(names) => names,
+        Toolchain::All => recipe.toolchains.keys().cloned().collect(),
     };
+    let mut toolchain_roots = std::collections::BTreeMap::new();
+    for name in names {
+        let t = recipe.toolchain(&name)?;
+        let root = prepare_toolchain(recipe, &t, cache, sources, report)?;
+        toolchain_roots.insert(name, root);
+    }
     Ok(Inputs {
         kernel_dir,
-        toolchain_root,
+        toolchain_roots,
     })
 }
 

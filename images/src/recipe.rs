@@ -22,8 +22,11 @@ pub const BUILTIN_RECIPE: &str = include_str!("../recipe.toml");
 /// `scripts/test` sets after re-resolving pins the archive no longer serves).
 pub const RECIPE_ENV: &str = "KILN_IMAGE_RECIPE";
 
-/// The recipe format this version reads.
-pub const FORMAT: u32 = 2;
+/// The recipe format this version reads (3: named toolchains, `[toolchains.<name>]`).
+pub const FORMAT: u32 = 3;
+
+/// The toolchain a build recipe gets when its `[toolchain]` names no image.
+pub const DEFAULT_TOOLCHAIN: &str = "c";
 
 /// A pinned Debian package.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -88,10 +91,13 @@ impl KernelRecipe {
     }
 }
 
-/// `[toolchain]`
+/// `[toolchains.<name>]`: one toolchain image, as written.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolchainRecipe {
+    /// Another toolchain whose packages, exclusions, links and applets come first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
     #[serde(default)]
     /// Paths left out of the toolchain tree.
     pub exclude: Vec<String>,
@@ -102,7 +108,36 @@ pub struct ToolchainRecipe {
     /// busybox applets linked into `/bin`.
     pub busybox_applets: Vec<String>,
     /// The pinned packages.
+    #[serde(default)]
     pub deb: Vec<DebPin>,
+}
+
+/// A toolchain with what it extends folded in (parents first): what the image builder
+/// unpacks into one tree and makes into one disk.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ResolvedToolchain {
+    /// Its name in the recipe.
+    pub name: String,
+    /// Paths left out of the tree.
+    pub exclude: Vec<String>,
+    /// Symlinks `(link, target)`.
+    pub symlinks: Vec<(String, String)>,
+    /// busybox applets linked into `/bin`.
+    pub busybox_applets: Vec<String>,
+    /// Every pinned package, parents' first.
+    pub deb: Vec<DebPin>,
+}
+
+/// How deep `extends` may chain.
+const MAX_EXTENDS: usize = 8;
+
+/// Whether `name` can name a toolchain: 1 to 32 of `a-z`, `0-9`, `-`, starting with a letter.
+pub fn is_toolchain_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// One suite of `[snapshot.suites]`.
@@ -150,8 +185,8 @@ pub struct Recipe {
     pub snapshot: SnapshotRecipe,
     /// `[kernel]`.
     pub kernel: KernelRecipe,
-    /// `[toolchain]`.
-    pub toolchain: ToolchainRecipe,
+    /// `[toolchains.<name>]`, by name.
+    pub toolchains: BTreeMap<String, ToolchainRecipe>,
 }
 
 fn is_sha256_hex(s: &str) -> bool {
@@ -261,8 +296,24 @@ impl Recipe {
             }
         }
         check_pin(&r.kernel.pin(), &r.snapshot)?;
-        for d in &r.toolchain.deb {
-            check_pin(d, &r.snapshot)?;
+        if r.toolchains.is_empty() {
+            return Err(ImageError::Recipe(
+                "no [toolchains.<name>] section: an image needs a toolchain".into(),
+            ));
+        }
+        for (name, t) in &r.toolchains {
+            if !is_toolchain_name(name) {
+                return Err(ImageError::Recipe(format!(
+                    "toolchains.{name}: a toolchain name is 1 to 32 of a-z, 0-9 and -, \
+                     starting with a letter"
+                )));
+            }
+            for d in &t.deb {
+                check_pin(d, &r.snapshot)?;
+            }
+            check_toolchain_paths(name, t)?;
+            // Every toolchain must resolve: parents exist, no cycle, no package twice.
+            r.toolchain(name)?;
         }
         if r.kernel.cmdline.bytes().any(|b| b == 0 || b == b'\n') {
             return Err(ImageError::Recipe(
@@ -280,21 +331,6 @@ impl Recipe {
                 return Err(ImageError::Recipe(format!("module path {m:?}")));
             }
         }
-        for rel in r
-            .toolchain
-            .exclude
-            .iter()
-            .chain(r.toolchain.symlinks.iter().map(|(link, _)| link))
-        {
-            if rel.starts_with('/') || rel.split('/').any(|c| c.is_empty() || c == "..") {
-                return Err(ImageError::Recipe(format!("toolchain path {rel:?}")));
-            }
-        }
-        for a in &r.toolchain.busybox_applets {
-            if a.is_empty() || a.contains('/') || a == ".." || a == "." {
-                return Err(ImageError::Recipe(format!("busybox applet {a:?}")));
-            }
-        }
         Ok(r)
     }
 
@@ -309,11 +345,69 @@ impl Recipe {
         Self::parse(BUILTIN_RECIPE)
     }
 
-    /// Every pin: the kernel first, then the toolchain's in recipe order.
+    /// Every pin: the kernel first, then each toolchain's own, toolchains in name order.
     pub fn pins(&self) -> Vec<DebPin> {
         let mut v = vec![self.kernel.pin()];
-        v.extend(self.toolchain.deb.iter().cloned());
+        v.extend(self.toolchains.values().flat_map(|t| t.deb.iter().cloned()));
         v
+    }
+
+    /// The toolchain `name` with what it extends folded in, parents first.
+    pub fn toolchain(&self, name: &str) -> Result<ResolvedToolchain, ImageError> {
+        let mut chain = Vec::new();
+        let mut at = name;
+        loop {
+            let t = self.toolchains.get(at).ok_or_else(|| {
+                ImageError::Recipe(if at == name {
+                    format!(
+                        "no toolchain {name:?} in the image recipe (it has: {})",
+                        self.toolchains
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                } else {
+                    format!(
+                        "toolchains.{}: extends {at:?}, which is not a toolchain",
+                        chain_last(&chain)
+                    )
+                })
+            })?;
+            if chain.iter().any(|(n, _)| *n == at) || chain.len() >= MAX_EXTENDS {
+                return Err(ImageError::Recipe(format!(
+                    "toolchains.{name}: extends loops or chains deeper than {MAX_EXTENDS}"
+                )));
+            }
+            chain.push((at, t));
+            match &t.extends {
+                Some(parent) => at = parent,
+                None => break,
+            }
+        }
+        let mut out = ResolvedToolchain {
+            name: name.to_owned(),
+            exclude: Vec::new(),
+            symlinks: Vec::new(),
+            busybox_applets: Vec::new(),
+            deb: Vec::new(),
+        };
+        for (at, t) in chain.into_iter().rev() {
+            for d in &t.deb {
+                if out.deb.iter().any(|o| o.package == d.package) {
+                    return Err(ImageError::Recipe(format!(
+                        "toolchains.{at}: {} is pinned twice in toolchain {name:?}",
+                        d.package
+                    )));
+                }
+                out.deb.push(d.clone());
+            }
+            out.exclude.extend(t.exclude.iter().cloned());
+            out.symlinks.extend(t.symlinks.iter().cloned());
+            out.busybox_applets
+                .extend(t.busybox_applets.iter().cloned());
+        }
+        Ok(out)
     }
 
     /// Where the unpacked kernel of this recipe lives in `cache`.
@@ -324,15 +418,19 @@ impl Recipe {
             stamp_of(&self.kernel)
         ))
     }
+}
 
-    /// Where the unpacked toolchain tree of this recipe lives in `cache`.
-    pub fn toolchain_dir(&self, cache: &Path) -> PathBuf {
-        cache.join("toolchain").join(stamp_of(&self.toolchain))
+impl ResolvedToolchain {
+    /// Where the unpacked tree of this toolchain lives in `cache`.
+    pub fn dir(&self, cache: &Path) -> PathBuf {
+        cache
+            .join("toolchain")
+            .join(format!("{}-{}", self.name, stamp_of(self)))
     }
 
-    /// The unpacked toolchain tree; an error naming `kiln image fetch` when it is not there.
-    pub fn toolchain_root(&self, cache: &Path) -> Result<PathBuf, ImageError> {
-        let dir = self.toolchain_dir(cache);
+    /// The unpacked tree; an error naming `kiln image fetch` when it is not there.
+    pub fn root(&self, cache: &Path) -> Result<PathBuf, ImageError> {
+        let dir = self.dir(cache);
         if !dir.join(".complete").is_file() {
             return Err(ImageError::MissingInput {
                 path: dir,
@@ -341,6 +439,32 @@ impl Recipe {
         }
         Ok(dir.join("root"))
     }
+}
+
+fn chain_last<'a>(chain: &[(&'a str, &ToolchainRecipe)]) -> &'a str {
+    chain.last().map_or("", |(n, _)| n)
+}
+
+fn check_toolchain_paths(name: &str, t: &ToolchainRecipe) -> Result<(), ImageError> {
+    for rel in t
+        .exclude
+        .iter()
+        .chain(t.symlinks.iter().map(|(link, _)| link))
+    {
+        if rel.starts_with('/') || rel.split('/').any(|c| c.is_empty() || c == "..") {
+            return Err(ImageError::Recipe(format!(
+                "toolchains.{name}: path {rel:?}"
+            )));
+        }
+    }
+    for a in &t.busybox_applets {
+        if a.is_empty() || a.contains('/') || a == ".." || a == "." {
+            return Err(ImageError::Recipe(format!(
+                "toolchains.{name}: busybox applet {a:?}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Where a recipe in force came from.
@@ -432,7 +556,18 @@ mod tests {
                 "has no [snapshot.suites]",
             ),
             ("path = \"pool/", "path = \"../pool/", "not a pool"),
-            ("format = 2", "format = 1", "unsupported format"),
+            ("format = 3", "format = 2", "unsupported format"),
+            ("extends = \"c\"", "extends = \"rust\"", "extends loops"),
+            (
+                "extends = \"c\"",
+                "extends = \"go\"",
+                "extends \"go\", which is not",
+            ),
+            (
+                "[toolchains.rust]",
+                "[toolchains.Rust]",
+                "a toolchain name is",
+            ),
             (
                 "timestamp = \"2",
                 "timestamp = \"x2",
@@ -450,7 +585,7 @@ mod tests {
     #[test]
     fn a_pin_timestamp_overrides_its_suite() {
         let r = Recipe::builtin().unwrap();
-        let mut p = r.toolchain.deb.first().unwrap().clone();
+        let mut p = r.toolchains[DEFAULT_TOOLCHAIN].deb.first().unwrap().clone();
         let suite_url = r.snapshot.url(&p).unwrap();
         p.snapshot = Some("20300101T000000Z".into());
         let pin_url = r.snapshot.url(&p).unwrap();

@@ -12,18 +12,24 @@ use std::process::Command;
 
 use kiln_image::image::{build_image, BuildOptions};
 use kiln_image::inputs::{prepare_default, Toolchain};
+use kiln_image::recipe::DEFAULT_TOOLCHAIN;
 
 #[test]
 fn image_build_is_reproducible() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let (recipe, cache, _) = prepare_default(Toolchain::Include).unwrap();
+    let (recipe, cache, _) = prepare_default(Toolchain::default_one()).unwrap();
     // Stand-in for kiln-enclave: any static binary will do for the bytes.
-    let init = recipe.toolchain_root(&cache).unwrap().join("bin/busybox");
+    let init = recipe
+        .toolchain(DEFAULT_TOOLCHAIN)
+        .unwrap()
+        .root(&cache)
+        .unwrap()
+        .join("bin/busybox");
     let opts = BuildOptions {
         cache,
         init,
         eif: true,
-        without_toolchain: false,
+        toolchain: Some(DEFAULT_TOOLCHAIN.into()),
     };
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();

@@ -17,10 +17,11 @@ use kiln_image::initramfs::Archive;
 use kiln_image::inputs::{prepare_default, Toolchain};
 use kiln_image::qemu_process::{self as qemu, Accel, VmConfig};
 use kiln_image::recipe::Recipe;
+use kiln_image::recipe::DEFAULT_TOOLCHAIN;
 
 fn fetch() -> (Recipe, PathBuf) {
     let (recipe, cache, _) =
-        prepare_default(Toolchain::Include).expect("fetch the recipe's inputs");
+        prepare_default(Toolchain::default_one()).expect("fetch the recipe's inputs");
     (recipe, cache)
 }
 
@@ -48,7 +49,12 @@ fn tiny_initrd(dir: &Path, cache: &Path, recipe: &Recipe, init: &str) -> PathBuf
     a.add_bytes("init", init.as_bytes().to_vec(), true).unwrap();
     a.add_file(
         "bin/busybox",
-        &recipe.toolchain_root(cache).unwrap().join("bin/busybox"),
+        &recipe
+            .toolchain(DEFAULT_TOOLCHAIN)
+            .unwrap()
+            .root(&cache)
+            .unwrap()
+            .join("bin/busybox"),
         true,
     )
     .unwrap();

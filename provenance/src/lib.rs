@@ -28,6 +28,7 @@ pub mod request;
 pub mod snp_product;
 pub mod statement;
 pub mod toolchain_disk;
+pub mod toolchain_manifest;
 
 use std::fmt;
 

@@ -9,6 +9,7 @@
 //! LC_ALL = "C"
 //!
 //! [toolchain]
+//! image = "c"                       # the image recipe's toolchain a VM guest boots with
 //! tools = ["cc", "make"]            # or [[toolchain.tool]] name = "cc" version_arg = "-v"
 //!
 //! [limits]
@@ -33,6 +34,8 @@ pub const RECIPE_FILE: &str = "kiln.toml";
 pub const DEFAULT_TIME_SECS: u64 = 600;
 /// The output size limit when the recipe gives none: 1 GiB.
 pub const DEFAULT_OUTPUT_BYTES: u64 = 1 << 30;
+/// The toolchain image a VM guest boots with when the recipe names none.
+pub const DEFAULT_TOOLCHAIN_IMAGE: &str = "c";
 
 /// Why recipe text is not a recipe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +90,11 @@ pub struct Recipe {
     /// The toolchain the build needs (recorded with digests and versions in the provenance).
     #[serde(default)]
     pub toolchain: Vec<Tool>,
+    /// The toolchain image a VM guest needs (`[toolchain] image`: a toolchain of kiln's image
+    /// recipe, `c` or `rust`), when the recipe names one; [`DEFAULT_TOOLCHAIN_IMAGE`] otherwise.
+    /// The sim backend uses the host's tools instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toolchain_image: Option<String>,
     /// Limits.
     pub limits: Limits,
 }
@@ -136,6 +144,8 @@ struct BuildSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ToolchainSection {
+    #[serde(default)]
+    image: Option<Spanned<String>>,
     #[serde(default)]
     tools: Vec<Spanned<String>>,
     #[serde(default)]
@@ -230,6 +240,15 @@ pub fn parse_recipe(text: &str) -> Result<Recipe, RecipeFileError> {
         });
     }
 
+    let toolchain_image = match file.toolchain.image {
+        Some(image) => {
+            check_toolchain_image(image.get_ref())
+                .map_err(|r| invalid(image.span(), "toolchain.image", r))?;
+            Some(image.into_inner())
+        }
+        None => None,
+    };
+
     let limits = file.limits;
     let time_secs = match (limits.time, limits.time_secs) {
         (Some(_), Some(s)) => {
@@ -273,11 +292,36 @@ pub fn parse_recipe(text: &str) -> Result<Recipe, RecipeFileError> {
         env,
         env_set,
         toolchain,
+        toolchain_image,
         limits: Limits {
             time_secs,
             output_bytes,
         },
     })
+}
+
+impl Recipe {
+    /// The toolchain image a VM guest boots with for this recipe.
+    pub fn toolchain_image(&self) -> &str {
+        self.toolchain_image
+            .as_deref()
+            .unwrap_or(DEFAULT_TOOLCHAIN_IMAGE)
+    }
+}
+
+fn check_toolchain_image(name: &str) -> Result<(), String> {
+    let ok = (1..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a toolchain image name (a-z, 0-9 and -, starting with a letter)"
+        ))
+    }
 }
 
 fn check_output(out: &str) -> Result<(), String> {

@@ -17,6 +17,8 @@ use crate::statement::ResourceDescriptor;
 
 /// The command-line key.
 pub const CMDLINE_KEY: &str = "kiln.toolchain";
+/// The URI prefix of a toolchain disk's builder dependency: `kiln:toolchain/<name>`.
+pub const TOOLCHAIN_URI_PREFIX: &str = "kiln:toolchain/";
 /// The digest name under which the provenance records a disk's dm-verity root hash.
 pub const VERITY_ROOT_DIGEST: &str = "dmVeritySha256Root";
 
@@ -97,14 +99,16 @@ impl ToolchainDiskParam {
 }
 
 impl ToolchainDiskParam {
-    /// The builder dependency the guest records for the disk it verified and mounted: the
-    /// root hash as its digest, the salt and size as annotations.
-    pub fn builder_dependency(&self) -> ResourceDescriptor {
+    /// The builder dependency the guest records for the disk it verified and mounted, holding
+    /// the toolchain `toolchain` (the name in the disk's manifest): `kiln:toolchain/<name>`,
+    /// the root hash as its digest, the device, salt and size as annotations.
+    pub fn builder_dependency(&self, toolchain: &str) -> ResourceDescriptor {
         ResourceDescriptor {
-            uri: Some(format!("kiln:toolchain-disk/{}", self.disk)),
+            uri: Some(format!("{TOOLCHAIN_URI_PREFIX}{toolchain}")),
             digest: BTreeMap::from([(VERITY_ROOT_DIGEST.to_owned(), hex::encode(self.root))]),
             name: Some("toolchain.img".into()),
             annotations: Some(serde_json::json!({
+                "disk": format!("/dev/{}", self.disk),
                 "verity": "format 1, sha256, 4096-byte blocks",
                 "dataBlocks": self.data_blocks,
                 "salt": hex::encode(self.salt),

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 use kiln_image::debian::fetch::FetchSources;
 use kiln_image::inputs::Toolchain;
-use kiln_image::recipe::default_cache_dir;
+use kiln_image::recipe::{default_cache_dir, is_toolchain_name, DEFAULT_TOOLCHAIN};
 use kiln_provenance::reference::ReferencePlatform;
 use kiln_provenance::Platform;
 
@@ -55,9 +55,13 @@ pub struct ImageFetchArgs {
     /// The download and unpack cache (default: $KILN_CACHE, else .cache/kiln of the source tree).
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
-    /// Only the kernel, not the toolchain.
-    #[arg(long)]
+    /// Only the kernel, no toolchain.
+    #[arg(long, conflicts_with = "toolchain")]
     pub no_toolchain: bool,
+    /// Only this toolchain of the recipe (`c`, `rust`, ...) besides the kernel; repeatable
+    /// (default: every toolchain).
+    #[arg(long, value_name = "NAME")]
+    pub toolchain: Vec<String>,
     /// Do not ask the snapshot archive (apt sources only).
     #[arg(long)]
     pub no_snapshot: bool,
@@ -105,6 +109,10 @@ pub struct ImageBuildArgs {
     /// kiln's state folder (see `kiln build --help`).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// The recipe's toolchain the image carries (`c`, `rust`, ...; a project's kiln.toml names
+    /// the one it needs under `[toolchain] image`).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_TOOLCHAIN)]
+    pub toolchain: String,
 }
 
 /// `kiln image measure`.
@@ -113,9 +121,12 @@ pub struct ImageMeasureArgs {
     /// sim, sev-snp, tdx or nitro.
     #[arg(long)]
     pub platform: String,
-    /// The image folder (default: the cached default image, built on first use).
+    /// The image folder (default: the cached image of --toolchain, built on first use).
     #[arg(long)]
     pub image: Option<PathBuf>,
+    /// Without --image: the toolchain of the cached image to measure.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_TOOLCHAIN, conflicts_with = "image")]
+    pub toolchain: String,
     /// SEV-SNP: the OVMF firmware file.
     #[arg(long, value_name = "FILE")]
     pub ovmf: Option<PathBuf>,
@@ -163,6 +174,8 @@ pub struct ImageBuildConfig {
     pub eif: bool,
     /// The recipe file, if given (else `$KILN_IMAGE_RECIPE`, else the built-in one).
     pub recipe: Option<PathBuf>,
+    /// The toolchain the image carries.
+    pub toolchain: String,
     /// Where the image goes.
     pub target: ImageTarget,
 }
@@ -172,11 +185,13 @@ pub struct ImageBuildConfig {
 pub enum ImageTarget {
     /// This folder (a fresh build).
     Folder(PathBuf),
-    /// The cached default image of the recipe in force, in this state folder (built on first
-    /// use).
+    /// The cached image of the recipe in force with one of its toolchains, in this state
+    /// folder (built on first use).
     Cache {
         /// The state folder.
         state_dir: PathBuf,
+        /// The toolchain's name.
+        toolchain: String,
     },
 }
 
@@ -188,16 +203,18 @@ impl ImageBuildArgs {
             "eif" => true,
             other => return Err(usage(format!("--format {other:?} is not initramfs or eif"))),
         };
+        check_toolchain_name(&self.toolchain)?;
         let target = match (self.out, self.state_dir) {
             (Some(out), _) => ImageTarget::Folder(out),
-            (None, Some(state_dir)) => ImageTarget::Cache { state_dir },
-            (None, None) => ImageTarget::Cache {
-                state_dir: default_state_dir()?,
+            (None, state_dir) => ImageTarget::Cache {
+                state_dir: state_dir.map_or_else(default_state_dir, Ok)?,
+                toolchain: self.toolchain.clone(),
             },
         };
         Ok(ImageBuildConfig {
             eif,
             recipe: self.recipe,
+            toolchain: self.toolchain,
             target,
         })
     }
@@ -259,11 +276,12 @@ impl ImageMeasureArgs {
                 builder_id: self.builder_id,
             }
         } else {
+            check_toolchain_name(&self.toolchain)?;
             let image = match (self.image, self.state_dir) {
                 (Some(dir), _) => ImageTarget::Folder(dir),
-                (None, Some(state_dir)) => ImageTarget::Cache { state_dir },
-                (None, None) => ImageTarget::Cache {
-                    state_dir: default_state_dir()?,
+                (None, state_dir) => ImageTarget::Cache {
+                    state_dir: state_dir.map_or_else(default_state_dir, Ok)?,
+                    toolchain: self.toolchain,
                 },
             };
             MeasureSubject::Image {
@@ -291,6 +309,18 @@ impl ImageMeasureArgs {
     }
 }
 
+/// Refuses a `--toolchain` that cannot name a toolchain (whether the recipe has it is checked
+/// when the recipe is read).
+fn check_toolchain_name(name: &str) -> Result<(), HostError> {
+    if is_toolchain_name(name) {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "--toolchain {name:?} is not a toolchain name (a-z, 0-9 and -, starting with a letter)"
+        )))
+    }
+}
+
 /// A validated `kiln image fetch`.
 #[derive(Debug, Clone)]
 pub struct ImageFetchConfig {
@@ -315,10 +345,15 @@ impl ImageFetchArgs {
         Ok(ImageFetchConfig {
             recipe: self.recipe,
             cache: self.cache.unwrap_or_else(default_cache_dir),
-            toolchain: if self.no_toolchain {
-                Toolchain::Skip
-            } else {
-                Toolchain::Include
+            toolchain: match (self.no_toolchain, self.toolchain.as_slice()) {
+                (true, _) => Toolchain::Skip,
+                (false, []) => Toolchain::All,
+                (false, names) => {
+                    for n in names {
+                        check_toolchain_name(n)?;
+                    }
+                    Toolchain::Some(names.to_vec())
+                }
             },
             sources: FetchSources::new(!self.no_apt, !self.no_snapshot),
         })

@@ -69,8 +69,8 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
         ]);
     }
     let launcher = launcher_for(cfg.backend).map_err(HostError::Launch)?;
-    let image = guest_image_for(cfg, progress)?;
     let recipe = crate::build_recipe::load(&cfg.dir).map_err(HostError::Recipe)?;
+    let image = guest_image_for(cfg, &recipe, progress)?;
     check_out(&cfg.out, cfg.force)?;
     // 2.
     let packed = pack(cfg, progress)?;
@@ -146,22 +146,42 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
     Ok(CompletedBuild { out, json })
 }
 
-/// Step 1, QEMU only: the image given, or the default image (built on first use).
+/// Step 1, QEMU only: the image given (which must carry the toolchain the recipe names), or
+/// the cached image of that toolchain (built on first use). The sim backend runs the host's
+/// tools, and says so.
 fn guest_image_for(
     cfg: &BuildConfig,
+    recipe: &Recipe,
     progress: &mut Progress,
 ) -> Result<Option<PathBuf>, HostError> {
+    let toolchain = recipe.toolchain_image();
     if cfg.backend != Backend::Qemu {
+        progress.note(&format!(
+            "the {} backend builds with this machine's tools ({}), not the {toolchain:?} \
+             toolchain image a VM guest boots with",
+            cfg.backend.as_str(),
+            if recipe.toolchain.is_empty() {
+                "those on the PATH".to_owned()
+            } else {
+                recipe
+                    .toolchain
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ));
         return Ok(None);
     }
     if let Some(dir) = &cfg.image {
+        crate::guest_image::check_image_toolchain(dir, toolchain).map_err(HostError::Image)?;
         return Ok(Some(dir.clone()));
     }
     let (dir, built) =
-        crate::guest_image::default_image(&cfg.state_dir).map_err(HostError::Image)?;
+        crate::guest_image::default_image(&cfg.state_dir, toolchain).map_err(HostError::Image)?;
     if built {
         progress.note(&format!(
-            "built the default guest image in {}",
+            "built the guest image with toolchain {toolchain:?} in {}",
             dir.display()
         ));
     }

@@ -22,10 +22,17 @@ pub fn run_build(cfg: &ImageBuildConfig) -> Result<String, HostError> {
     let r = recipe_in_force(cfg.recipe.as_deref()).map_err(HostError::Image)?;
     let dir = match &cfg.target {
         ImageTarget::Folder(out) => {
-            build_into(&r.recipe, out, cfg.eif).map_err(HostError::Image)?;
+            build_into(&r.recipe, &cfg.toolchain, out, cfg.eif).map_err(HostError::Image)?;
             out.clone()
         }
-        ImageTarget::Cache { state_dir } => image_of(&r, state_dir).map_err(HostError::Image)?.0,
+        ImageTarget::Cache {
+            state_dir,
+            toolchain,
+        } => {
+            image_of(&r, toolchain, state_dir)
+                .map_err(HostError::Image)?
+                .0
+        }
     };
     let p = ImagePaths::in_dir(&dir);
     let mut out = String::new();
@@ -63,8 +70,13 @@ pub fn run_measure(cfg: &ImageMeasureConfig) -> Result<String, HostError> {
         MeasureSubject::Image { image, options } => {
             let dir = match image {
                 ImageTarget::Folder(dir) => dir.clone(),
-                ImageTarget::Cache { state_dir } => {
-                    default_image(state_dir).map_err(HostError::Image)?.0
+                ImageTarget::Cache {
+                    state_dir,
+                    toolchain,
+                } => {
+                    default_image(state_dir, toolchain)
+                        .map_err(HostError::Image)?
+                        .0
                 }
             };
             let doc = measure(&dir, options).map_err(HostError::Image)?;

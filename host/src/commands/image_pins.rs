@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use kiln_image::debian::fetch::FetchSources;
 use kiln_image::debian::lock::{self, Availability, LockMode, PinCheck};
 use kiln_image::debian::packages::AptIndices;
-use kiln_image::inputs::{prepare, Toolchain};
+use kiln_image::inputs::prepare;
 use kiln_image::recipe::{Recipe, RecipeInForce};
 use kiln_image::ImageError;
 use serde_json::json;
@@ -27,7 +27,7 @@ fn stderr_line(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// `kiln image fetch`: prints `kernel=DIR` and `toolchain=DIR`.
+/// `kiln image fetch`: prints `kernel=DIR` and `toolchain.NAME=DIR` per toolchain.
 pub fn run_fetch(cfg: &ImageFetchConfig) -> Result<String, HostError> {
     let r = RecipeInForce::resolve(cfg.recipe.as_deref()).map_err(image_err("read the recipe"))?;
     announce_recipe(&r);
@@ -35,15 +35,15 @@ pub fn run_fetch(cfg: &ImageFetchConfig) -> Result<String, HostError> {
         &r.recipe,
         &cfg.cache,
         &cfg.sources,
-        cfg.toolchain,
+        cfg.toolchain.clone(),
         &mut |line| {
             let _ = writeln!(std::io::stderr().lock(), "kiln: {line}");
         },
     )
     .map_err(image_err("fetch the image recipe's packages"))?;
     let mut out = format!("kernel={}\n", inputs.kernel_dir.display());
-    if cfg.toolchain == Toolchain::Include {
-        out.push_str(&format!("toolchain={}\n", inputs.toolchain_root.display()));
+    for (name, root) in &inputs.toolchain_roots {
+        out.push_str(&format!("toolchain.{name}={}\n", root.display()));
     }
     Ok(out)
 }

@@ -21,8 +21,8 @@ pub use enclave::{find_static_enclave, is_static_elf, BUILD_STATIC_HINT, ENCLAVE
 pub use predict::{default_builder_id, measure, sim_measurement, MeasureOptions};
 pub use reference::{load_reference, parse_reference, Reference};
 pub use store::{
-    announce_recipe, build_into, cache_key, default_image, ensure_inputs, image_of, image_paths,
-    recipe_in_force,
+    announce_recipe, build_into, cache_key, check_image_toolchain, default_image, ensure_inputs,
+    image_of, image_paths, recipe_in_force,
 };
 /// vCPUs of a QEMU guest unless told otherwise.
 pub const DEFAULT_VCPUS: u32 = 2;
@@ -49,6 +49,15 @@ pub enum GuestImageError {
         dir: PathBuf,
         /// The missing file.
         missing: PathBuf,
+    },
+    /// An image folder carries another toolchain than the recipe names.
+    WrongToolchain {
+        /// The folder.
+        dir: PathBuf,
+        /// The toolchain its `image.json` names, if any.
+        has: Option<String>,
+        /// The toolchain the build recipe names.
+        wants: String,
     },
     /// A file operation failed.
     Io {
@@ -83,6 +92,15 @@ impl fmt::Display for GuestImageError {
                 "{} is not a kiln image folder: {} is missing (make one with `kiln image build --out DIR`)",
                 dir.display(),
                 missing.display()
+            ),
+            Self::WrongToolchain { dir, has, wants } => write!(
+                f,
+                "the image {} carries {}, but the build recipe's [toolchain] image is {wants:?} \
+                 (build one with `kiln image build --toolchain {wants} --out DIR`, or leave \
+                 --image out to use the cached one)",
+                dir.display(),
+                has.as_deref()
+                    .map_or_else(|| "no toolchain".to_owned(), |h| format!("toolchain {h:?}"))
             ),
             Self::Io { op, .. } => write!(f, "cannot {op}"),
             Self::Reference { path, reason } => {

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use kiln_image::image::ImagePaths;
-use kiln_image::recipe::Recipe;
+use kiln_image::recipe::{Recipe, DEFAULT_TOOLCHAIN};
 use kiln_provenance::reference::{ReferenceDocument, ReferencePlatform};
 
 use super::{
@@ -46,7 +46,9 @@ pub fn parse_reference(path: &Path, bytes: &[u8]) -> Result<Reference, GuestImag
 }
 
 /// Loads `--reference`: a reference file, an image folder (its sim measurement with the
-/// default vCPUs and memory), or a recipe file (the image it builds, then as a folder).
+/// default vCPUs and memory), or a recipe file (the image of its default toolchain,
+/// [`DEFAULT_TOOLCHAIN`], then as a folder; for another toolchain's image, give its folder or
+/// its `kiln image measure --json` document).
 pub fn load_reference(path: &Path, state_dir: Option<&Path>) -> Result<Reference, GuestImageError> {
     let sim = |dir: &Path| -> Result<Reference, GuestImageError> {
         let p = image_paths(dir)?;
@@ -68,11 +70,12 @@ pub fn load_reference(path: &Path, state_dir: Option<&Path>) -> Result<Reference
             GuestImageError::Usage("a recipe reference needs a state folder to build in".into())
         })?;
         let enclave = find_static_enclave()?;
-        let dir = state
-            .join("images")
-            .join(format!("recipe-{}", cache_key(&text, &enclave)?));
+        let dir = state.join("images").join(format!(
+            "recipe-{}",
+            cache_key(&text, DEFAULT_TOOLCHAIN, &enclave)?
+        ));
         if !ImagePaths::in_dir(&dir).manifest.is_file() {
-            build_into(&recipe, &dir, false)?;
+            build_into(&recipe, DEFAULT_TOOLCHAIN, &dir, false)?;
         }
         return sim(&dir);
     }

@@ -14,15 +14,22 @@ use sha2::{Digest, Sha256};
 
 use super::{find_static_enclave, image_err, io_err, GuestImageError};
 
-/// The cache key of the default image: recipe text and enclave binary.
-pub fn cache_key(recipe_text: &str, enclave: &Path) -> Result<String, GuestImageError> {
+/// The cache key of an image: recipe text, toolchain name and enclave binary.
+pub fn cache_key(
+    recipe_text: &str,
+    toolchain: &str,
+    enclave: &Path,
+) -> Result<String, GuestImageError> {
     let (_, enclave_digest) = sha256_file(enclave).map_err(image_err("hash the enclave"))?;
     let mut h = Sha256::new();
-    h.update(b"kiln-image-cache/v1\0");
+    h.update(b"kiln-image-cache/v2\0");
     h.update(recipe_text.as_bytes());
     h.update(b"\0");
+    h.update(toolchain.as_bytes());
+    h.update(b"\0");
     h.update(enclave_digest);
-    Ok(hex::encode(h.finalize()).chars().take(32).collect())
+    let key: String = hex::encode(h.finalize()).chars().take(32).collect();
+    Ok(format!("{toolchain}-{key}"))
 }
 
 /// The recipe in force: `recipe` if given, else `$KILN_IMAGE_RECIPE`, else the built-in one
@@ -33,34 +40,52 @@ pub fn recipe_in_force(recipe: Option<&Path>) -> Result<RecipeInForce, GuestImag
     Ok(r)
 }
 
-/// Builds an image of `recipe` into `out` (a fresh build: any files there are replaced),
-/// fetching the recipe's packages first if the cache lacks them.
-pub fn build_into(recipe: &Recipe, out: &Path, eif: bool) -> Result<ImagePaths, GuestImageError> {
+/// Builds an image of `recipe` with its toolchain `toolchain` into `out` (a fresh build: any
+/// files there are replaced), fetching the packages first if the cache lacks them.
+pub fn build_into(
+    recipe: &Recipe,
+    toolchain: &str,
+    out: &Path,
+    eif: bool,
+) -> Result<ImagePaths, GuestImageError> {
     let init = find_static_enclave()?;
     let cache = default_cache_dir();
-    ensure_inputs(recipe, &cache, Toolchain::Include)?;
+    // An unknown name fails here, naming the recipe's toolchains, before any download.
+    recipe
+        .toolchain(toolchain)
+        .map_err(image_err("choose the toolchain"))?;
+    ensure_inputs(recipe, &cache, Toolchain::One(toolchain.to_owned()))?;
     let opts = BuildOptions {
         cache,
         init,
         eif,
-        without_toolchain: false,
+        toolchain: Some(toolchain.to_owned()),
     };
     let (paths, _) = build_image(recipe, &opts, out)
         .map_err(image_err(format!("build the image into {}", out.display())))?;
     Ok(paths)
 }
 
-/// The default image of the recipe in force (with its EIF), built on first use into
-/// `<state>/images/<key>/`. Returns the folder and whether it was built now.
-pub fn default_image(state_dir: &Path) -> Result<(PathBuf, bool), GuestImageError> {
+/// The image of toolchain `toolchain` of the recipe in force (with its EIF), built on first
+/// use into `<state>/images/<toolchain>-<key>/`. Returns the folder and whether it was built
+/// now.
+pub fn default_image(
+    state_dir: &Path,
+    toolchain: &str,
+) -> Result<(PathBuf, bool), GuestImageError> {
     let r = recipe_in_force(None)?;
-    image_of(&r, state_dir)
+    image_of(&r, toolchain, state_dir)
 }
 
-/// The image of `r` (with its EIF), built on first use into `<state>/images/<key>/`.
-pub fn image_of(r: &RecipeInForce, state_dir: &Path) -> Result<(PathBuf, bool), GuestImageError> {
+/// The image of `r` with toolchain `toolchain` (with its EIF), built on first use into
+/// `<state>/images/<toolchain>-<key>/`.
+pub fn image_of(
+    r: &RecipeInForce,
+    toolchain: &str,
+    state_dir: &Path,
+) -> Result<(PathBuf, bool), GuestImageError> {
     let enclave = find_static_enclave()?;
-    let key = cache_key(&r.text, &enclave)?;
+    let key = cache_key(&r.text, toolchain, &enclave)?;
     let root = state_dir.join("images");
     let dir = root.join(&key);
     if ImagePaths::in_dir(&dir).manifest.is_file() {
@@ -71,7 +96,7 @@ pub fn image_of(r: &RecipeInForce, state_dir: &Path) -> Result<(PathBuf, bool), 
         ".{key}.partial-{}",
         crate::random_hex(6).map_err(io_err("read /dev/urandom"))?
     ));
-    let built = build_into(&r.recipe, &tmp, true);
+    let built = build_into(&r.recipe, toolchain, &tmp, true);
     if let Err(e) = built {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
@@ -98,6 +123,28 @@ pub fn image_paths(dir: &Path) -> Result<ImagePaths, GuestImageError> {
         }
     }
     Ok(p)
+}
+
+/// Checks that the image in `dir` carries toolchain `wants` (its `image.json` says which).
+pub fn check_image_toolchain(dir: &Path, wants: &str) -> Result<(), GuestImageError> {
+    let p = image_paths(dir)?;
+    let text = fs::read_to_string(&p.manifest)
+        .map_err(io_err(format!("read {}", p.manifest.display())))?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        GuestImageError::Usage(format!("{} is not valid JSON: {e}", p.manifest.display()))
+    })?;
+    let has = manifest
+        .get("toolchain")
+        .and_then(|t| t.as_str())
+        .map(str::to_owned);
+    if has.as_deref() == Some(wants) {
+        return Ok(());
+    }
+    Err(GuestImageError::WrongToolchain {
+        dir: dir.to_path_buf(),
+        has,
+        wants: wants.to_owned(),
+    })
 }
 
 /// Says on stderr that a recipe other than the built-in one is in force, and which.

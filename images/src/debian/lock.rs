@@ -33,7 +33,7 @@ pub enum Availability {
 #[derive(Debug, Clone)]
 pub struct PinCheck {
     /// `kernel` or `toolchain`.
-    pub role: &'static str,
+    pub role: String,
     /// The pin.
     pub pin: DebPin,
     /// Whether a reachable source serves it.
@@ -68,7 +68,7 @@ fn newest_for<'a>(
     pin: &DebPin,
     indices: &'a AptIndices,
 ) -> Result<&'a PackageEntry, ArchiveError> {
-    if role == "kernel" {
+    if role == KERNEL_ROLE {
         let meta = indices
             .newest(&recipe.kernel.track, &pin.suite)
             .ok_or_else(|| ArchiveError::NotInIndex {
@@ -97,18 +97,17 @@ fn newest_for<'a>(
         })
 }
 
-fn roles(recipe: &Recipe) -> Vec<(&'static str, DebPin)> {
-    let mut v = vec![("kernel", recipe.kernel.pin())];
-    v.extend(
-        recipe
-            .toolchain
-            .deb
-            .iter()
-            .cloned()
-            .map(|p| ("toolchain", p)),
-    );
+/// Every pin with its role: `kernel`, or the name of the toolchain that pins it.
+fn roles(recipe: &Recipe) -> Vec<(String, DebPin)> {
+    let mut v = vec![(KERNEL_ROLE.to_owned(), recipe.kernel.pin())];
+    for (name, t) in &recipe.toolchains {
+        v.extend(t.deb.iter().cloned().map(|p| (name.clone(), p)));
+    }
     v
 }
+
+/// The role of the kernel's pin.
+const KERNEL_ROLE: &str = "kernel";
 
 /// Checks every pin: served by apt's indices with the pinned digest, or by the snapshot
 /// archive (a HEAD request, when `sources.snapshot`); a newer version in its suite is noted.
@@ -157,7 +156,7 @@ pub fn check(recipe: &Recipe, indices: &AptIndices, sources: &FetchSources) -> V
                 },
             }
         }
-        let newer = newest_for(recipe, role, &pin, indices).ok().and_then(|e| {
+        let newer = newest_for(recipe, &role, &pin, indices).ok().and_then(|e| {
             let newer_version = match (e.parsed_version(), pin_version(&pin)) {
                 (Some(a), Some(b)) => a > b,
                 _ => false,
@@ -197,7 +196,7 @@ pub enum LockMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinChange {
     /// `kernel` or `toolchain`.
-    pub role: &'static str,
+    pub role: String,
     /// The pin before.
     pub old: DebPin,
     /// The pin after.
@@ -259,7 +258,7 @@ pub fn lock(
         if mode == LockMode::Unavailable && !unavailable.contains(pin.package.as_str()) {
             continue;
         }
-        let e = newest_for(recipe, role, &pin, indices)?;
+        let e = newest_for(recipe, &role, &pin, indices)?;
         let new = DebPin {
             package: e.package.clone(),
             version: e.version.clone(),
@@ -303,10 +302,11 @@ pub fn lock(
         .parse()
         .map_err(|e: toml_edit::TomlError| ArchiveError::Edit(e.to_string()))?;
     for c in &changes {
-        let table = if c.role == "kernel" {
+        let table = if c.role == KERNEL_ROLE {
             doc.get_mut("kernel").and_then(Item::as_table_like_mut)
         } else {
-            doc.get_mut("toolchain")
+            doc.get_mut("toolchains")
+                .and_then(|t| t.get_mut(&c.role))
                 .and_then(|t| t.get_mut("deb"))
                 .and_then(Item::as_array_of_tables_mut)
                 .and_then(|a| {
@@ -329,7 +329,7 @@ pub fn lock(
                 table.remove("snapshot");
             }
         }
-        if c.role == "kernel" && c.new.package != c.old.package {
+        if c.role == KERNEL_ROLE && c.new.package != c.old.package {
             let release = c.new.package.strip_prefix("linux-image-").ok_or_else(|| {
                 ArchiveError::Edit(format!("{} is not linux-image-*", c.new.package))
             })?;
@@ -357,13 +357,16 @@ pub fn lock(
         if let Some(k) = doc.get_mut("kernel").and_then(Item::as_table_like_mut) {
             k.remove("snapshot");
         }
-        if let Some(debs) = doc
-            .get_mut("toolchain")
-            .and_then(|t| t.get_mut("deb"))
-            .and_then(Item::as_array_of_tables_mut)
-        {
-            for t in debs.iter_mut() {
-                t.remove("snapshot");
+        for name in recipe.toolchains.keys() {
+            if let Some(debs) = doc
+                .get_mut("toolchains")
+                .and_then(|t| t.get_mut(name))
+                .and_then(|t| t.get_mut("deb"))
+                .and_then(Item::as_array_of_tables_mut)
+            {
+                for t in debs.iter_mut() {
+                    t.remove("snapshot");
+                }
             }
         }
     }
