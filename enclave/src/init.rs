@@ -6,7 +6,9 @@
 //! 1. mounts `/proc`, `/sys`, `/dev` (devtmpfs), `/tmp` (tmpfs), `/sys/fs/cgroup` (cgroup2) and, when the kernel has
 //!    it, configfs at `/sys/kernel/config` (configfs-tsm);
 //! 2. loads the modules listed, in order, in `/lib/modules/<release>/kiln-modules`
-//!    (`finit_module`; a module for absent hardware only earns a console line);
+//!    (`finit_module`), each only where its conditions hold ([`kiln_provenance::guest_modules`]:
+//!    no SEV-SNP driver outside an SEV-SNP guest); a module whose device is absent all the same
+//!    only earns a console line;
 //! 3. when the kernel command line names a toolchain disk (`kiln.toolchain=`, see
 //!    [`kiln_provenance::toolchain_disk`]), opens it as a read-only dm-verity device with the
 //!    root hash from the command line ([`crate::dm`]), mounts its SquashFS read-only at
@@ -38,6 +40,7 @@ use nix::kmod::{finit_module, ModuleInitFlags};
 use nix::mount::{mount, MsFlags};
 use nix::sys::reboot::{reboot, RebootMode};
 
+use kiln_provenance::guest_modules::{ModuleCondition, ModuleLine};
 use kiln_provenance::toolchain_disk::ToolchainDiskParam;
 use kiln_provenance::toolchain_manifest::{ToolchainManifest, MANIFEST_PATH};
 
@@ -78,6 +81,11 @@ pub enum InitError {
         /// The cause.
         source: io::Error,
     },
+    /// The image's module list has a line that is not a module line.
+    ModuleList {
+        /// Why.
+        reason: String,
+    },
     /// The toolchain disk cannot be opened or mounted.
     Toolchain {
         /// Why.
@@ -97,6 +105,7 @@ impl fmt::Display for InitError {
         match self {
             Self::Mount { target, .. } => write!(f, "cannot mount {target}"),
             Self::Io { op, path, .. } => write!(f, "cannot {op} {}", path.display()),
+            Self::ModuleList { reason } => write!(f, "module list: {reason}"),
             Self::Toolchain { reason } => write!(f, "toolchain disk: {reason}"),
             Self::NoPort { name, found } => write!(
                 f,
@@ -117,7 +126,7 @@ impl std::error::Error for InitError {
         match self {
             Self::Mount { source, .. } => Some(source),
             Self::Io { source, .. } => Some(source),
-            Self::NoPort { .. } | Self::Toolchain { .. } => None,
+            Self::NoPort { .. } | Self::Toolchain { .. } | Self::ModuleList { .. } => None,
         }
     }
 }
@@ -230,14 +239,59 @@ fn read_text(path: &str) -> Result<String, InitError> {
     })
 }
 
-/// Loads the modules of `kiln-modules` in order; returns how many loaded.
-fn load_modules() -> Result<usize, InitError> {
+/// What [`load_modules`] did.
+struct ModulesLoaded {
+    loaded: usize,
+    skipped: usize,
+}
+
+/// Whether one of a module's conditions holds on this machine (always, when it has none).
+fn module_wanted(when: &[ModuleCondition], cpu_flags: &mut Option<String>) -> bool {
+    if when.is_empty() {
+        return true;
+    }
+    when.iter().any(|c| match c {
+        ModuleCondition::Cpu(flag) => {
+            let flags = cpu_flags.get_or_insert_with(|| {
+                fs::read_to_string("/proc/cpuinfo")
+                    .ok()
+                    .and_then(|t| {
+                        t.lines()
+                            .find(|l| l.starts_with("flags"))
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or_default()
+            });
+            flags.split_whitespace().any(|f| f == flag)
+        }
+        ModuleCondition::Platform(name) => {
+            Path::new("/sys/bus/platform/devices").join(name).exists()
+        }
+        ModuleCondition::Virtio(id) => fs::read_dir("/sys/bus/virtio/devices")
+            .map(|entries| {
+                entries.flatten().any(|e| {
+                    fs::read_to_string(e.path().join("device"))
+                        .is_ok_and(|d| d.trim().eq_ignore_ascii_case(id))
+                })
+            })
+            .unwrap_or(false),
+    })
+}
+
+/// Loads the modules of `kiln-modules` in order, each whose conditions hold
+/// ([`kiln_provenance::guest_modules`]).
+fn load_modules() -> Result<ModulesLoaded, InitError> {
     let release = read_text("/proc/sys/kernel/osrelease")?;
     let dir = Path::new("/lib/modules").join(release.trim());
     let list_path = dir.join("kiln-modules");
     let list = match fs::read_to_string(&list_path) {
         Ok(l) => l,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(ModulesLoaded {
+                loaded: 0,
+                skipped: 0,
+            })
+        }
         Err(source) => {
             return Err(InitError::Io {
                 op: "read",
@@ -246,9 +300,20 @@ fn load_modules() -> Result<usize, InitError> {
             })
         }
     };
-    let mut loaded = 0;
-    for name in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let path = dir.join(name);
+    let mut done = ModulesLoaded {
+        loaded: 0,
+        skipped: 0,
+    };
+    let mut cpu_flags = None;
+    for text in list.lines().filter(|l| !l.trim().is_empty()) {
+        let line = ModuleLine::parse(text).map_err(|reason| InitError::ModuleList {
+            reason: format!("{}: {reason}", list_path.display()),
+        })?;
+        if !module_wanted(&line.when, &mut cpu_flags) {
+            done.skipped += 1;
+            continue;
+        }
+        let path = dir.join(&line.path);
         let file = fs::File::open(&path).map_err(|source| InitError::Io {
             op: "open the module",
             path: path.clone(),
@@ -256,12 +321,12 @@ fn load_modules() -> Result<usize, InitError> {
         })?;
         let no_params: &CStr = c"";
         match finit_module(&file, no_params, ModuleInitFlags::empty()) {
-            Ok(()) | Err(Errno::EEXIST) => loaded += 1,
+            Ok(()) | Err(Errno::EEXIST) => done.loaded += 1,
             // A driver for hardware this machine does not have (ENODEV from its init): noted.
-            Err(e) => say(&format!("module {name} not loaded: {e}")),
+            Err(e) => say(&format!("module {} not loaded: {e}", line.path)),
         }
     }
-    Ok(loaded)
+    Ok(done)
 }
 
 /// The `/dev` node of each named port, waiting up to [`PORT_WAIT`] for both.
@@ -443,8 +508,10 @@ fn setup() -> Result<Config, InitError> {
     let tsm_root = PathBuf::from("/sys/kernel/config/tsm/report");
     let tee = backend::probe(&tsm_root).unwrap_or(TeeChoice::SimDevice);
     say(&format!(
-        "up at {} s: {modules} modules, control {}, device {}, TEE {}{}",
+        "up at {} s: {} modules ({} for absent hardware left out), control {}, device {}, TEE {}{}",
         uptime(),
+        modules.loaded,
+        modules.skipped,
         control.display(),
         device.display(),
         tee.as_str(),

@@ -3,9 +3,10 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `vmlinuz` | the pinned kernel (bzImage), copied |
+//! | `vmlinuz` | the pinned kernel (bzImage), copied: what SEV-SNP, TDX and Nitro boot |
+//! | `vmlinux` | its uncompressed ELF, which a local QEMU launch boots through the PVH entry and the sim measurement covers ([`crate::pvh`]) |
 //! | `base.cpio` | newc: `/init` (kiln-enclave), `/dev/console`, mount points, modules + `kiln-modules` (load order) |
-//! | `toolchain.img` | the unpacked toolchain tree as a read-only disk: SquashFS + dm-verity tree ([`crate::toolchain_disk`]) |
+//! | `toolchain.img` | the unpacked tree of the recipe's toolchain the image is built with (`c`, `rust`, …) as a read-only disk: SquashFS + dm-verity tree ([`crate::toolchain_disk`]) |
 //! | `toolchain.cpio` | with `eif: true`: newc of the same tree, the EIF's second ramdisk (an enclave has no disks) |
 //! | `initrd.cpio` | `base.cpio` alone: what QEMU boots and SEV-SNP/sim measure (a few MiB) |
 //! | `cmdline` | the recipe's kernel command line and `kiln.toolchain=vda,…` naming the disk's root hash (no trailing newline) |
@@ -14,7 +15,8 @@
 //! A VM's userland is the toolchain disk: `/init` opens it with dm-verity against the root hash on
 //! the measured command line and mounts its folders over the initramfs' root. On Nitro, where an
 //! enclave has no disks, the same tree is the EIF's second ramdisk, which PCR0 and PCR2 cover.
-//! | `image.json` | SHA-256 of every file above, the pins, and the Nitro PCRs when an EIF was built |
+//! `image.json` holds the SHA-256 of every file above, the toolchain's name and pins, the disk's
+//! root hash, and the Nitro PCRs when an EIF was built.
 
 use std::fs;
 use std::io::{BufWriter, Read, Write};
@@ -51,8 +53,11 @@ pub struct BuildOptions {
 pub struct ImagePaths {
     /// The image folder.
     pub dir: PathBuf,
-    /// `vmlinuz`.
+    /// `vmlinuz`: the bzImage (what SEV-SNP, TDX and Nitro launches boot).
     pub kernel: PathBuf,
+    /// `vmlinux`: the bzImage's uncompressed ELF, which a local VM boots through its PVH entry
+    /// ([`crate::pvh`]); absent when the kernel gives none.
+    pub pvh_kernel: PathBuf,
     /// `base.cpio`: kiln-enclave, its modules and the fixed files.
     pub base: PathBuf,
     /// `toolchain.cpio`: the pinned toolchain.
@@ -77,6 +82,7 @@ impl ImagePaths {
         ImagePaths {
             dir: dir.to_path_buf(),
             kernel: dir.join("vmlinuz"),
+            pvh_kernel: dir.join("vmlinux"),
             base: dir.join("base.cpio"),
             toolchain: dir.join("toolchain.cpio"),
             initrd: dir.join("initrd.cpio"),
@@ -89,9 +95,10 @@ impl ImagePaths {
 
     /// Every file an image may hold, in the order manifests and listings give them (the
     /// manifest itself aside); which are present depends on the build.
-    pub fn files(&self) -> [&PathBuf; 7] {
+    pub fn files(&self) -> [&PathBuf; 8] {
         [
             &self.kernel,
+            &self.pvh_kernel,
             &self.base,
             &self.toolchain_disk,
             &self.toolchain,
@@ -99,6 +106,16 @@ impl ImagePaths {
             &self.cmdline,
             &self.eif,
         ]
+    }
+
+    /// The kernel a local (QEMU with KVM or TCG) launch boots and measures: `vmlinux` when the
+    /// image has it, else `vmlinuz`.
+    pub fn local_kernel(&self) -> &Path {
+        if self.pvh_kernel.is_file() {
+            &self.pvh_kernel
+        } else {
+            &self.kernel
+        }
     }
 
     /// The kernel command line stored in the image.
@@ -131,6 +148,11 @@ pub struct Manifest {
     pub kernel_release: String,
     /// The kernel command line (with the toolchain disk's word).
     pub cmdline: String,
+    /// What a local VM boots: `vmlinux` (PVH) or `vmlinuz`.
+    pub local_kernel: String,
+    /// Why the image has no `vmlinux`, when it has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_pvh_kernel: Option<String>,
     /// The toolchain's name in the recipe, when the image has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub toolchain: Option<String>,
@@ -209,7 +231,9 @@ pub fn base_archive(recipe: &Recipe, cache: &Path, init: &Path) -> Result<Archiv
     }
     let kdir = recipe.kernel_dir(cache);
     let moddir = format!("lib/modules/{}", recipe.kernel.release);
-    for m in &recipe.kernel.modules {
+    let lines = recipe.kernel.module_lines();
+    for line in &lines {
+        let m = &line.path;
         let src = kdir.join("modules").join(m);
         if !src.is_file() {
             return Err(ImageError::MissingInput {
@@ -220,12 +244,21 @@ pub fn base_archive(recipe: &Recipe, cache: &Path, init: &Path) -> Result<Archiv
         a.add_file(&format!("{moddir}/{m}"), &src, false)?;
     }
     let mut list = String::new();
-    for m in &recipe.kernel.modules {
-        list.push_str(m);
+    for line in &lines {
+        list.push_str(&line.to_string());
         list.push('\n');
     }
     a.add_bytes(&format!("{moddir}/kiln-modules"), list.into_bytes(), false)?;
     Ok(a)
+}
+
+/// Removes a file a previous build may have left.
+fn remove_stale(path: &Path) -> Result<(), ImageError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ImageError::io(path, "removing")(e)),
+    }
 }
 
 /// Where the disk of toolchain `t` is cached, beside its unpacked tree: the disk and the
@@ -275,6 +308,21 @@ pub fn build_image(
         });
     }
     copy_atomic(&kernel_src, &p.kernel)?;
+    let bz = fs::read(&p.kernel).map_err(ImageError::io(&p.kernel, "reading"))?;
+    let pvh = match crate::pvh::pvh_kernel(&bz) {
+        Ok(elf) => {
+            write_atomic(&p.pvh_kernel, |w| {
+                w.write_all(&elf)
+                    .map_err(ImageError::io(&p.pvh_kernel, "writing"))
+            })?;
+            Ok(())
+        }
+        Err(why) => {
+            remove_stale(&p.pvh_kernel)?;
+            Err(why.0)
+        }
+    };
+    drop(bz);
     let base = base_archive(recipe, &opts.cache, &opts.init)?;
     write_atomic(&p.base, |w| base.write_newc(w).map(|_| ()))?;
     // What QEMU boots is the base archive alone: the same bytes, copied.
@@ -284,11 +332,7 @@ pub fn build_image(
     let mut cmdline = recipe.kernel.cmdline.clone();
     let mut disk_root = None;
     for stale in [&p.toolchain_disk, &p.toolchain] {
-        match fs::remove_file(stale) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ImageError::io(stale, "removing")(e)),
-        }
+        remove_stale(stale)?;
     }
     let toolchain = opts
         .toolchain
@@ -347,6 +391,8 @@ pub fn build_image(
         kernel_deb_sha256: recipe.kernel.sha256.clone(),
         kernel_release: recipe.kernel.release.clone(),
         cmdline,
+        local_kernel: if pvh.is_ok() { "vmlinux" } else { "vmlinuz" }.to_owned(),
+        no_pvh_kernel: pvh.err(),
         toolchain_disk_root: disk_root,
         toolchain_debs: toolchain
             .iter()

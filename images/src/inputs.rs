@@ -176,7 +176,8 @@ fn prepare_kernel(
         ))?;
     }
     let moddir = unpacked.join("lib/modules").join(&k.release);
-    for rel in &k.modules {
+    for line in k.module_lines() {
+        let rel = &line.path;
         let src = moddir.join(format!("{rel}.xz"));
         if !src.is_file() {
             return Err(ImageError::Recipe(format!(

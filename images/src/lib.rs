@@ -15,6 +15,7 @@ pub mod image;
 pub mod initramfs;
 pub mod inputs;
 pub mod measure;
+pub mod pvh;
 pub mod qemu_process;
 pub mod recipe;
 pub mod tdx_boot;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::ImageError;
+use kiln_provenance::guest_modules::ModuleLine;
 
 /// The text of the recipe shipped in the repository (`images/recipe.toml`).
 pub const BUILTIN_RECIPE: &str = include_str!("../recipe.toml");
@@ -73,11 +74,21 @@ pub struct KernelRecipe {
     pub release: String,
     /// The kernel command line.
     pub cmdline: String,
-    /// Module paths relative to `/lib/modules/<release>/`, without `.xz`, in load order.
+    /// Module paths relative to `/lib/modules/<release>/`, without `.xz`, in load order, each
+    /// with the conditions under which the guest loads it
+    /// ([`kiln_provenance::guest_modules`]).
     pub modules: Vec<String>,
 }
 
 impl KernelRecipe {
+    /// The module lines, parsed (checked when the recipe was).
+    pub fn module_lines(&self) -> Vec<ModuleLine> {
+        self.modules
+            .iter()
+            .filter_map(|m| ModuleLine::parse(m).ok())
+            .collect()
+    }
+
     /// The kernel package as a pin.
     pub fn pin(&self) -> DebPin {
         DebPin {
@@ -327,9 +338,7 @@ impl Recipe {
             )));
         }
         for m in &r.kernel.modules {
-            if !m.ends_with(".ko") || m.split('/').any(|c| c.is_empty() || c == "..") {
-                return Err(ImageError::Recipe(format!("module path {m:?}")));
-            }
+            ModuleLine::parse(m).map_err(|e| ImageError::Recipe(format!("kernel.modules: {e}")))?;
         }
         Ok(r)
     }

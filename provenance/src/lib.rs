@@ -20,6 +20,7 @@ pub mod binding;
 pub mod bundle;
 pub mod dsse;
 pub mod git;
+pub mod guest_modules;
 pub mod layout;
 pub mod media;
 pub mod recipe;

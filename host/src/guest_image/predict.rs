@@ -59,7 +59,7 @@ pub fn sim_measurement(
         .read_cmdline()
         .map_err(image_err("read the image's command line"))?;
     sim_vm_measurement(&VmLaunch {
-        kernel: p.kernel.clone(),
+        kernel: p.local_kernel().to_path_buf(),
         initrd: p.initrd.clone(),
         cmdline,
         vcpus,

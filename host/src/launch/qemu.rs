@@ -214,7 +214,7 @@ fn measure_launch(
 ) -> Result<([u8; 48], Vec<MeasuredComponent>), LaunchError> {
     let io = |op: String| move |source| LaunchError::Io { op, source };
     let m = sim_vm_measurement(&VmLaunch {
-        kernel: p.kernel.clone(),
+        kernel: p.local_kernel().to_path_buf(),
         initrd: p.initrd.clone(),
         cmdline: cmdline.to_owned(),
         vcpus,
@@ -233,7 +233,8 @@ fn measure_launch(
     })
     .to_string();
     let components = vec![
-        file_component("kernel", &p.kernel).map_err(io(format!("hash {}", p.kernel.display())))?,
+        file_component("kernel", p.local_kernel())
+            .map_err(io(format!("hash {}", p.local_kernel().display())))?,
         file_component("initrd", &p.initrd).map_err(io(format!("hash {}", p.initrd.display())))?,
         component(
             "cmdline",
@@ -478,7 +479,7 @@ impl QemuLauncher {
         let (accel, why) = {
             let (q, k, s, p) = (
                 self.qemu.clone(),
-                paths.kernel.clone(),
+                paths.local_kernel().to_path_buf(),
                 spec.state_dir.clone(),
                 private.path().to_path_buf(),
             );
@@ -488,7 +489,7 @@ impl QemuLauncher {
         };
         let config = VmConfig {
             qemu: self.qemu.clone(),
-            kernel: paths.kernel.clone(),
+            kernel: paths.local_kernel().to_path_buf(),
             initrd: paths.initrd.clone(),
             cmdline,
             memory_mib,
