@@ -373,14 +373,14 @@ fn fixture() -> Fixture {
 
     let recipe = dir.join("recipe.toml");
     let text = format!(
-        "# a test recipe\nformat = 2\n\n[snapshot]\nbase = \"http://127.0.0.1:{port}/snapshot\"\n\n\
+        "# a test recipe\nformat = 3\n\n[snapshot]\nbase = \"http://127.0.0.1:{port}/snapshot\"\n\n\
          [snapshot.suites]\n# kept comment\nbookworm = {{ archive = \"debian\", timestamp = \"{T1}\" }}\n\
          bookworm-security = {{ archive = \"debian-security\", timestamp = \"{T1}\" }}\n\n\
          {}track = \"linux-image-test\"\nrelease = \"1.0-test\"\ncmdline = \"console=ttyS0\"\n\
-         modules = [\"kernel/drivers/test.ko\"]\n\n[toolchain]\nbusybox_applets = []\n\n{}\n{}",
+         modules = [\"kernel/drivers/test.ko\"]\n\n[toolchains.c]\nbusybox_applets = []\n\n{}\n{}",
         pin("[kernel]", &kernel, "bookworm"),
-        pin("[[toolchain.deb]]", &hello, "bookworm"),
-        pin("[[toolchain.deb]]", &old_libfoo, "bookworm-security"),
+        pin("[[toolchains.c.deb]]", &hello, "bookworm"),
+        pin("[[toolchains.c.deb]]", &old_libfoo, "bookworm-security"),
     );
     std::fs::write(&recipe, text).unwrap();
     Fixture {
@@ -467,7 +467,7 @@ fn a_pin_the_live_archive_dropped_is_fetched_from_the_snapshot_archive() {
     );
     let toolchain = String::from_utf8_lossy(&fetch.stdout)
         .lines()
-        .find_map(|l| l.strip_prefix("toolchain=").map(PathBuf::from))
+        .find_map(|l| l.strip_prefix("toolchain.c=").map(PathBuf::from))
         .unwrap();
     assert_eq!(
         std::fs::read(toolchain.join("usr/lib/libfoo.so.2")).unwrap(),

@@ -94,6 +94,20 @@ fn image() -> PathBuf {
     .clone()
 }
 
+/// The image with the recipe's `rust` toolchain.
+fn rust_image() -> PathBuf {
+    static IMG: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    IMG.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("img");
+        let out = kiln(&["image", "build", "--toolchain", "rust", "--out", s(&dir)]);
+        assert!(out.status.success());
+        (d, dir)
+    })
+    .1
+    .clone()
+}
+
 /// QEMU processes whose command line mentions the test state folder.
 fn stray_qemu() -> Vec<String> {
     let needle = state().to_string_lossy().into_owned();
@@ -217,7 +231,7 @@ fn qemu_build_verifies_against_the_predicted_measurement_only() {
             .to_owned()
     };
     for (name, file) in [
-        ("kernel", "vmlinuz"),
+        ("kernel", "vmlinux"),
         ("initrd", "initrd.cpio"),
         ("cmdline", "cmdline"),
     ] {
@@ -239,7 +253,7 @@ fn qemu_build_verifies_against_the_predicted_measurement_only() {
     // Refused against the image with a one-byte change to its command line.
     let other = d.path().join("img2");
     std::fs::create_dir_all(&other).unwrap();
-    for f in ["vmlinuz", "initrd.cpio"] {
+    for f in ["vmlinuz", "vmlinux", "initrd.cpio"] {
         std::fs::copy(img.join(f), other.join(f)).unwrap();
     }
     let mut cmdline = std::fs::read(img.join("cmdline")).unwrap();
@@ -798,7 +812,7 @@ fn the_toolchain_disk_is_verified_by_the_guest_and_a_changed_byte_is_refused() {
     assert!(b.status.success(), "{err}");
     let console = console_named_in(&err);
     assert!(
-        console.contains("toolchain disk vda at /toolchain"),
+        console.contains("toolchain c (") && console.contains("from disk vda at /toolchain"),
         "{console}"
     );
     let v = kiln(&[
@@ -826,8 +840,7 @@ fn the_toolchain_disk_is_verified_by_the_guest_and_a_changed_byte_is_refused() {
         .unwrap();
     assert!(
         deps.iter()
-            .any(|d| d["uri"] == "kiln:toolchain-disk/vda"
-                && d["digest"]["dmVeritySha256Root"] == root),
+            .any(|d| d["uri"] == "kiln:toolchain/c" && d["digest"]["dmVeritySha256Root"] == root),
         "{deps:?}"
     );
 
@@ -874,4 +887,181 @@ fn the_toolchain_disk_is_verified_by_the_guest_and_a_changed_byte_is_refused() {
     let other_img = image_copy(&d.path().join("other"), None, Some(&other));
     let m = |dir: &Path| kiln(&["image", "measure", "--platform", "sim", "--image", s(dir)]).stdout;
     assert_ne!(m(&img), m(&other_img));
+}
+
+#[test]
+fn rust_examples_build_in_the_vm_from_the_rust_toolchain_image_and_verify_against_its_prediction() {
+    let img = rust_image();
+    let _vm = serial();
+    let d = tempfile::tempdir().unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(img.join("image.json")).unwrap()).unwrap();
+    assert_eq!(manifest["toolchain"], "rust");
+    assert_eq!(manifest["local_kernel"], "vmlinux");
+    let root_hash = manifest["toolchain_disk_root"].as_str().unwrap().to_owned();
+    let reference = d.path().join("reference.json");
+    let json = kiln(&[
+        "image",
+        "measure",
+        "--platform",
+        "sim",
+        "--image",
+        s(&img),
+        "--json",
+    ]);
+    assert!(json.status.success());
+    std::fs::write(&reference, &json.stdout).unwrap();
+    let recipe = kiln_image::recipe::Recipe::builtin().unwrap();
+    let rustc = recipe.toolchain("rust").unwrap();
+    let rustc = rustc.deb.iter().find(|p| p.package == "rustc-web").unwrap();
+
+    for (example, artifact, locked) in [
+        ("rust-hello", "target/release/rust-hello", &[][..]),
+        (
+            "rust-grep",
+            "target/release/rust-grep",
+            &["regex", "regex-automata", "memchr"][..],
+        ),
+    ] {
+        let out = d.path().join(example);
+        let b = kiln(&[
+            "build",
+            s(&root().join("examples").join(example)),
+            "--backend",
+            "qemu",
+            "--image",
+            s(&img),
+            "--out",
+            s(&out),
+        ]);
+        assert!(
+            b.status.success(),
+            "{example}: kiln build --backend qemu failed"
+        );
+        let v = kiln(&[
+            "verify",
+            s(&out),
+            "--allow-simulated",
+            "--reference",
+            s(&reference),
+        ]);
+        assert!(
+            v.status.success(),
+            "{example}: not accepted against the prediction"
+        );
+
+        // The statement names the toolchain image (its root hash) and its Debian packages,
+        // besides the crates of Cargo.lock.
+        let statement = signed_statement(&out);
+        let builder = statement["predicate"]["runDetails"]["builder"]["builderDependencies"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let image_dep = builder
+            .iter()
+            .find(|d| d["uri"] == "kiln:toolchain/rust")
+            .unwrap_or_else(|| panic!("{example}: no kiln:toolchain/rust in {builder:?}"));
+        assert_eq!(
+            image_dep["digest"]["dmVeritySha256Root"],
+            root_hash.as_str()
+        );
+        let resolved = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let uris: Vec<&str> = resolved.iter().filter_map(|d| d["uri"].as_str()).collect();
+        let rustc_dep = resolved
+            .iter()
+            .find(|d| {
+                d["uri"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("pkg:deb/debian/rustc-web@"))
+            })
+            .unwrap_or_else(|| panic!("{example}: no rustc-web in {uris:?}"));
+        assert_eq!(rustc_dep["digest"]["sha256"], rustc.sha256.as_str());
+        assert_eq!(rustc_dep["annotations"]["toolchain"], "rust");
+        for krate in locked {
+            assert!(
+                uris.iter()
+                    .any(|u| u.starts_with(&format!("pkg:cargo/{krate}@"))),
+                "{example}: no {krate} in {uris:?}"
+            );
+        }
+        assert!(
+            out.join("artifacts").join(artifact).is_file(),
+            "{example}: no {artifact}"
+        );
+    }
+
+    // The binary Debian's rustc built in the guest runs here (same glibc as bookworm).
+    let grep = d
+        .path()
+        .join("rust-grep/artifacts/target/release/rust-grep");
+    let input = d.path().join("input.txt");
+    std::fs::write(&input, "alpha\nbeta\ngamma\n").unwrap();
+    let run = Command::new(&grep)
+        .args(["^[bg]", s(&input)])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&run.stdout).lines().count(), 2);
+
+    // The host will not boot an image with another toolchain than the recipe names ...
+    let c_out = d.path().join("c-on-rust");
+    let refused = kiln(&[
+        "build",
+        s(&root().join("examples/c-hello")),
+        "--backend",
+        "qemu",
+        "--image",
+        s(&img),
+        "--out",
+        s(&c_out),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        text.contains("carries toolchain \"rust\"") && text.contains("image is \"c\""),
+        "{text}"
+    );
+    assert!(!c_out.exists());
+    // ... and a host that lies about it (image.json says c) meets the guest's own check: the
+    // recipe comes from the source, the toolchain's name from the verified disk.
+    let liar = d.path().join("liar");
+    std::fs::create_dir_all(&liar).unwrap();
+    for f in [
+        "vmlinuz",
+        "vmlinux",
+        "initrd.cpio",
+        "cmdline",
+        "toolchain.img",
+    ] {
+        std::fs::copy(img.join(f), liar.join(f)).unwrap();
+    }
+    let lie = std::fs::read_to_string(img.join("image.json"))
+        .unwrap()
+        .replace("\"toolchain\": \"rust\"", "\"toolchain\": \"c\"");
+    std::fs::write(liar.join("image.json"), lie).unwrap();
+    let fooled = kiln(&[
+        "build",
+        s(&root().join("examples/c-hello")),
+        "--backend",
+        "qemu",
+        "--image",
+        s(&liar),
+        "--out",
+        s(&c_out),
+    ]);
+    assert!(!fooled.status.success());
+    let text = String::from_utf8_lossy(&fooled.stderr);
+    assert!(
+        text.contains("this guest booted with the \"rust\" toolchain image"),
+        "{text}"
+    );
+    assert!(!c_out.exists(), "no output from a refused build");
+    assert!(stray_qemu().is_empty(), "{:?}", stray_qemu());
 }

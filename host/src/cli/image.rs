@@ -25,8 +25,10 @@ Exit codes:
 /// `kiln image ...`.
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
-    /// Build the guest image (kernel, initramfs with the static kiln-enclave as /init and the
-    /// toolchain, command line; with --format eif also the Nitro EIF). Reproducible.
+    /// Build the guest image: kernel, initramfs with the static kiln-enclave as /init, one
+    /// toolchain of the recipe (--toolchain) as a dm-verity disk named on the command line; with
+    /// --format eif also the Nitro EIF, which carries the toolchain as a ramdisk. Reproducible;
+    /// each toolchain's disk is cached by its recipe digest.
     #[command(after_help = EXIT_CODES)]
     Build(ImageBuildArgs),
     /// Predict what the evidence of a guest booted from an image will contain; prints the
