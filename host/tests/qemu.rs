@@ -332,8 +332,9 @@ fn fault_image(dir: &Path, init: &str) -> PathBuf {
     let img = image();
     let (recipe, cache, _) = prepare_default(Toolchain::default_one()).unwrap();
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::copy(img.join("vmlinuz"), dir.join("vmlinuz")).unwrap();
-    std::fs::copy(img.join("cmdline"), dir.join("cmdline")).unwrap();
+    for f in ["vmlinuz", "vmlinux", "cmdline", "image.json"] {
+        std::fs::copy(img.join(f), dir.join(f)).unwrap();
+    }
     let mut a = Archive::new();
     a.add_bytes("init", init.as_bytes().to_vec(), true).unwrap();
     let busybox = recipe

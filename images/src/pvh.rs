@@ -109,7 +109,7 @@ fn has_pvh_note(elf: &[u8]) -> bool {
             .ok()
             .zip(usize::try_from(size).ok())
             .and_then(|(o, s)| elf.get(o..o.checked_add(s)?));
-        notes.is_some_and(|n| notes_have_pvh(n))
+        notes.is_some_and(notes_have_pvh)
     })
 }
 

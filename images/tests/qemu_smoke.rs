@@ -52,7 +52,7 @@ fn tiny_initrd(dir: &Path, cache: &Path, recipe: &Recipe, init: &str) -> PathBuf
         &recipe
             .toolchain(DEFAULT_TOOLCHAIN)
             .unwrap()
-            .root(&cache)
+            .root(cache)
             .unwrap()
             .join("bin/busybox"),
         true,

@@ -239,7 +239,7 @@ pub enum MeasureSubject {
         /// The image: a folder, or the cached default image of a state folder.
         image: ImageTarget,
         /// The prediction's inputs.
-        options: MeasureOptions,
+        options: Box<MeasureOptions>,
     },
     /// `kiln build --backend sim` on this platform (`--sim-process`).
     SimProcess {
@@ -288,7 +288,7 @@ impl ImageMeasureArgs {
             };
             MeasureSubject::Image {
                 image,
-                options: MeasureOptions {
+                options: Box::new(MeasureOptions {
                     platform,
                     vcpus: self.vcpus,
                     memory_mib: self.memory,
@@ -301,7 +301,7 @@ impl ImageMeasureArgs {
                         self.rtmr0.as_deref(),
                     )
                     .map_err(usage)?,
-                },
+                }),
             }
         };
         Ok(ImageMeasureConfig {

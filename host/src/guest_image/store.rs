@@ -128,6 +128,12 @@ pub fn image_paths(dir: &Path) -> Result<ImagePaths, GuestImageError> {
 /// Checks that the image in `dir` carries toolchain `wants` (its `image.json` says which).
 pub fn check_image_toolchain(dir: &Path, wants: &str) -> Result<(), GuestImageError> {
     let p = image_paths(dir)?;
+    if !p.manifest.is_file() {
+        return Err(GuestImageError::NotAnImage {
+            dir: dir.to_path_buf(),
+            missing: p.manifest,
+        });
+    }
     let text = fs::read_to_string(&p.manifest)
         .map_err(io_err(format!("read {}", p.manifest.display())))?;
     let manifest: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
