@@ -59,6 +59,8 @@ pub enum HostError {
     },
     /// Building, finding or measuring a guest image failed.
     Image(crate::guest_image::GuestImageError),
+    /// Vendor collateral could not be had.
+    Collateral(crate::collateral::CollateralError),
     /// The output failed verification.
     Verify {
         /// The output folder checked.
@@ -83,9 +85,15 @@ impl HostError {
                 | LaunchError::EnclaveNotFound { .. }
                 | LaunchError::Image(_),
             ) => EXIT_USAGE,
-            Self::Launch(_) | Self::Session { .. } | Self::Timeout { .. } | Self::Verify { .. } => {
-                EXIT_FAILED
-            }
+            Self::Collateral(
+                crate::collateral::CollateralError::Request(_)
+                | crate::collateral::CollateralError::Cache { .. },
+            ) => EXIT_USAGE,
+            Self::Launch(_)
+            | Self::Session { .. }
+            | Self::Timeout { .. }
+            | Self::Verify { .. }
+            | Self::Collateral(_) => EXIT_FAILED,
         }
     }
 
@@ -110,6 +118,7 @@ impl fmt::Display for HostError {
             ),
             Self::Launch(_) => f.write_str("cannot launch the builder"),
             Self::Image(e) => write!(f, "{e}"),
+            Self::Collateral(e) => write!(f, "{e}"),
             Self::Session { guest, .. } => match guest {
                 Some(how) => write!(f, "the build session failed ({how})"),
                 None => f.write_str("the build session failed"),
@@ -136,6 +145,7 @@ impl std::error::Error for HostError {
             Self::Io { source, .. } => Some(source),
             Self::Launch(e) => Some(e),
             Self::Image(e) => e.source(),
+            Self::Collateral(e) => std::error::Error::source(e),
             Self::Session { source, .. } => Some(source),
             Self::Verify { source, .. } => Some(source),
             Self::Usage { .. } | Self::OutputExists { .. } | Self::Timeout { .. } => None,

@@ -8,6 +8,7 @@
 
 pub mod build_recipe;
 pub mod cli;
+pub mod collateral;
 pub mod commands;
 pub mod error;
 pub mod guest_image;

@@ -5,6 +5,7 @@
 //! rejected by the policy.
 
 pub mod build;
+pub mod collateral;
 pub mod image;
 pub mod policy;
 pub mod verify;
@@ -64,6 +65,10 @@ pub enum CliCommand {
     /// Build kiln's guest image or predict its measurements.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Fetch and cache the vendor collateral (certificates, CRLs, TCB data) that hardware
+    /// evidence needs to verify offline.
+    #[command(subcommand)]
+    Collateral(collateral::CollateralCommand),
 }
 
 /// The default builder id of the simulator.

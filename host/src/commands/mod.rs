@@ -3,6 +3,7 @@
 //! dispatches.
 
 pub mod build;
+pub mod collateral;
 pub mod image;
 pub mod image_pins;
 pub mod policy;
@@ -42,6 +43,16 @@ pub fn dispatch(command: CliCommand) -> u8 {
             Ok(cfg) => policy::execute(&cfg),
             Err(e) => fail(&e),
         },
+        CliCommand::Collateral(crate::cli::collateral::CollateralCommand::Fetch(args)) => {
+            match args.validate().and_then(|cfg| collateral::run_fetch(&cfg)) {
+                Ok(text) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = write!(out, "{text}");
+                    EXIT_OK
+                }
+                Err(e) => fail(&e),
+            }
+        }
         CliCommand::Image(cmd) => {
             let result = match cmd {
                 ImageCommand::Build(args) => args

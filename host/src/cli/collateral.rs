@@ -1,0 +1,137 @@
+//! `kiln collateral ...`: flags and their validation into [`CollateralFetchConfig`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use kiln_provenance::SnpProduct;
+
+use super::{default_state_dir, usage};
+use crate::collateral::kds::{DEFAULT_KDS_URL, KDS_URL_ENV};
+use crate::collateral::Offline;
+use crate::error::HostError;
+
+/// Exit codes of `kiln collateral`.
+pub const COLLATERAL_EXIT_CODES: &str = "\
+Exit codes:
+  0  the collateral was written to --out
+  1  the service could not provide it (HTTP error, rate limit, malformed answer, not cached with --offline)
+  2  usage or I/O error (bad flags, unreadable evidence, evidence no request can be made for)";
+
+/// `kiln collateral`.
+#[derive(Debug, Subcommand)]
+pub enum CollateralCommand {
+    /// Fetch the vendor collateral that verifies hardware evidence offline, through a cache:
+    /// for an SEV-SNP report, its VCEK and the ASK/ARK chain from AMD's KDS, written as
+    /// vek.der and chain.pem (what `kiln-verify evidence --vek --chain` reads). Prints each
+    /// request made, or that the cache had everything.
+    #[command(after_help = COLLATERAL_EXIT_CODES)]
+    Fetch(CollateralFetchArgs),
+}
+
+/// `kiln collateral fetch`.
+#[derive(Debug, Args)]
+pub struct CollateralFetchArgs {
+    /// The evidence: a raw SEV-SNP attestation report (1184 bytes).
+    pub evidence: PathBuf,
+    /// What the evidence is: auto (detected) or sev-snp.
+    #[arg(long, default_value = "auto")]
+    pub platform: String,
+    /// The folder to write the collateral into (created; refused when it holds files).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// SEV-SNP: the EPYC generation (milan, genoa, turin), needed for a version 2 report,
+    /// which does not name its CPU.
+    #[arg(long)]
+    pub product: Option<String>,
+    /// The KDS base URL (default: $KILN_KDS_URL, else https://kdsintf.amd.com).
+    #[arg(long, value_name = "URL")]
+    pub kds_url: Option<String>,
+    /// The collateral cache (default: collateral/ in the state folder).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Use the cache alone: no request leaves the machine.
+    #[arg(long)]
+    pub offline: bool,
+    /// Print what was fetched as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A validated `kiln collateral fetch`.
+#[derive(Debug, Clone)]
+pub struct CollateralFetchConfig {
+    /// The evidence file.
+    pub evidence: PathBuf,
+    /// The output folder.
+    pub out: PathBuf,
+    /// The product, when given.
+    pub product: Option<SnpProduct>,
+    /// The KDS base URL.
+    pub kds_url: String,
+    /// The cache folder.
+    pub cache: PathBuf,
+    /// Whether requests may leave the machine.
+    pub offline: Offline,
+    /// JSON output.
+    pub json: bool,
+}
+
+fn check_url(flag: &str, url: &str) -> Result<String, HostError> {
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c == '?' || c == '#');
+    if ok {
+        Ok(url.trim_end_matches('/').to_owned())
+    } else {
+        Err(usage(format!(
+            "{flag} {url:?} is not an http(s) base URL (no query, no fragment)"
+        )))
+    }
+}
+
+impl CollateralFetchArgs {
+    /// Validates the flags.
+    pub fn validate(self) -> Result<CollateralFetchConfig, HostError> {
+        match self.platform.as_str() {
+            "auto" | "sev-snp" => {}
+            other => {
+                return Err(usage(format!(
+                    "--platform {other:?}: kiln collateral fetch serves auto and sev-snp \
+                     (TDX collateral from Intel's PCS is not built yet)"
+                )))
+            }
+        }
+        let product =
+            match self.product.as_deref() {
+                None => None,
+                Some(p) => Some(SnpProduct::parse(p).ok_or_else(|| {
+                    usage(format!("--product {p:?} is not milan, genoa or turin"))
+                })?),
+            };
+        let kds_url = match self.kds_url {
+            Some(u) => check_url("--kds-url", &u)?,
+            None => match std::env::var(KDS_URL_ENV) {
+                Ok(u) if !u.is_empty() => check_url(KDS_URL_ENV, &u)?,
+                _ => DEFAULT_KDS_URL.to_owned(),
+            },
+        };
+        let cache = match self.cache {
+            Some(c) => c,
+            None => default_state_dir()?.join("collateral"),
+        };
+        Ok(CollateralFetchConfig {
+            evidence: self.evidence,
+            out: self.out,
+            product,
+            kds_url,
+            cache,
+            offline: if self.offline {
+                Offline::Yes
+            } else {
+                Offline::No
+            },
+            json: self.json,
+        })
+    }
+}
