@@ -87,6 +87,7 @@ impl HostError {
             ) => EXIT_USAGE,
             Self::Collateral(
                 crate::collateral::CollateralError::Request(_)
+                | crate::collateral::CollateralError::Pcs(_)
                 | crate::collateral::CollateralError::Cache { .. },
             ) => EXIT_USAGE,
             Self::Launch(_)

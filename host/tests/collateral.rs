@@ -14,6 +14,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use kiln_host::collateral::kds::{chain_path, VcekRequest};
+use kiln_host::collateral::pcs::{PcsRequest, QE_IDENTITY_PATH, ROOT_CA_CRL_PATH};
 use kiln_provenance::SnpProduct;
 use kiln_verifier::snp::SigningKey;
 use kiln_verifier::{Evidence, Platform, TrustAnchors, UnixTime, Verifier};
@@ -124,6 +125,10 @@ struct Case {
     vek: Option<String>,
     #[serde(default)]
     chain: Option<String>,
+    #[serde(default)]
+    collateral: Option<String>,
+    #[serde(default)]
+    encoding: Option<String>,
     at: String,
 }
 
@@ -132,16 +137,20 @@ struct Manifest {
     case: Vec<Case>,
 }
 
-fn snp_cases() -> Vec<Case> {
+fn cases_of(platform: &str) -> Vec<Case> {
     let text = std::fs::read_to_string(vectors().join("manifest.toml")).unwrap();
     let m: Manifest = toml::from_str(&text).unwrap();
     let cases: Vec<Case> = m
         .case
         .into_iter()
-        .filter(|c| c.platform == "sev-snp")
+        .filter(|c| c.platform == platform)
         .collect();
     assert!(!cases.is_empty());
     cases
+}
+
+fn snp_cases() -> Vec<Case> {
+    cases_of("sev-snp")
 }
 
 /// The product a case's id names.
@@ -361,7 +370,7 @@ fn rate_limits_are_waited_out_and_failures_are_named_with_nothing_written() {
     // Each failure: exit 1, the URL and the meaning named, no output folder, nothing cached.
     let truncated = vek[..vek.len() / 2].to_vec();
     for (name, reply, needle) in [
-        ("404", Reply::status(404), "the KDS has no VCEK"),
+        ("404", Reply::status(404), "AMD's KDS has no VCEK"),
         ("500", Reply::status(500), "server error"),
         ("truncated", Reply::ok(truncated), "is not usable"),
     ] {
@@ -430,4 +439,244 @@ fn rate_limits_are_waited_out_and_failures_are_named_with_nothing_written() {
         "ftp://x",
     ]);
     assert_eq!(f.status.code(), Some(2));
+}
+
+/// URL-encodes a header value as Intel's services do (every byte but the unreserved ones).
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The raw evidence of a case (base64 decoded when the manifest says so).
+fn evidence_of(case: &Case) -> Vec<u8> {
+    let raw = std::fs::read(vectors().join(&case.evidence)).unwrap();
+    match case.encoding.as_deref() {
+        None | Some("raw") => raw,
+        Some("base64") => {
+            use base64::Engine as _;
+            let text: String = String::from_utf8(raw)
+                .unwrap()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .unwrap()
+        }
+        Some(other) => panic!("{}: encoding {other}", case.id),
+    }
+}
+
+/// Serves a QuoteCollateralV3 document as Intel's PCS (and a PCCS's root CA CRL) would.
+fn serve_pcs(server: &Server, req: &PcsRequest, coll: &serde_json::Value) {
+    let text = |k: &str| coll[k].as_str().unwrap().to_owned();
+    let header = |name: &str, k: &str| vec![(name.to_owned(), url_encode(&text(k)))];
+    server.route(
+        &req.tcb_path(),
+        vec![Reply {
+            status: 200,
+            headers: header("TCB-Info-Issuer-Chain", "tcb_info_issuer_chain"),
+            body: format!(
+                r#"{{"tcbInfo":{},"signature":"{}"}}"#,
+                text("tcb_info"),
+                text("tcb_info_signature")
+            )
+            .into_bytes(),
+        }],
+    );
+    server.route(
+        QE_IDENTITY_PATH,
+        vec![Reply {
+            status: 200,
+            headers: header(
+                "SGX-Enclave-Identity-Issuer-Chain",
+                "qe_identity_issuer_chain",
+            ),
+            body: format!(
+                r#"{{"enclaveIdentity":{},"signature":"{}"}}"#,
+                text("qe_identity"),
+                text("qe_identity_signature")
+            )
+            .into_bytes(),
+        }],
+    );
+    server.route(
+        &req.pck_crl_path(),
+        vec![Reply {
+            status: 200,
+            headers: header("SGX-PCK-CRL-Issuer-Chain", "pck_crl_issuer_chain"),
+            body: hex::decode(text("pck_crl")).unwrap(),
+        }],
+    );
+    server.route(
+        ROOT_CA_CRL_PATH,
+        vec![Reply::ok(text("root_ca_crl").into_bytes())],
+    );
+}
+
+fn tdx_verdict(quote: &[u8], collateral: &[u8], at: UnixTime) -> Result<(), String> {
+    Verifier::new(TrustAnchors::vendor())
+        .verify(
+            &Evidence {
+                platform: Some(Platform::Tdx),
+                bytes: quote,
+                vek: None,
+                chain: None,
+                collateral: Some(collateral),
+            },
+            at,
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn fetched_tdx_collateral_verifies_every_tdx_vector_as_the_supplied_json_does() {
+    let d = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for case in cases_of("tdx") {
+        let Some(collateral) = &case.collateral else {
+            continue;
+        };
+        // A server and a cache per case: two cases may share an FMSPC with other collateral.
+        let server = Server::start();
+        let quote = evidence_of(&case);
+        let quote_file = d.path().join(format!("{}.quote", case.id));
+        std::fs::write(&quote_file, &quote).unwrap();
+        let req = PcsRequest::from_quote(&quote).unwrap();
+        let supplied = std::fs::read(vectors().join(collateral)).unwrap();
+        let coll: serde_json::Value = serde_json::from_slice(&supplied).unwrap();
+        serve_pcs(&server, &req, &coll);
+        let out = d.path().join(&case.id);
+        let f = kiln(&[
+            "collateral",
+            "fetch",
+            s(&quote_file),
+            "--out",
+            s(&out),
+            "--pcs-url",
+            &server.base,
+            "--cache",
+            s(&d.path().join(format!("cache-{}", case.id))),
+            "--json",
+        ]);
+        assert!(f.status.success(), "{}", case.id);
+        let summary: serde_json::Value = serde_json::from_slice(&f.stdout).unwrap();
+        assert_eq!(summary["platform"], "tdx");
+        assert_eq!(
+            summary["requests"].as_array().unwrap().len(),
+            4,
+            "{}",
+            case.id
+        );
+        let fetched = std::fs::read(out.join("collateral.json")).unwrap();
+        let at = UnixTime::parse_rfc3339(&case.at).unwrap();
+        let (a, b) = (
+            tdx_verdict(&quote, &fetched, at),
+            tdx_verdict(&quote, &supplied, at),
+        );
+        assert_eq!(
+            a.is_ok(),
+            b.is_ok(),
+            "{}: fetched {a:?}, supplied {b:?}",
+            case.id
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3, "only {checked} TDX cases");
+}
+
+#[test]
+fn a_pcs_answer_for_another_fmspc_or_signed_by_a_foreign_chain_is_refused() {
+    let case = cases_of("tdx")
+        .into_iter()
+        .find(|c| c.collateral.is_some() && c.id.contains("uptodate"))
+        .unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let quote = evidence_of(&case);
+    let quote_file = d.path().join("quote");
+    std::fs::write(&quote_file, &quote).unwrap();
+    let req = PcsRequest::from_quote(&quote).unwrap();
+    let supplied = std::fs::read(vectors().join(case.collateral.as_ref().unwrap())).unwrap();
+    let coll: serde_json::Value = serde_json::from_slice(&supplied).unwrap();
+    let at = UnixTime::parse_rfc3339(&case.at).unwrap();
+
+    // TCB info for another FMSPC: refused by the fetch, nothing written.
+    let mut other = coll.clone();
+    let tcb = other["tcb_info"].as_str().unwrap().to_owned();
+    let swapped = tcb.replacen(
+        &format!("\"fmspc\":\"{}\"", req.fmspc),
+        "\"fmspc\":\"00000000AAAA\"",
+        1,
+    );
+    assert_ne!(swapped, tcb, "the TCB info names its FMSPC");
+    other["tcb_info"] = serde_json::Value::String(swapped);
+    let server = Server::start();
+    serve_pcs(&server, &req, &other);
+    let out = d.path().join("other-fmspc");
+    let f = kiln(&[
+        "collateral",
+        "fetch",
+        s(&quote_file),
+        "--out",
+        s(&out),
+        "--pcs-url",
+        &server.base,
+        "--cache",
+        s(&d.path().join("c1")),
+    ]);
+    assert_eq!(f.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&f.stderr);
+    assert!(
+        err.contains("for FMSPC 00000000AAAA, not the quote's"),
+        "{err}"
+    );
+    assert!(!out.exists());
+
+    // An issuer chain that does not reach Intel's root: fetched (it has the right shape), then
+    // refused by the verifier, which trusts only its pinned root.
+    let mut foreign = coll.clone();
+    let snp_chain = String::from_utf8(kds_chain(SnpProduct::Milan)).unwrap();
+    foreign["tcb_info_issuer_chain"] = serde_json::Value::String(snp_chain);
+    let server = Server::start();
+    serve_pcs(&server, &req, &foreign);
+    let out = d.path().join("foreign");
+    let f = kiln(&[
+        "collateral",
+        "fetch",
+        s(&quote_file),
+        "--out",
+        s(&out),
+        "--pcs-url",
+        &server.base,
+        "--cache",
+        s(&d.path().join("c2")),
+    ]);
+    assert!(f.status.success());
+    let fetched = std::fs::read(out.join("collateral.json")).unwrap();
+    assert!(tdx_verdict(&quote, &supplied, at).is_ok());
+    let e = tdx_verdict(&quote, &fetched, at).unwrap_err();
+    assert!(e.contains("does not reach a pinned trust anchor"), "{e}");
+
+    // Offline with a cache whose TCB info is past its nextUpdate (the vectors' are, today):
+    // said to be stale, not used.
+    let f = kiln(&[
+        "collateral",
+        "fetch",
+        s(&quote_file),
+        "--out",
+        s(&d.path().join("offline")),
+        "--cache",
+        s(&d.path().join("c2")),
+        "--offline",
+    ]);
+    assert_eq!(f.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&f.stderr).contains("past its nextUpdate"));
 }

@@ -7,6 +7,7 @@ use kiln_provenance::SnpProduct;
 
 use super::{default_state_dir, usage};
 use crate::collateral::kds::{DEFAULT_KDS_URL, KDS_URL_ENV};
+use crate::collateral::pcs::{DEFAULT_PCS_URL, PCS_URL_ENV};
 use crate::collateral::Offline;
 use crate::error::HostError;
 
@@ -22,8 +23,10 @@ Exit codes:
 pub enum CollateralCommand {
     /// Fetch the vendor collateral that verifies hardware evidence offline, through a cache:
     /// for an SEV-SNP report, its VCEK and the ASK/ARK chain from AMD's KDS, written as
-    /// vek.der and chain.pem (what `kiln-verify evidence --vek --chain` reads). Prints each
-    /// request made, or that the cache had everything.
+    /// vek.der and chain.pem (what `kiln-verify evidence --vek --chain` reads); for a TDX
+    /// quote, the TCB info of its FMSPC, the QE identity and the CRLs from Intel's PCS (or a
+    /// PCCS), written as collateral.json (`--collateral`). Prints each request made, or that
+    /// the cache had everything.
     #[command(after_help = COLLATERAL_EXIT_CODES)]
     Fetch(CollateralFetchArgs),
 }
@@ -31,9 +34,9 @@ pub enum CollateralCommand {
 /// `kiln collateral fetch`.
 #[derive(Debug, Args)]
 pub struct CollateralFetchArgs {
-    /// The evidence: a raw SEV-SNP attestation report (1184 bytes).
+    /// The evidence: a raw SEV-SNP attestation report (1184 bytes) or a TDX quote.
     pub evidence: PathBuf,
-    /// What the evidence is: auto (detected) or sev-snp.
+    /// What the evidence is: auto (detected from the bytes), sev-snp or tdx.
     #[arg(long, default_value = "auto")]
     pub platform: String,
     /// The folder to write the collateral into (created; refused when it holds files).
@@ -46,6 +49,11 @@ pub struct CollateralFetchArgs {
     /// The KDS base URL (default: $KILN_KDS_URL, else https://kdsintf.amd.com).
     #[arg(long, value_name = "URL")]
     pub kds_url: Option<String>,
+    /// The PCS or PCCS base URL (default: $KILN_PCS_URL, else
+    /// https://api.trustedservices.intel.com). With one given, the root CA CRL comes from it
+    /// too, as a PCCS serves it; otherwise from the CRL distribution point of Intel's root.
+    #[arg(long, value_name = "URL")]
+    pub pcs_url: Option<String>,
     /// The collateral cache (default: collateral/ in the state folder).
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
@@ -57,17 +65,32 @@ pub struct CollateralFetchArgs {
     pub json: bool,
 }
 
+/// What the evidence is, when the caller says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvidenceKind {
+    /// An SEV-SNP report.
+    SevSnp,
+    /// A TDX quote.
+    Tdx,
+}
+
 /// A validated `kiln collateral fetch`.
 #[derive(Debug, Clone)]
 pub struct CollateralFetchConfig {
     /// The evidence file.
     pub evidence: PathBuf,
+    /// What it is (`None`: detect from the bytes).
+    pub kind: Option<EvidenceKind>,
     /// The output folder.
     pub out: PathBuf,
     /// The product, when given.
     pub product: Option<SnpProduct>,
     /// The KDS base URL.
     pub kds_url: String,
+    /// The PCS base URL.
+    pub pcs_url: String,
+    /// Whether it is Intel's public PCS (no flag, no environment variable).
+    pub pcs_is_default: bool,
     /// The cache folder.
     pub cache: PathBuf,
     /// Whether requests may leave the machine.
@@ -93,15 +116,16 @@ fn check_url(flag: &str, url: &str) -> Result<String, HostError> {
 impl CollateralFetchArgs {
     /// Validates the flags.
     pub fn validate(self) -> Result<CollateralFetchConfig, HostError> {
-        match self.platform.as_str() {
-            "auto" | "sev-snp" => {}
+        let kind = match self.platform.as_str() {
+            "auto" => None,
+            "sev-snp" => Some(EvidenceKind::SevSnp),
+            "tdx" => Some(EvidenceKind::Tdx),
             other => {
                 return Err(usage(format!(
-                    "--platform {other:?}: kiln collateral fetch serves auto and sev-snp \
-                     (TDX collateral from Intel's PCS is not built yet)"
+                    "--platform {other:?} is not auto, sev-snp or tdx"
                 )))
             }
-        }
+        };
         let product =
             match self.product.as_deref() {
                 None => None,
@@ -116,12 +140,22 @@ impl CollateralFetchArgs {
                 _ => DEFAULT_KDS_URL.to_owned(),
             },
         };
+        let (pcs_url, pcs_is_default) = match self.pcs_url {
+            Some(u) => (check_url("--pcs-url", &u)?, false),
+            None => match std::env::var(PCS_URL_ENV) {
+                Ok(u) if !u.is_empty() => (check_url(PCS_URL_ENV, &u)?, false),
+                _ => (DEFAULT_PCS_URL.to_owned(), true),
+            },
+        };
         let cache = match self.cache {
             Some(c) => c,
             None => default_state_dir()?.join("collateral"),
         };
         Ok(CollateralFetchConfig {
             evidence: self.evidence,
+            kind,
+            pcs_url,
+            pcs_is_default,
             out: self.out,
             product,
             kds_url,

@@ -1,8 +1,10 @@
 //! Vendor collateral for hardware evidence, fetched on the host (the verifier library does no
-//! I/O): [`kds`] says what AMD's Key Distribution Service holds for an SEV-SNP report, [`http`]
-//! fetches it (waiting out rate limits), [`cache`] keeps it on disk. [`fetch_snp`] puts them
-//! together: the VCEK of a report and the ASK/ARK chain that certifies it, from the cache
-//! when there, otherwise from the KDS, each answer checked for shape before it is cached.
+//! I/O): [`kds`] says what AMD's Key Distribution Service holds for an SEV-SNP report, [`pcs`]
+//! what Intel's PCS holds for a TDX quote, [`http`] fetches it (waiting out rate limits),
+//! [`cache`] keeps it on disk. [`fetch_snp`] and [`fetch_tdx`] put them together: each item
+//! from the cache when there and not past its `nextUpdate`, otherwise fetched, checked for
+//! shape (and for being the item asked for) before it is cached. The verifier checks
+//! signatures, chains to the pinned roots, and time.
 //!
 //! Every request made is listed in the result ([`Fetched::requests`]), so a caller can say
 //! what a verification cost with a cold and a warm cache.
@@ -10,6 +12,7 @@
 pub mod cache;
 pub mod http;
 pub mod kds;
+pub mod pcs;
 
 use std::fmt;
 
@@ -25,6 +28,11 @@ use kds::{chain_path, KdsRequestError, VcekRequest};
 pub struct Sources {
     /// The KDS base URL (no trailing slash needed).
     pub kds_url: String,
+    /// The PCS (or PCCS) base URL.
+    pub pcs_url: String,
+    /// Whether `pcs_url` is Intel's public PCS (then the root CA CRL comes from the CRL
+    /// distribution point of Intel's root; a PCCS serves it itself).
+    pub pcs_is_default: bool,
     /// Only the cache: no request leaves the machine.
     pub offline: Offline,
 }
@@ -47,26 +55,35 @@ pub struct Request {
     pub status: u16,
 }
 
-/// What [`fetch_snp`] produced.
+/// What [`fetch_snp`] or [`fetch_tdx`] produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
-    /// The VCEK, DER.
-    pub vek_der: Vec<u8>,
-    /// The ASK and ARK, PEM.
-    pub chain_pem: Vec<u8>,
-    /// The product the report was taken for.
-    pub product: SnpProduct,
+    /// The platform: `sev-snp` or `tdx`.
+    pub platform: &'static str,
+    /// The files `kiln-verify evidence` reads, by name.
+    pub files: Vec<(&'static str, Vec<u8>)>,
+    /// What the collateral is for: the SEV-SNP product, or the TDX FMSPC and CA.
+    pub subject: String,
     /// Requests made (none when the cache had everything).
     pub requests: Vec<Request>,
     /// Items taken from the cache.
     pub cache_hits: Vec<String>,
 }
 
+/// The file `kiln-verify evidence --vek` reads.
+pub const VEK_FILE: &str = "vek.der";
+/// The file `kiln-verify evidence --chain` reads.
+pub const CHAIN_FILE: &str = "chain.pem";
+/// The file `kiln-verify evidence --collateral` reads.
+pub const COLLATERAL_FILE: &str = "collateral.json";
+
 /// Why collateral could not be had.
 #[derive(Debug)]
 pub enum CollateralError {
     /// No request can be made for this evidence.
     Request(KdsRequestError),
+    /// No PCS request can be made for this quote.
+    Pcs(pcs::PcsError),
     /// The request failed.
     Http(HttpError),
     /// The service answered with an error status.
@@ -85,12 +102,14 @@ pub enum CollateralError {
         /// What is wrong.
         reason: String,
     },
-    /// `--offline` and the cache lacks the item.
+    /// `--offline` and the cache lacks the item, or holds it past its `nextUpdate`.
     NotCached {
         /// The item's key.
         key: String,
         /// The URL it would come from.
         url: String,
+        /// When the cached copy went stale (seconds since the epoch), if there is one.
+        stale_since: Option<u64>,
     },
     /// The cache folder cannot be read or written.
     Cache {
@@ -105,6 +124,7 @@ impl fmt::Display for CollateralError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Request(e) => write!(f, "{e}"),
+            Self::Pcs(e) => write!(f, "{e}"),
             Self::Http(e) => write!(f, "{e}"),
             Self::Status {
                 url,
@@ -112,9 +132,22 @@ impl fmt::Display for CollateralError {
                 meaning,
             } => write!(f, "GET {url}: HTTP {status}: {meaning}"),
             Self::Malformed { url, reason } => write!(f, "GET {url}: {reason}"),
-            Self::NotCached { key, url } => write!(
+            Self::NotCached {
+                key,
+                url,
+                stale_since: None,
+            } => write!(
                 f,
                 "--offline: the cache has no {key} (it would come from {url})"
+            ),
+            Self::NotCached {
+                key,
+                url,
+                stale_since: Some(t),
+            } => write!(
+                f,
+                "--offline: the cache's {key} is past its nextUpdate (Unix time {t}); fetch \
+                 it again from {url}"
             ),
             Self::Cache { dir, .. } => write!(f, "cannot use the cache {}", dir.display()),
         }
@@ -138,25 +171,38 @@ fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
-/// What a status means for a KDS item.
-fn kds_status_meaning(status: u16, what: &str) -> String {
+/// What a status means for an item of `service`.
+fn status_meaning(status: u16, service: &str, what: &str) -> String {
     match status {
-        404 => format!("the KDS has no {what} (an unknown chip, product or TCB)"),
-        400 => format!("the KDS refused the request for the {what} as malformed"),
-        s if s >= 500 => format!("the KDS failed (server error) serving the {what}"),
-        _ => format!("unexpected answer for the {what}"),
+        404 => format!("{service} has no {what} (an unknown chip, product, TCB or FMSPC)"),
+        400 => format!("{service} refused the request for the {what} as malformed"),
+        s if s >= 500 => format!("{service} failed (server error) serving the {what}"),
+        _ => format!("unexpected answer from {service} for the {what}"),
     }
 }
 
-/// An item from the cache, or fetched, checked with `check` and cached.
-#[allow(clippy::too_many_arguments)]
+const KDS: &str = "AMD's KDS";
+const PCS: &str = "the PCS";
+
+/// One item: where it is cached, where it comes from, what it is (for messages).
+struct ItemSpec {
+    key: String,
+    url: String,
+    what: String,
+    service: &'static str,
+}
+
+/// Turns an answer into the bytes to cache (checked) and its `nextUpdate`.
+type Accept<'a> = &'a dyn Fn(&http::Response) -> Result<(Vec<u8>, Option<u64>), String>;
+
+/// An item from the cache (when whole, `check` accepts it and its `nextUpdate` has not
+/// passed), or fetched, accepted and cached.
 fn item(
     cache: &Cache,
     http: &Http,
     sources: &Sources,
-    key: &str,
-    url: &str,
-    what: &str,
+    spec: &ItemSpec,
+    accept: Accept<'_>,
     check: fn(&[u8]) -> Result<(), String>,
     out: &mut Fetched,
 ) -> Result<Vec<u8>, CollateralError> {
@@ -164,43 +210,51 @@ fn item(
         dir: cache.dir().to_path_buf(),
         source,
     };
-    let lock = cache.lock(key);
+    let lock = cache.lock(&spec.key);
     let _held = lock.hold();
-    if let Some(hit) = cache.get(key).map_err(cache_err)? {
+    let now = now_unix();
+    let mut stale_since = None;
+    if let Some(hit) = cache.get(&spec.key).map_err(cache_err)? {
         if check(&hit.body).is_ok() {
-            out.cache_hits.push(key.to_owned());
-            return Ok(hit.body);
+            match hit.meta.next_update {
+                Some(next) if next <= now => stale_since = Some(next),
+                _ => {
+                    out.cache_hits.push(spec.key.clone());
+                    return Ok(hit.body);
+                }
+            }
         }
     }
     if sources.offline == Offline::Yes {
         return Err(CollateralError::NotCached {
-            key: key.to_owned(),
-            url: url.to_owned(),
+            key: spec.key.clone(),
+            url: spec.url.clone(),
+            stale_since,
         });
     }
-    let resp = http.get(url).map_err(CollateralError::Http)?;
+    let resp = http.get(&spec.url).map_err(CollateralError::Http)?;
     out.requests.push(Request {
-        url: url.to_owned(),
+        url: spec.url.clone(),
         status: resp.status,
     });
     if resp.status != 200 {
         return Err(CollateralError::Status {
-            url: url.to_owned(),
+            url: spec.url.clone(),
             status: resp.status,
-            meaning: kds_status_meaning(resp.status, what),
+            meaning: status_meaning(resp.status, spec.service, &spec.what),
         });
     }
-    check(&resp.body).map_err(|reason| CollateralError::Malformed {
-        url: url.to_owned(),
-        reason: format!("the {what} is not usable: {reason}"),
+    let (body, next_update) = accept(&resp).map_err(|reason| CollateralError::Malformed {
+        url: spec.url.clone(),
+        reason: format!("the {} is not usable: {reason}", spec.what),
     })?;
     let meta = ItemMeta {
-        url: url.to_owned(),
-        fetched_at: now_unix(),
-        next_update: None,
+        url: spec.url.clone(),
+        fetched_at: now,
+        next_update,
     };
-    cache.put(key, &resp.body, &meta).map_err(cache_err)?;
-    Ok(resp.body)
+    cache.put(&spec.key, &body, &meta).map_err(cache_err)?;
+    Ok(body)
 }
 
 /// A DER certificate that parses.
@@ -222,6 +276,11 @@ fn check_chain(pem: &[u8]) -> Result<(), String> {
     }
 }
 
+/// Accepts a 200 answer as it is, with no `nextUpdate`.
+fn as_is(r: &http::Response) -> Result<(Vec<u8>, Option<u64>), String> {
+    Ok((r.body.clone(), None))
+}
+
 /// The VCEK of the SEV-SNP `report` and its ASK/ARK chain, through `cache`. `product` is
 /// needed for a version 2 report.
 pub fn fetch_snp(
@@ -234,38 +293,260 @@ pub fn fetch_snp(
     let req = VcekRequest::from_report(report, product).map_err(CollateralError::Request)?;
     let base = sources.kds_url.trim_end_matches('/');
     let mut out = Fetched {
-        vek_der: Vec::new(),
-        chain_pem: Vec::new(),
-        product: req.product,
+        platform: "sev-snp",
+        files: Vec::new(),
+        subject: req.product.name().to_owned(),
         requests: Vec::new(),
         cache_hits: Vec::new(),
     };
-    let vcek_url = format!("{base}{}", req.path());
-    out.vek_der = item(
+    let check_then = |check: fn(&[u8]) -> Result<(), String>| {
+        move |r: &http::Response| check(&r.body).and_then(|()| as_is(r))
+    };
+    let vcek = item(
         cache,
         http,
         sources,
-        &format!("kds/{}", req.cache_key()),
-        &vcek_url,
-        &format!(
-            "VCEK of hwID {} at REPORTED_TCB {:#018x}",
-            short(&req.hwid),
-            req.tcb.raw
-        ),
+        &ItemSpec {
+            key: format!("kds/{}", req.cache_key()),
+            url: format!("{base}{}", req.path()),
+            what: format!(
+                "VCEK of hwID {} at REPORTED_TCB {:#018x}",
+                short(&req.hwid),
+                req.tcb.raw
+            ),
+            service: KDS,
+        },
+        &check_then(check_vcek),
         check_vcek,
         &mut out,
     )?;
-    let chain_url = format!("{base}{}", chain_path(req.product, SigningKey::Vcek));
-    out.chain_pem = item(
+    let chain = item(
         cache,
         http,
         sources,
-        &format!("kds/cert_chain/vcek/{}", req.product.name()),
-        &chain_url,
-        &format!("{} ASK/ARK chain", req.product.name()),
+        &ItemSpec {
+            key: format!("kds/cert_chain/vcek/{}", req.product.name()),
+            url: format!("{base}{}", chain_path(req.product, SigningKey::Vcek)),
+            what: format!("{} ASK/ARK chain", req.product.name()),
+            service: KDS,
+        },
+        &check_then(check_chain),
         check_chain,
         &mut out,
     )?;
+    out.files = vec![(VEK_FILE, vcek), (CHAIN_FILE, chain)];
+    Ok(out)
+}
+
+/// A cached signed JSON item: `{"text", "signature", "issuerChain"}`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedSigned {
+    text: String,
+    signature: String,
+    #[serde(rename = "issuerChain")]
+    issuer_chain: String,
+}
+
+/// A cached CRL item: `{"hex", "issuerChain"}` (no chain for the root CA CRL).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedCrl {
+    hex: String,
+    #[serde(rename = "issuerChain", default)]
+    issuer_chain: String,
+}
+
+fn check_signed(b: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<CachedSigned>(b)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn check_crl(b: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<CachedCrl>(b)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// The TDX `quote`'s collateral (TCB info for its FMSPC, QE identity, PCK CRL for its CA, root
+/// CA CRL), through `cache`, as QuoteCollateralV3 JSON.
+pub fn fetch_tdx(
+    quote: &[u8],
+    sources: &Sources,
+    cache: &Cache,
+    http: &Http,
+) -> Result<Fetched, CollateralError> {
+    use pcs::{PcsRequest, QE_IDENTITY_PATH, ROOT_CA_CRL_PATH, ROOT_CA_CRL_URL};
+    let req = PcsRequest::from_quote(quote).map_err(CollateralError::Pcs)?;
+    let base = sources.pcs_url.trim_end_matches('/');
+    let mut out = Fetched {
+        platform: "tdx",
+        files: Vec::new(),
+        subject: format!("FMSPC {}, PCK {} CA", req.fmspc, req.ca.as_str()),
+        requests: Vec::new(),
+        cache_hits: Vec::new(),
+    };
+    let fmspc = req.fmspc.clone();
+    let tcb = item(
+        cache,
+        http,
+        sources,
+        &ItemSpec {
+            key: format!("pcs/tcb/{}", req.fmspc),
+            url: format!("{base}{}", req.tcb_path()),
+            what: format!("TCB info for FMSPC {}", req.fmspc),
+            service: PCS,
+        },
+        &|r| {
+            let s = pcs::signed_json("TCB info", "tcbInfo", &r.body).map_err(|e| e.to_string())?;
+            if !s
+                .fmspc
+                .as_deref()
+                .is_some_and(|f| f.eq_ignore_ascii_case(&fmspc))
+            {
+                return Err(format!(
+                    "it is for FMSPC {}, not the quote's {fmspc}",
+                    s.fmspc.as_deref().unwrap_or("(none)")
+                ));
+            }
+            let chain = pcs::issuer_chain(
+                "TCB info",
+                r.header("tcb-info-issuer-chain")
+                    .or_else(|| r.header("sgx-tcb-info-issuer-chain")),
+            )
+            .map_err(|e| e.to_string())?;
+            let next = s.next_update;
+            Ok((
+                to_json(&CachedSigned {
+                    text: s.text,
+                    signature: s.signature,
+                    issuer_chain: chain,
+                }),
+                next,
+            ))
+        },
+        check_signed,
+        &mut out,
+    )?;
+    let qe = item(
+        cache,
+        http,
+        sources,
+        &ItemSpec {
+            key: "pcs/qe_identity/tdx".into(),
+            url: format!("{base}{QE_IDENTITY_PATH}"),
+            what: "TDX QE identity".into(),
+            service: PCS,
+        },
+        &|r| {
+            let s = pcs::signed_json("QE identity", "enclaveIdentity", &r.body)
+                .map_err(|e| e.to_string())?;
+            let chain =
+                pcs::issuer_chain("QE identity", r.header("sgx-enclave-identity-issuer-chain"))
+                    .map_err(|e| e.to_string())?;
+            let next = s.next_update;
+            Ok((
+                to_json(&CachedSigned {
+                    text: s.text,
+                    signature: s.signature,
+                    issuer_chain: chain,
+                }),
+                next,
+            ))
+        },
+        check_signed,
+        &mut out,
+    )?;
+    let pck_crl = item(
+        cache,
+        http,
+        sources,
+        &ItemSpec {
+            key: format!("pcs/pckcrl/{}", req.ca.as_str()),
+            url: format!("{base}{}", req.pck_crl_path()),
+            what: format!("PCK {} CA CRL", req.ca.as_str()),
+            service: PCS,
+        },
+        &|r| {
+            let hex = pcs::crl_hex("PCK CRL", &r.body).map_err(|e| e.to_string())?;
+            let chain = pcs::issuer_chain("PCK CRL", r.header("sgx-pck-crl-issuer-chain"))
+                .map_err(|e| e.to_string())?;
+            Ok((
+                to_json(&CachedCrl {
+                    hex,
+                    issuer_chain: chain,
+                }),
+                None,
+            ))
+        },
+        check_crl,
+        &mut out,
+    )?;
+    let root_url = if sources.pcs_is_default {
+        ROOT_CA_CRL_URL.to_owned()
+    } else {
+        format!("{base}{ROOT_CA_CRL_PATH}")
+    };
+    let root_crl = item(
+        cache,
+        http,
+        sources,
+        &ItemSpec {
+            key: "pcs/rootcacrl".into(),
+            url: root_url,
+            what: "Intel SGX Root CA CRL".into(),
+            service: PCS,
+        },
+        &|r| {
+            let hex = pcs::crl_hex("root CA CRL", &r.body).map_err(|e| e.to_string())?;
+            Ok((
+                to_json(&CachedCrl {
+                    hex,
+                    issuer_chain: String::new(),
+                }),
+                None,
+            ))
+        },
+        check_crl,
+        &mut out,
+    )?;
+    let parse = |b: &[u8]| serde_json::from_slice::<CachedSigned>(b);
+    let parse_crl = |b: &[u8]| serde_json::from_slice::<CachedCrl>(b);
+    let (Ok(tcb), Ok(qe), Ok(pck_crl), Ok(root_crl)) = (
+        parse(&tcb),
+        parse(&qe),
+        parse_crl(&pck_crl),
+        parse_crl(&root_crl),
+    ) else {
+        // Each was checked just now by the same parse.
+        return Err(CollateralError::Cache {
+            dir: cache.dir().to_path_buf(),
+            source: std::io::Error::other("a cached item changed while in use"),
+        });
+    };
+    let collateral = pcs::TdxCollateral {
+        tcb_info: pcs::SignedJson {
+            text: tcb.text,
+            signature: tcb.signature,
+            next_update: None,
+            fmspc: None,
+        },
+        tcb_info_issuer_chain: tcb.issuer_chain,
+        qe_identity: pcs::SignedJson {
+            text: qe.text,
+            signature: qe.signature,
+            next_update: None,
+            fmspc: None,
+        },
+        qe_identity_issuer_chain: qe.issuer_chain,
+        pck_crl: pck_crl.hex,
+        pck_crl_issuer_chain: pck_crl.issuer_chain,
+        root_ca_crl: root_crl.hex,
+    };
+    out.files = vec![(COLLATERAL_FILE, collateral.to_json())];
     Ok(out)
 }
 

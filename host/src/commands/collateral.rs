@@ -4,15 +4,11 @@
 use std::path::Path;
 
 use crate::cli::collateral::CollateralFetchConfig;
+use crate::cli::collateral::EvidenceKind;
 use crate::collateral::cache::Cache;
 use crate::collateral::http::{Http, Patience};
-use crate::collateral::{fetch_snp, Fetched, Sources};
+use crate::collateral::{fetch_snp, fetch_tdx, Fetched, Sources};
 use crate::error::HostError;
-
-/// The file names `kiln-verify evidence --vek` and `--chain` are given.
-pub const VEK_FILE: &str = "vek.der";
-/// See [`VEK_FILE`].
-pub const CHAIN_FILE: &str = "chain.pem";
 
 /// Writes `files` into `out` through a temporary sibling folder renamed into place; `out` must
 /// not exist or be empty.
@@ -51,10 +47,10 @@ fn write_folder(out: &Path, files: &[(&str, &[u8])]) -> Result<(), HostError> {
 
 fn summary(cfg: &CollateralFetchConfig, f: &Fetched) -> serde_json::Value {
     serde_json::json!({
-        "platform": "sev-snp",
-        "product": f.product.name(),
+        "platform": f.platform,
+        "for": f.subject,
         "out": cfg.out.display().to_string(),
-        "files": [VEK_FILE, CHAIN_FILE],
+        "files": f.files.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
         "requests": f.requests.iter().map(|r| serde_json::json!({"url": r.url, "status": r.status})).collect::<Vec<_>>(),
         "cacheHits": f.cache_hits,
         "cache": cfg.cache.display().to_string(),
@@ -66,19 +62,44 @@ pub fn run_fetch(cfg: &CollateralFetchConfig) -> Result<String, HostError> {
     let evidence = std::fs::read(&cfg.evidence).map_err(HostError::io(&cfg.evidence, "read"))?;
     let sources = Sources {
         kds_url: cfg.kds_url.clone(),
+        pcs_url: cfg.pcs_url.clone(),
+        pcs_is_default: cfg.pcs_is_default,
         offline: cfg.offline,
     };
     let cache = Cache::new(&cfg.cache);
     let http = Http::new(Patience::default());
-    let fetched = fetch_snp(&evidence, cfg.product, &sources, &cache, &http)
-        .map_err(HostError::Collateral)?;
-    write_folder(
-        &cfg.out,
-        &[
-            (VEK_FILE, fetched.vek_der.as_slice()),
-            (CHAIN_FILE, fetched.chain_pem.as_slice()),
-        ],
-    )?;
+    let kind = match cfg.kind {
+        Some(k) => k,
+        None => match kiln_verifier::detect_platform(&evidence) {
+            Ok(kiln_verifier::Platform::SevSnp) => EvidenceKind::SevSnp,
+            Ok(kiln_verifier::Platform::Tdx) => EvidenceKind::Tdx,
+            Ok(other) => {
+                return Err(HostError::Usage {
+                    message: format!(
+                        "{}: {} evidence needs no fetched collateral (its chain is inside it)",
+                        cfg.evidence.display(),
+                        other.as_str()
+                    ),
+                })
+            }
+            Err(e) => {
+                return Err(HostError::Usage {
+                    message: format!("{}: {e}", cfg.evidence.display()),
+                })
+            }
+        },
+    };
+    let fetched = match kind {
+        EvidenceKind::SevSnp => fetch_snp(&evidence, cfg.product, &sources, &cache, &http),
+        EvidenceKind::Tdx => fetch_tdx(&evidence, &sources, &cache, &http),
+    }
+    .map_err(HostError::Collateral)?;
+    let files: Vec<(&str, &[u8])> = fetched
+        .files
+        .iter()
+        .map(|(n, b)| (*n, b.as_slice()))
+        .collect();
+    write_folder(&cfg.out, &files)?;
     if cfg.json {
         let text = serde_json::to_string_pretty(&summary(cfg, &fetched)).unwrap_or_default();
         return Ok(format!("{text}\n"));
@@ -91,14 +112,19 @@ pub fn run_fetch(cfg: &CollateralFetchConfig) -> Result<String, HostError> {
         out.push_str(&format!("cached   {k}\n"));
     }
     let n = fetched.requests.len();
+    let names: Vec<String> = fetched
+        .files
+        .iter()
+        .map(|(name, _)| cfg.out.join(name).display().to_string())
+        .collect();
     out.push_str(&format!(
-        "{n} request{}, {} from the cache ({}); wrote {}/{VEK_FILE} and {}/{CHAIN_FILE} ({})\n",
+        "{n} request{}, {} from the cache ({}); wrote {} ({} {})\n",
         if n == 1 { "" } else { "s" },
         fetched.cache_hits.len(),
         cfg.cache.display(),
-        cfg.out.display(),
-        cfg.out.display(),
-        fetched.product.name()
+        names.join(" and "),
+        fetched.platform,
+        fetched.subject
     ));
     Ok(out)
 }
