@@ -29,6 +29,51 @@ pub enum CollateralCommand {
     /// the cache had everything.
     #[command(after_help = COLLATERAL_EXIT_CODES)]
     Fetch(CollateralFetchArgs),
+    /// Serve SIMULATED KDS and PCS answers from the simulated chip of a state folder (its
+    /// VCEKs and ASK/ARK chains; its TDX TCB info, QE identity and CRLs), on the paths and with
+    /// the headers of AMD's and Intel's services, until interrupted. The first line printed is
+    /// the base URL to pass as --kds-url and --pcs-url. Everything it serves chains to the
+    /// chip's simulated roots, which verify only with --allow-simulated.
+    ServeSim(CollateralServeSimArgs),
+}
+
+/// `kiln collateral serve-sim`.
+#[derive(Debug, Args)]
+pub struct CollateralServeSimArgs {
+    /// The address to listen on (port 0: any free port, printed).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// kiln's state folder, whose simulated chip answers (see `kiln build --help`).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// A validated `kiln collateral serve-sim`.
+#[derive(Debug, Clone)]
+pub struct CollateralServeSimConfig {
+    /// The address.
+    pub listen: std::net::SocketAddr,
+    /// The state folder.
+    pub state_dir: PathBuf,
+}
+
+impl CollateralServeSimArgs {
+    /// Validates the flags.
+    pub fn validate(self) -> Result<CollateralServeSimConfig, HostError> {
+        let listen = self.listen.parse().map_err(|e| {
+            usage(format!(
+                "--listen {:?} is not an address and port: {e}",
+                self.listen
+            ))
+        })?;
+        Ok(CollateralServeSimConfig {
+            listen,
+            state_dir: match self.state_dir {
+                Some(d) => d,
+                None => default_state_dir()?,
+            },
+        })
+    }
 }
 
 /// `kiln collateral fetch`.

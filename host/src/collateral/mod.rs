@@ -13,6 +13,7 @@ pub mod cache;
 pub mod http;
 pub mod kds;
 pub mod pcs;
+pub mod sim_service;
 
 use std::fmt;
 

@@ -3,8 +3,10 @@
 
 use std::path::Path;
 
-use crate::cli::collateral::CollateralFetchConfig;
+use std::io::Write as _;
+
 use crate::cli::collateral::EvidenceKind;
+use crate::cli::collateral::{CollateralFetchConfig, CollateralServeSimConfig};
 use crate::collateral::cache::Cache;
 use crate::collateral::http::{Http, Patience};
 use crate::collateral::{fetch_snp, fetch_tdx, Fetched, Sources};
@@ -127,4 +129,33 @@ pub fn run_fetch(cfg: &CollateralFetchConfig) -> Result<String, HostError> {
         fetched.subject
     ));
     Ok(out)
+}
+
+/// Runs `kiln collateral serve-sim`: prints the base URL, then serves until the process ends.
+pub fn run_serve_sim(cfg: &CollateralServeSimConfig) -> Result<(), HostError> {
+    let dir = cfg.state_dir.join("sim-chip");
+    let chip = kiln_tee::chip::SimChip::open(&dir).map_err(|e| HostError::Usage {
+        message: format!(
+            "cannot open the simulated chip in {}: {}",
+            dir.display(),
+            crate::error::chain(&e)
+        ),
+    })?;
+    let listener = std::net::TcpListener::bind(cfg.listen)
+        .map_err(HostError::io(cfg.listen.to_string(), "listen on"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(HostError::io(cfg.listen.to_string(), "listen on"))?;
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "http://{addr}");
+        let _ = writeln!(
+            out,
+            "SIMULATED KDS and PCS of the chip in {}: not AMD's, not Intel's",
+            dir.display()
+        );
+        let _ = out.flush();
+    }
+    crate::collateral::sim_service::SimService::new(chip).serve(listener);
+    Ok(())
 }

@@ -53,6 +53,15 @@ pub fn dispatch(command: CliCommand) -> u8 {
                 Err(e) => fail(&e),
             }
         }
+        CliCommand::Collateral(crate::cli::collateral::CollateralCommand::ServeSim(args)) => {
+            match args
+                .validate()
+                .and_then(|cfg| collateral::run_serve_sim(&cfg))
+            {
+                Ok(()) => EXIT_OK,
+                Err(e) => fail(&e),
+            }
+        }
         CliCommand::Image(cmd) => {
             let result = match cmd {
                 ImageCommand::Build(args) => args
