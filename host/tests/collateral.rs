@@ -679,4 +679,34 @@ fn a_pcs_answer_for_another_fmspc_or_signed_by_a_foreign_chain_is_refused() {
     ]);
     assert_eq!(f.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&f.stderr).contains("past its nextUpdate"));
+    // Accepted within an explicit --max-staleness, and said to be stale; beyond it, refused.
+    let offline = |max: &str, out: &str| {
+        kiln(&[
+            "collateral",
+            "fetch",
+            s(&quote_file),
+            "--out",
+            s(&d.path().join(out)),
+            "--cache",
+            s(&d.path().join("c2")),
+            "--offline",
+            "--max-staleness",
+            max,
+            "--json",
+        ])
+    };
+    let f = offline("3650d", "stale-ok");
+    assert!(f.status.success());
+    let summary: serde_json::Value = serde_json::from_slice(&f.stdout).unwrap();
+    assert_eq!(
+        summary["stale"].as_array().unwrap().len(),
+        2,
+        "TCB info, QE identity"
+    );
+    assert_eq!(summary["requests"].as_array().unwrap().len(), 0);
+    let f = offline("1d", "stale-refused");
+    assert_eq!(f.status.code(), Some(1));
+    assert!(!d.path().join("stale-refused").exists());
+    let f = offline("soon", "bad-flag");
+    assert_eq!(f.status.code(), Some(2));
 }

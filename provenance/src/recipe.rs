@@ -363,9 +363,9 @@ fn check_tool(name: &str) -> Result<(), String> {
     }
 }
 
-/// `"90"`, `"90s"`, `"10m"`, `"2h"`, `"1h30m"` → seconds.
+/// `"90"`, `"90s"`, `"10m"`, `"2h"`, `"1h30m"`, `"2d"` → seconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let bad = || format!("{text:?} is not a duration (examples: 90s, 10m, 1h30m)");
+    let bad = || format!("{text:?} is not a duration (examples: 90s, 10m, 1h30m, 2d)");
     let t = text.trim();
     if t.is_empty() {
         return Err(bad());
@@ -384,6 +384,7 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
             's' => 1,
             'm' => 60,
             'h' => 3600,
+            'd' => 86_400,
             _ => return Err(bad()),
         };
         let n: u64 = digits.parse().map_err(|_| bad())?;

@@ -105,6 +105,11 @@ pub struct CollateralFetchArgs {
     /// Use the cache alone: no request leaves the machine.
     #[arg(long)]
     pub offline: bool,
+    /// Accept a cached item up to this long past its nextUpdate (90m, 12h, 7d) when no fresh
+    /// one can be had (offline, or the service failed); it is reported as stale. Default:
+    /// never.
+    #[arg(long, value_name = "DURATION")]
+    pub max_staleness: Option<String>,
     /// Print what was fetched as JSON.
     #[arg(long)]
     pub json: bool,
@@ -140,6 +145,8 @@ pub struct CollateralFetchConfig {
     pub cache: PathBuf,
     /// Whether requests may leave the machine.
     pub offline: Offline,
+    /// `--max-staleness`, seconds.
+    pub max_staleness: Option<u64>,
     /// JSON output.
     pub json: bool,
 }
@@ -209,6 +216,13 @@ impl CollateralFetchArgs {
                 Offline::Yes
             } else {
                 Offline::No
+            },
+            max_staleness: match self.max_staleness.as_deref() {
+                None => None,
+                Some(t) => Some(
+                    kiln_provenance::recipe::parse_duration(t)
+                        .map_err(|e| usage(format!("--max-staleness: {e}")))?,
+                ),
             },
             json: self.json,
         })

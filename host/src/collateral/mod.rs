@@ -36,6 +36,9 @@ pub struct Sources {
     pub pcs_is_default: bool,
     /// Only the cache: no request leaves the machine.
     pub offline: Offline,
+    /// How long past its `nextUpdate` a cached item may still be used when no fresh one can
+    /// be had (offline, or the service failed); `None`: never.
+    pub max_staleness: Option<u64>,
 }
 
 /// Whether requests may leave the machine.
@@ -69,6 +72,8 @@ pub struct Fetched {
     pub requests: Vec<Request>,
     /// Items taken from the cache.
     pub cache_hits: Vec<String>,
+    /// Items used past their `nextUpdate` (within `--max-staleness`): key and since when.
+    pub stale: Vec<(String, u64)>,
 }
 
 /// The file `kiln-verify evidence --vek` reads.
@@ -148,7 +153,7 @@ impl fmt::Display for CollateralError {
             } => write!(
                 f,
                 "--offline: the cache's {key} is past its nextUpdate (Unix time {t}); fetch \
-                 it again from {url}"
+                 it again from {url}, or accept it with --max-staleness"
             ),
             Self::Cache { dir, .. } => write!(f, "cannot use the cache {}", dir.display()),
         }
@@ -214,11 +219,11 @@ fn item(
     let lock = cache.lock(&spec.key);
     let _held = lock.hold();
     let now = now_unix();
-    let mut stale_since = None;
+    let mut stale = None;
     if let Some(hit) = cache.get(&spec.key).map_err(cache_err)? {
         if check(&hit.body).is_ok() {
             match hit.meta.next_update {
-                Some(next) if next <= now => stale_since = Some(next),
+                Some(next) if next <= now => stale = Some((next, hit.body)),
                 _ => {
                     out.cache_hits.push(spec.key.clone());
                     return Ok(hit.body);
@@ -226,13 +231,45 @@ fn item(
             }
         }
     }
+    // A stale copy is the fallback when no fresh one can be had, within --max-staleness.
+    let usable_stale = |stale: Option<(u64, Vec<u8>)>, out: &mut Fetched| {
+        let (since, body) = stale?;
+        let limit = sources.max_staleness?;
+        (now.saturating_sub(since) <= limit).then(|| {
+            out.stale.push((spec.key.clone(), since));
+            body
+        })
+    };
     if sources.offline == Offline::Yes {
-        return Err(CollateralError::NotCached {
+        let since = stale.as_ref().map(|(s, _)| *s);
+        return usable_stale(stale, out).ok_or_else(|| CollateralError::NotCached {
             key: spec.key.clone(),
             url: spec.url.clone(),
-            stale_since,
+            stale_since: since,
         });
     }
+    let fresh = fetch_item(http, spec, accept, out);
+    match fresh {
+        Ok((body, next_update)) => {
+            let meta = ItemMeta {
+                url: spec.url.clone(),
+                fetched_at: now,
+                next_update,
+            };
+            cache.put(&spec.key, &body, &meta).map_err(cache_err)?;
+            Ok(body)
+        }
+        Err(e) => usable_stale(stale, out).ok_or(e),
+    }
+}
+
+/// GETs an item and accepts it.
+fn fetch_item(
+    http: &Http,
+    spec: &ItemSpec,
+    accept: Accept<'_>,
+    out: &mut Fetched,
+) -> Result<(Vec<u8>, Option<u64>), CollateralError> {
     let resp = http.get(&spec.url).map_err(CollateralError::Http)?;
     out.requests.push(Request {
         url: spec.url.clone(),
@@ -245,17 +282,10 @@ fn item(
             meaning: status_meaning(resp.status, spec.service, &spec.what),
         });
     }
-    let (body, next_update) = accept(&resp).map_err(|reason| CollateralError::Malformed {
+    accept(&resp).map_err(|reason| CollateralError::Malformed {
         url: spec.url.clone(),
         reason: format!("the {} is not usable: {reason}", spec.what),
-    })?;
-    let meta = ItemMeta {
-        url: spec.url.clone(),
-        fetched_at: now,
-        next_update,
-    };
-    cache.put(&spec.key, &body, &meta).map_err(cache_err)?;
-    Ok(body)
+    })
 }
 
 /// A DER certificate that parses.
@@ -299,6 +329,7 @@ pub fn fetch_snp(
         subject: req.product.name().to_owned(),
         requests: Vec::new(),
         cache_hits: Vec::new(),
+        stale: Vec::new(),
     };
     let check_then = |check: fn(&[u8]) -> Result<(), String>| {
         move |r: &http::Response| check(&r.body).and_then(|()| as_is(r))
@@ -389,6 +420,7 @@ pub fn fetch_tdx(
         subject: format!("FMSPC {}, PCK {} CA", req.fmspc, req.ca.as_str()),
         requests: Vec::new(),
         cache_hits: Vec::new(),
+        stale: Vec::new(),
     };
     let fmspc = req.fmspc.clone();
     let tcb = item(

@@ -55,6 +55,7 @@ fn summary(cfg: &CollateralFetchConfig, f: &Fetched) -> serde_json::Value {
         "files": f.files.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
         "requests": f.requests.iter().map(|r| serde_json::json!({"url": r.url, "status": r.status})).collect::<Vec<_>>(),
         "cacheHits": f.cache_hits,
+        "stale": f.stale.iter().map(|(k, since)| serde_json::json!({"item": k, "pastNextUpdateSince": since})).collect::<Vec<_>>(),
         "cache": cfg.cache.display().to_string(),
     })
 }
@@ -67,6 +68,7 @@ pub fn run_fetch(cfg: &CollateralFetchConfig) -> Result<String, HostError> {
         pcs_url: cfg.pcs_url.clone(),
         pcs_is_default: cfg.pcs_is_default,
         offline: cfg.offline,
+        max_staleness: cfg.max_staleness,
     };
     let cache = Cache::new(&cfg.cache);
     let http = Http::new(Patience::default());
@@ -112,6 +114,12 @@ pub fn run_fetch(cfg: &CollateralFetchConfig) -> Result<String, HostError> {
     }
     for k in &fetched.cache_hits {
         out.push_str(&format!("cached   {k}\n"));
+    }
+    for (k, since) in &fetched.stale {
+        out.push_str(&format!(
+            "STALE    {k}: past its nextUpdate since Unix time {since} (accepted by \
+             --max-staleness); the verifier judges it at the time you verify\n"
+        ));
     }
     let n = fetched.requests.len();
     let names: Vec<String> = fetched
