@@ -171,3 +171,58 @@ fn a_simulated_snp_build_verifies_with_the_vcek_fetched_from_the_simulated_kds()
         .unwrap();
     assert!(verified.claims().simulated);
 }
+
+#[test]
+fn kiln_verify_refresh_collateral_reports_the_tcb_status_as_of_now() {
+    let d = tempfile::tempdir().unwrap();
+    let out = sim_build("tdx", d.path());
+    let state = d.path().join("state");
+    let served = serve_sim(&state);
+    let reference = common::sim_reference("tdx", &state);
+    let verify = |pcs: &str, json: bool, cache: &str| {
+        let mut args = vec![
+            "verify",
+            out.to_str().unwrap(),
+            "--allow-simulated",
+            "--reference",
+            reference.to_str().unwrap(),
+            "--refresh-collateral",
+            "--pcs-url",
+            pcs,
+            "--collateral-cache",
+            cache,
+        ];
+        if json {
+            args.push("--json");
+        }
+        kiln(&args, &state)
+    };
+    let cache = d.path().join("cache");
+    let cache = cache.to_str().unwrap();
+    let v = verify(&served.base, false, cache);
+    let text = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        v.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+    assert!(
+        text.contains("TCB status with the output's collateral: UpToDate; with current collateral (4 requests): UpToDate"),
+        "{text}"
+    );
+    let v = verify(&served.base, true, cache);
+    assert!(v.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert_eq!(report["refreshedCollateral"]["tcbStatus"], "UpToDate");
+    // A PCS that does not answer: the refresh fails with the URL named (exit 1).
+    drop(served);
+    let dead = "http://127.0.0.1:9";
+    let empty = d.path().join("empty-cache");
+    let v = verify(dead, false, empty.to_str().unwrap());
+    assert_eq!(v.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&v.stderr);
+    assert!(
+        err.contains("127.0.0.1:9/tdx/certification/v4/tcb?fmspc="),
+        "{err}"
+    );
+}

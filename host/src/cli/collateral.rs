@@ -91,11 +91,11 @@ pub struct CollateralFetchArgs {
     /// which does not name its CPU.
     #[arg(long)]
     pub product: Option<String>,
-    /// The KDS base URL (default: $KILN_KDS_URL, else https://kdsintf.amd.com).
+    /// The KDS base URL (default: $KILN_KDS_URL, else <https://kdsintf.amd.com>).
     #[arg(long, value_name = "URL")]
     pub kds_url: Option<String>,
     /// The PCS or PCCS base URL (default: $KILN_PCS_URL, else
-    /// https://api.trustedservices.intel.com). With one given, the root CA CRL comes from it
+    /// <https://api.trustedservices.intel.com>). With one given, the root CA CRL comes from it
     /// too, as a PCCS serves it; otherwise from the CRL distribution point of Intel's root.
     #[arg(long, value_name = "URL")]
     pub pcs_url: Option<String>,
@@ -165,6 +165,29 @@ fn check_url(flag: &str, url: &str) -> Result<String, HostError> {
     }
 }
 
+/// The KDS and PCS base URLs from flags, else the environment, else the vendors'; and whether
+/// the PCS is Intel's public one (neither flag nor variable).
+pub(crate) fn service_urls(
+    kds_url: Option<String>,
+    pcs_url: Option<String>,
+) -> Result<(String, String, bool), HostError> {
+    let kds_url = match kds_url {
+        Some(u) => check_url("--kds-url", &u)?,
+        None => match std::env::var(KDS_URL_ENV) {
+            Ok(u) if !u.is_empty() => check_url(KDS_URL_ENV, &u)?,
+            _ => DEFAULT_KDS_URL.to_owned(),
+        },
+    };
+    let (pcs_url, pcs_is_default) = match pcs_url {
+        Some(u) => (check_url("--pcs-url", &u)?, false),
+        None => match std::env::var(PCS_URL_ENV) {
+            Ok(u) if !u.is_empty() => (check_url(PCS_URL_ENV, &u)?, false),
+            _ => (DEFAULT_PCS_URL.to_owned(), true),
+        },
+    };
+    Ok((kds_url, pcs_url, pcs_is_default))
+}
+
 impl CollateralFetchArgs {
     /// Validates the flags.
     pub fn validate(self) -> Result<CollateralFetchConfig, HostError> {
@@ -185,20 +208,7 @@ impl CollateralFetchArgs {
                     usage(format!("--product {p:?} is not milan, genoa or turin"))
                 })?),
             };
-        let kds_url = match self.kds_url {
-            Some(u) => check_url("--kds-url", &u)?,
-            None => match std::env::var(KDS_URL_ENV) {
-                Ok(u) if !u.is_empty() => check_url(KDS_URL_ENV, &u)?,
-                _ => DEFAULT_KDS_URL.to_owned(),
-            },
-        };
-        let (pcs_url, pcs_is_default) = match self.pcs_url {
-            Some(u) => (check_url("--pcs-url", &u)?, false),
-            None => match std::env::var(PCS_URL_ENV) {
-                Ok(u) if !u.is_empty() => (check_url(PCS_URL_ENV, &u)?, false),
-                _ => (DEFAULT_PCS_URL.to_owned(), true),
-            },
-        };
+        let (kds_url, pcs_url, pcs_is_default) = service_urls(self.kds_url, self.pcs_url)?;
         let cache = match self.cache {
             Some(c) => c,
             None => default_state_dir()?.join("collateral"),

@@ -72,6 +72,29 @@ pub struct VerifyArgs {
     /// `kiln build --help`).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// After the output verifies, fetch the current collateral for its TDX evidence (through
+    /// the collateral cache; see `kiln collateral fetch`) and report the TCB status as of the
+    /// verification time beside the status the output's own collateral gives. Exit 1 when the
+    /// evidence no longer verifies with current collateral.
+    #[arg(long)]
+    pub refresh_collateral: bool,
+    /// With --refresh-collateral: the PCS or PCCS base URL (default: $KILN_PCS_URL, else
+    /// Intel's PCS).
+    #[arg(long, value_name = "URL", requires = "refresh_collateral")]
+    pub pcs_url: Option<String>,
+    /// With --refresh-collateral: the collateral cache (default: collateral/ in the state
+    /// folder).
+    #[arg(long, value_name = "DIR", requires = "refresh_collateral")]
+    pub collateral_cache: Option<PathBuf>,
+}
+
+/// What `--refresh-collateral` fetches with.
+#[derive(Debug, Clone)]
+pub struct RefreshConfig {
+    /// Where collateral comes from.
+    pub sources: crate::collateral::Sources,
+    /// The cache.
+    pub cache: PathBuf,
 }
 
 /// A validated `kiln verify`.
@@ -107,6 +130,8 @@ pub struct VerifyConfig {
     pub rego: Option<kiln_policy::RegoRules>,
     /// JSON output.
     pub json: bool,
+    /// `--refresh-collateral`, when asked.
+    pub refresh: Option<RefreshConfig>,
 }
 
 impl VerifyArgs {
@@ -193,7 +218,35 @@ impl VerifyArgs {
             .map(kiln_policy::RegoRules::from_file)
             .transpose()
             .map_err(|e| usage(format!("--rego: {e}")))?;
+        let refresh = if self.refresh_collateral {
+            let (kds_url, pcs_url, pcs_is_default) =
+                super::collateral::service_urls(None, self.pcs_url)?;
+            let cache = match (self.collateral_cache, &state) {
+                (Some(c), _) => c,
+                (None, Some(s)) => s.join("collateral"),
+                (None, None) => {
+                    return Err(usage(
+                        "--refresh-collateral: no state folder for the collateral cache; pass \
+                         --collateral-cache DIR"
+                            .into(),
+                    ))
+                }
+            };
+            Some(RefreshConfig {
+                sources: crate::collateral::Sources {
+                    kds_url,
+                    pcs_url,
+                    pcs_is_default,
+                    offline: crate::collateral::Offline::No,
+                    max_staleness: None,
+                },
+                cache,
+            })
+        } else {
+            None
+        };
         Ok(VerifyConfig {
+            refresh,
             out_dir: self.out_dir,
             allow_simulated,
             any_measurement: if self.accept_any_measurement {

@@ -1,10 +1,12 @@
 //! `kiln verify OUT_DIR`: a thin layer over `kiln_verifier::build_output::verify`.
 
 use kiln_verifier::build_output::{
-    load_output_dir, verify, AnyMeasurement, BuildError, Expectations, VerifiedBuild,
+    load_output_dir, verify, AllowSimulated, AnyMeasurement, BuildError, Expectations,
+    VerifiedBuild,
 };
 use kiln_verifier::TrustAnchors;
 use serde_json::json;
+use sha2::Digest as _;
 
 use std::io::Write;
 
@@ -237,18 +239,34 @@ pub fn execute(cfg: &VerifyConfig) -> u8 {
     match run(cfg) {
         Ok(v) => {
             let report = evaluate_policy(cfg, &v);
+            let refreshed = match &cfg.refresh {
+                None => None,
+                Some(r) => match refresh_collateral(cfg, r, &v) {
+                    Ok(x) => Some(x),
+                    Err(e) => return fail(&e),
+                },
+            };
             if cfg.json {
                 let mut json = json_report(Ok(&v));
                 if let (Some(r), Some(obj)) = (&report, json.as_object_mut()) {
                     obj.insert("policy".into(), r.to_json());
                 }
+                if let (Some(r), Some(obj)) = (&refreshed, json.as_object_mut()) {
+                    obj.insert("refreshedCollateral".into(), refresh_json(r));
+                }
                 print_json(&json);
             } else {
                 let mut out = std::io::stdout().lock();
                 let _ = write!(out, "{}", report_ok(cfg, &v));
+                if let Some(r) = &refreshed {
+                    let _ = write!(out, "{}", refresh_text(&v, r));
+                }
                 if let Some(r) = &report {
                     let _ = write!(out, "\n{}", r.render_text());
                 }
+            }
+            if refreshed.as_ref().is_some_and(|r| r.now.is_err()) {
+                return EXIT_FAILED;
             }
             // 0 accepted, 3 rejected by the policy.
             report.map_or(EXIT_OK, |r| r.exit_code().code())
@@ -271,4 +289,110 @@ pub fn execute(cfg: &VerifyConfig) -> u8 {
         }
         Err(e) => fail(&e),
     }
+}
+
+/// What `--refresh-collateral` found.
+#[derive(Debug)]
+pub struct Refreshed {
+    /// Where the collateral came from, and how many requests it took.
+    pub requests: Vec<crate::collateral::Request>,
+    /// The TCB status with current collateral, or why the evidence no longer verifies.
+    pub now: Result<kiln_verifier::claims::TcbStatus, String>,
+    /// Why nothing was refreshed (a platform whose collateral gives no TCB status).
+    pub skipped: Option<String>,
+}
+
+/// `--refresh-collateral`: fetches current collateral for the output's TDX evidence and
+/// verifies the evidence with it at the configured time, against the vendors' roots and the
+/// simulated root only when the caller pinned it.
+pub fn refresh_collateral(
+    cfg: &VerifyConfig,
+    refresh: &crate::cli::verify::RefreshConfig,
+    v: &VerifiedBuild,
+) -> Result<Refreshed, HostError> {
+    use kiln_provenance::layout::EVIDENCE_DIR;
+    use kiln_provenance::media::{EVIDENCE_NAME, SIMULATED_ROOT_NAME};
+    let platform = v.claims().platform;
+    if platform != kiln_verifier::Platform::Tdx {
+        return Ok(Refreshed {
+            requests: Vec::new(),
+            now: Ok(v.claims().tcb.status),
+            skipped: Some(format!(
+                "{} evidence takes no TCB status from collateral; nothing to refresh",
+                platform.as_str()
+            )),
+        });
+    }
+    let dir = cfg.out_dir.join(EVIDENCE_DIR);
+    let quote_path = dir.join(EVIDENCE_NAME);
+    let quote = std::fs::read(&quote_path).map_err(HostError::io(&quote_path, "read"))?;
+    let cache = crate::collateral::cache::Cache::new(&refresh.cache);
+    let http = crate::collateral::http::Http::new(crate::collateral::http::Patience::default());
+    let fetched = crate::collateral::fetch_tdx(&quote, &refresh.sources, &cache, &http)
+        .map_err(HostError::Collateral)?;
+    let collateral = fetched
+        .files
+        .iter()
+        .find(|(n, _)| *n == crate::collateral::COLLATERAL_FILE)
+        .map(|(_, b)| b.clone())
+        .unwrap_or_default();
+    let mut anchors = TrustAnchors::vendor();
+    if let AllowSimulated::PinnedRoots(pinned) = &cfg.allow_simulated {
+        let root_path = dir.join(SIMULATED_ROOT_NAME);
+        if let Ok(der) = std::fs::read(&root_path) {
+            let digest: [u8; 32] = sha2::Sha256::digest(&der).into();
+            if pinned.contains(&digest) {
+                anchors
+                    .allow_simulated(platform, "simulated root (pinned)", &der)
+                    .map_err(|e| HostError::Usage {
+                        message: format!("{}: {e}", root_path.display()),
+                    })?;
+            }
+        }
+    }
+    let evidence = kiln_verifier::Evidence {
+        platform: Some(platform),
+        bytes: &quote,
+        vek: None,
+        chain: None,
+        collateral: Some(&collateral),
+    };
+    let now = kiln_verifier::Verifier::new(anchors)
+        .verify(&evidence, cfg.at)
+        .map(|verified| verified.claims().tcb.status)
+        .map_err(|e| e.to_string());
+    Ok(Refreshed {
+        requests: fetched.requests,
+        now,
+        skipped: None,
+    })
+}
+
+/// The text lines of a refresh.
+fn refresh_text(v: &VerifiedBuild, r: &Refreshed) -> String {
+    if let Some(why) = &r.skipped {
+        return format!("refreshed collateral: {why}\n");
+    }
+    let then = v.claims().tcb.status;
+    match &r.now {
+        Ok(now) => format!(
+            "TCB status with the output's collateral: {then:?}; with current collateral \
+             ({} request{}): {now:?}\n",
+            r.requests.len(),
+            if r.requests.len() == 1 { "" } else { "s" }
+        ),
+        Err(e) => format!(
+            "TCB status with the output's collateral: {then:?}; with current collateral the \
+             evidence NO LONGER VERIFIES: {e}\n"
+        ),
+    }
+}
+
+fn refresh_json(r: &Refreshed) -> serde_json::Value {
+    json!({
+        "skipped": r.skipped,
+        "requests": r.requests.iter().map(|q| json!({"url": q.url, "status": q.status})).collect::<Vec<_>>(),
+        "tcbStatus": r.now.as_ref().ok(),
+        "error": r.now.as_ref().err(),
+    })
 }
