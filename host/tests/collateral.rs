@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use kiln_host::collateral::kds::{chain_path, VcekRequest};
-use kiln_host::collateral::pcs::{PcsRequest, QE_IDENTITY_PATH, ROOT_CA_CRL_PATH};
+use kiln_host::collateral::pcs::{percent_encode, PcsRequest, QE_IDENTITY_PATH, ROOT_CA_CRL_PATH};
 use kiln_provenance::SnpProduct;
 use kiln_verifier::snp::SigningKey;
 use kiln_verifier::{Evidence, Platform, TrustAnchors, UnixTime, Verifier};
@@ -441,19 +441,6 @@ fn rate_limits_are_waited_out_and_failures_are_named_with_nothing_written() {
     assert_eq!(f.status.code(), Some(2));
 }
 
-/// URL-encodes a header value as Intel's services do (every byte but the unreserved ones).
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// The raw evidence of a case (base64 decoded when the manifest says so).
 fn evidence_of(case: &Case) -> Vec<u8> {
     let raw = std::fs::read(vectors().join(&case.evidence)).unwrap();
@@ -477,7 +464,7 @@ fn evidence_of(case: &Case) -> Vec<u8> {
 /// Serves a QuoteCollateralV3 document as Intel's PCS (and a PCCS's root CA CRL) would.
 fn serve_pcs(server: &Server, req: &PcsRequest, coll: &serde_json::Value) {
     let text = |k: &str| coll[k].as_str().unwrap().to_owned();
-    let header = |name: &str, k: &str| vec![(name.to_owned(), url_encode(&text(k)))];
+    let header = |name: &str, k: &str| vec![(name.to_owned(), percent_encode(&text(k)))];
     server.route(
         &req.tcb_path(),
         vec![Reply {

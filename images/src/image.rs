@@ -269,17 +269,18 @@ fn disk_cache_paths(t: &ResolvedToolchain, cache: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// The disk of toolchain `t` (unpacked at `tree`), built on first use and cached by the
-/// toolchain's recipe digest; returns the word that names it as [`TOOLCHAIN_DISK`]. The word is
-/// written after the disk, so a word on disk means a complete disk.
+/// toolchain's recipe digest; returns the cached disk and the word that names it as
+/// [`TOOLCHAIN_DISK`]. The word is written after the disk, so a word on disk means a complete
+/// disk.
 fn cached_disk(
     t: &ResolvedToolchain,
     tree: &Path,
     cache: &Path,
-) -> Result<ToolchainDiskParam, ImageError> {
+) -> Result<(PathBuf, ToolchainDiskParam), ImageError> {
     let (disk, word_path) = disk_cache_paths(t, cache);
     if let (true, Ok(text)) = (disk.is_file(), fs::read_to_string(&word_path)) {
         if let Ok(Some(word)) = ToolchainDiskParam::from_cmdline(&text) {
-            return Ok(word);
+            return Ok((disk, word));
         }
     }
     let built = crate::toolchain_disk::build_toolchain_disk(tree, &disk, 0)?;
@@ -288,7 +289,7 @@ fn cached_disk(
         w.write_all(word.to_cmdline_word().as_bytes())
             .map_err(ImageError::io(&word_path, "writing"))
     })?;
-    Ok(word)
+    Ok((disk, word))
 }
 
 /// Builds the image into `out` (created if needed). Deterministic: the same recipe, cache and
@@ -341,8 +342,8 @@ pub fn build_image(
         .transpose()?;
     if let Some(t) = &toolchain {
         let tree = t.root(&opts.cache)?;
-        let word = cached_disk(t, &tree, &opts.cache)?;
-        copy_atomic(&disk_cache_paths(t, &opts.cache).0, &p.toolchain_disk)?;
+        let (disk, word) = cached_disk(t, &tree, &opts.cache)?;
+        copy_atomic(&disk, &p.toolchain_disk)?;
         cmdline.push(' ');
         cmdline.push_str(&word.to_cmdline_word());
         disk_root = Some(hex::encode(word.root));

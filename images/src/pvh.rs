@@ -102,7 +102,8 @@ fn has_pvh_note(elf: &[u8]) -> bool {
         if le_u32(elf, ph) != Some(PT_NOTE) {
             return false;
         }
-        let (Some(off), Some(size)) = (le_u64(elf, ph + 8), le_u64(elf, ph + 32)) else {
+        let field = |at: usize| ph.checked_add(at).and_then(|a| le_u64(elf, a));
+        let (Some(off), Some(size)) = (field(8), field(32)) else {
             return false;
         };
         let notes = usize::try_from(off)

@@ -387,6 +387,22 @@ struct CachedCrl {
     issuer_chain: String,
 }
 
+/// A signed JSON answer with the issuer chain of its header, as cached, and its `nextUpdate`.
+fn signed_answer(
+    s: pcs::SignedJson,
+    chain: Result<String, pcs::PcsError>,
+) -> Result<(Vec<u8>, Option<u64>), String> {
+    let issuer_chain = chain.map_err(|e| e.to_string())?;
+    Ok((
+        to_json(&CachedSigned {
+            text: s.text,
+            signature: s.signature,
+            issuer_chain,
+        }),
+        s.next_update,
+    ))
+}
+
 fn check_signed(b: &[u8]) -> Result<(), String> {
     serde_json::from_slice::<CachedSigned>(b)
         .map(|_| ())
@@ -445,21 +461,14 @@ pub fn fetch_tdx(
                     s.fmspc.as_deref().unwrap_or("(none)")
                 ));
             }
-            let chain = pcs::issuer_chain(
-                "TCB info",
-                r.header("tcb-info-issuer-chain")
-                    .or_else(|| r.header("sgx-tcb-info-issuer-chain")),
+            signed_answer(
+                s,
+                pcs::issuer_chain(
+                    "TCB info",
+                    r.header("tcb-info-issuer-chain")
+                        .or_else(|| r.header("sgx-tcb-info-issuer-chain")),
+                ),
             )
-            .map_err(|e| e.to_string())?;
-            let next = s.next_update;
-            Ok((
-                to_json(&CachedSigned {
-                    text: s.text,
-                    signature: s.signature,
-                    issuer_chain: chain,
-                }),
-                next,
-            ))
         },
         check_signed,
         &mut out,
@@ -477,18 +486,10 @@ pub fn fetch_tdx(
         &|r| {
             let s = pcs::signed_json("QE identity", "enclaveIdentity", &r.body)
                 .map_err(|e| e.to_string())?;
-            let chain =
-                pcs::issuer_chain("QE identity", r.header("sgx-enclave-identity-issuer-chain"))
-                    .map_err(|e| e.to_string())?;
-            let next = s.next_update;
-            Ok((
-                to_json(&CachedSigned {
-                    text: s.text,
-                    signature: s.signature,
-                    issuer_chain: chain,
-                }),
-                next,
-            ))
+            signed_answer(
+                s,
+                pcs::issuer_chain("QE identity", r.header("sgx-enclave-identity-issuer-chain")),
+            )
         },
         check_signed,
         &mut out,

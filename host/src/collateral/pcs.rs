@@ -131,6 +131,20 @@ pub const QE_IDENTITY_PATH: &str = "/tdx/certification/v4/qe/identity";
 /// A PCCS's root CA CRL path.
 pub const ROOT_CA_CRL_PATH: &str = "/sgx/certification/v4/rootcacrl";
 
+/// Escapes every byte but the unreserved ones as `%XX`: how Intel's services URL-encode the
+/// PEM of an issuer chain header (what [`percent_decode`] undoes).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Decodes `%XX` escapes (a header's URL-encoded PEM).
 pub fn percent_decode(text: &str) -> Result<String, String> {
     let b = text.as_bytes();
@@ -286,6 +300,8 @@ mod tests {
     #[test]
     fn percent_decoding_and_signed_json_keep_the_bytes() {
         assert_eq!(percent_decode("a%20b%0A").unwrap(), "a b\n");
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB+/=\n";
+        assert_eq!(percent_decode(&percent_encode(pem)).unwrap(), pem);
         assert!(percent_decode("%zz").is_err());
         assert!(percent_decode("%2").is_err());
         let body = br#"{"tcbInfo":{"id":"TDX", "fmspc":"00806F050000","nextUpdate":"2025-07-19T10:16:03Z"},"signature":"ab01"}"#;

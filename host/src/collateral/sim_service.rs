@@ -21,6 +21,8 @@ use kiln_provenance::SnpProduct;
 use kiln_tee::chip::SimChip;
 use kiln_tee::pki::snp::SnpTcb;
 
+use super::pcs::percent_encode;
+
 /// An answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
@@ -53,18 +55,6 @@ impl Answer {
         self.headers.push((name.to_owned(), value));
         self
     }
-}
-
-fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 2);
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The simulated services of one chip.
@@ -137,7 +127,7 @@ impl SimService {
                 )
                 .with(
                     "TCB-Info-Issuer-Chain",
-                    url_encode(&field(&c, "tcb_info_issuer_chain")),
+                    percent_encode(&field(&c, "tcb_info_issuer_chain")),
                 ))
             }
             ["tdx", "certification", "v4", "qe", "identity"] => {
@@ -152,7 +142,7 @@ impl SimService {
                 )
                 .with(
                     "SGX-Enclave-Identity-Issuer-Chain",
-                    url_encode(&field(&c, "qe_identity_issuer_chain")),
+                    percent_encode(&field(&c, "qe_identity_issuer_chain")),
                 ))
             }
             ["sgx", "certification", "v4", "pckcrl"]
@@ -162,7 +152,7 @@ impl SimService {
                 let der = hex::decode(field(&c, "pck_crl")).unwrap_or_default();
                 Ok(Answer::ok(der).with(
                     "SGX-PCK-CRL-Issuer-Chain",
-                    url_encode(&field(&c, "pck_crl_issuer_chain")),
+                    percent_encode(&field(&c, "pck_crl_issuer_chain")),
                 ))
             }
             ["sgx", "certification", "v4", "rootcacrl"] => {

@@ -97,14 +97,23 @@ fn newest_for<'a>(
         })
 }
 
-/// Every pin with its role: `kernel`, or the name of the toolchain that pins it.
+/// Every pin with its role: `kernel`, or `toolchains.<name>` (the table that pins it, which
+/// no toolchain name can make equal to `kernel`).
 fn roles(recipe: &Recipe) -> Vec<(String, DebPin)> {
     let mut v = vec![(KERNEL_ROLE.to_owned(), recipe.kernel.pin())];
     for (name, t) in &recipe.toolchains {
-        v.extend(t.deb.iter().cloned().map(|p| (name.clone(), p)));
+        v.extend(
+            t.deb
+                .iter()
+                .cloned()
+                .map(|p| (format!("{TOOLCHAIN_ROLE_PREFIX}{name}"), p)),
+        );
     }
     v
 }
+
+/// The prefix of a toolchain pin's role.
+const TOOLCHAIN_ROLE_PREFIX: &str = "toolchains.";
 
 /// The role of the kernel's pin.
 const KERNEL_ROLE: &str = "kernel";
@@ -305,8 +314,9 @@ pub fn lock(
         let table = if c.role == KERNEL_ROLE {
             doc.get_mut("kernel").and_then(Item::as_table_like_mut)
         } else {
-            doc.get_mut("toolchains")
-                .and_then(|t| t.get_mut(&c.role))
+            c.role
+                .strip_prefix(TOOLCHAIN_ROLE_PREFIX)
+                .and_then(|name| doc.get_mut("toolchains")?.get_mut(name))
                 .and_then(|t| t.get_mut("deb"))
                 .and_then(Item::as_array_of_tables_mut)
                 .and_then(|a| {
