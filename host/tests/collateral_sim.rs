@@ -109,6 +109,7 @@ fn a_simulated_tdx_build_verifies_with_collateral_fetched_from_the_simulated_pcs
         vek: None,
         chain: None,
         collateral: Some(&collateral),
+        crl: None,
     };
     // Refused against the vendors' roots alone: it is simulated.
     assert!(Verifier::new(TrustAnchors::vendor())
@@ -148,9 +149,10 @@ fn a_simulated_snp_build_verifies_with_the_vcek_fetched_from_the_simulated_kds()
     );
     assert!(f.status.success(), "{}", String::from_utf8_lossy(&f.stderr));
     let report = std::fs::read(&report).unwrap();
-    let (vek, chain) = (
+    let (vek, chain, crl) = (
         std::fs::read(fetched.join("vek.der")).unwrap(),
         std::fs::read(fetched.join("chain.pem")).unwrap(),
+        std::fs::read(fetched.join("crl.der")).unwrap(),
     );
     let root = std::fs::read(out.join("evidence/simulated-root.der")).unwrap();
     let mut anchors = TrustAnchors::empty();
@@ -165,11 +167,20 @@ fn a_simulated_snp_build_verifies_with_the_vcek_fetched_from_the_simulated_kds()
                 vek: Some(&vek),
                 chain: Some(&chain),
                 collateral: None,
+                crl: Some(&crl),
             },
             now(),
         )
         .unwrap();
     assert!(verified.claims().simulated);
+    // The simulated KDS's CRL is the simulated ARK's, and it was checked.
+    match &verified.claims().details {
+        kiln_verifier::PlatformDetails::SevSnp(d) => {
+            assert_eq!(d.crls.len(), 1);
+            assert!(d.crls[0].from_root && d.crls[0].issuer.contains("ARK-"));
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

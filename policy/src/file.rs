@@ -91,6 +91,7 @@ struct RawSnp {
     signing_key: Option<SigningKeyName>,
     products: Option<Vec<ProductName>>,
     require_chip_id_unmasked: Option<bool>,
+    require_crl: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -276,6 +277,7 @@ fn snp(ctx: &Ctx<'_>, s: RawSnp) -> Result<SnpPolicy, PolicyError> {
         require_chip_id_unmasked: s
             .require_chip_id_unmasked
             .unwrap_or(d.require_chip_id_unmasked),
+        require_crl: s.require_crl.unwrap_or(d.require_crl),
     })
 }
 

@@ -264,6 +264,9 @@ pub struct SnpPolicy {
     pub products: Option<Vec<String>>,
     /// Whether CHIP_ID must be present (not masked, not VLEK-zeroed).
     pub require_chip_id_unmasked: bool,
+    /// Whether revocation must have been checked against AMD's CRL (issued by the ARK,
+    /// covering the ASK/ASVK): `crl.der` in the output's evidence, or `--crl`.
+    pub require_crl: bool,
 }
 
 impl Default for SnpPolicy {
@@ -286,6 +289,7 @@ impl Default for SnpPolicy {
             signing_key: SigningKeyPolicy::Any,
             products: None,
             require_chip_id_unmasked: false,
+            require_crl: false,
         }
     }
 }

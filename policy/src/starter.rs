@@ -179,6 +179,11 @@ fn snp_section(o: &mut String, d: &SnpDetails) {
         "# Require an unmasked CHIP_ID (false for VLEK or MASK_CHIP_ID)."
     );
     let _ = writeln!(o, "require_chip_id_unmasked = {}", !d.chip_id_masked);
+    let _ = writeln!(
+        o,
+        "# Require revocation checked against AMD's CRL (crl.der of `kiln collateral fetch`)."
+    );
+    let _ = writeln!(o, "require_crl = {}", d.crls.iter().any(|c| c.from_root));
 }
 
 fn tdx_section(o: &mut String, claims: &Claims, d: &TdxDetails) {

@@ -91,6 +91,7 @@ fn sim(platform: Platform, policy: Option<u64>) -> Claims {
         vek: ev.vek_der.as_deref(),
         chain: ev.chain_pem.as_deref().map(str::as_bytes),
         collateral: ev.collateral_json.as_deref(),
+        crl: None,
     };
     let v = Verifier::new(anchors).verify(&evidence, sim_at()).unwrap();
     assert!(v.is_simulated());

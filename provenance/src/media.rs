@@ -15,6 +15,8 @@ pub const VEK_NAME: &str = "vek.der";
 pub const CHAIN_NAME: &str = "chain.pem";
 /// TDX: QuoteCollateralV3 JSON.
 pub const COLLATERAL_NAME: &str = "collateral.json";
+/// SEV-SNP: AMD's CRL of the product (DER; several one after the other, or PEM).
+pub const CRL_NAME: &str = "crl.der";
 /// Simulated evidence only: the simulated root.
 pub const SIMULATED_ROOT_NAME: &str = "simulated-root.der";
 
@@ -24,8 +26,15 @@ pub const EVIDENCE_FILES: &[&str] = &[
     VEK_NAME,
     CHAIN_NAME,
     COLLATERAL_NAME,
+    CRL_NAME,
     SIMULATED_ROOT_NAME,
 ];
+
+/// The evidence files that prove themselves: vendor certificates, CRLs and signed collateral,
+/// each checked against the pinned vendor roots. Besides the guest's signed copies, the host
+/// may add these to `evidence/` after the build (collateral fetched from the vendors), so they
+/// need not be signed byproducts; a signed copy, when there is one, must match.
+pub const VENDOR_COLLATERAL_FILES: &[&str] = &[VEK_NAME, CHAIN_NAME, COLLATERAL_NAME, CRL_NAME];
 
 /// The media type of the evidence of a platform.
 pub fn evidence_media_type(platform: Platform) -> &'static str {
@@ -41,6 +50,7 @@ pub fn media_type(name: &str, platform: Platform) -> &'static str {
     match name {
         EVIDENCE_NAME => evidence_media_type(platform),
         VEK_NAME | SIMULATED_ROOT_NAME => "application/pkix-cert",
+        CRL_NAME => "application/pkix-crl",
         CHAIN_NAME => "application/x-pem-file",
         COLLATERAL_NAME => "application/json",
         REQUEST_NAME => REQUEST_MEDIA_TYPE,

@@ -242,6 +242,18 @@ impl SimChip {
         Ok(AmdRsaKeys { ark, ask: ask? })
     }
 
+    /// A CRL of this chip's simulated AMD chain for `product` (the ARK's, as AMD's KDS serves
+    /// it, or the ASK's), signed with the simulated key.
+    pub fn snp_crl(
+        &self,
+        product: SnpProduct,
+        spec: &crate::pki::snp::SnpCrlSpec,
+    ) -> Result<Vec<u8>, TeeError> {
+        let rsa = self.amd_rsa_keys()?;
+        let salt_secret = self.derive("amd crl pss salt");
+        crate::pki::snp::issue_crl(product, &rsa, &salt_secret, spec)
+    }
+
     /// The chain for `product` certifying `tcb` (the VCEK is per TCB, as AMD's are).
     pub fn snp_pki(&self, product: SnpProduct, tcb: SnpTcb) -> Result<Arc<SnpPki>, TeeError> {
         let key = (product, tcb.to_bytes(product));

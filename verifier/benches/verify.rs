@@ -74,6 +74,7 @@ impl Vector {
             vek: self.vek.as_deref(),
             chain: None,
             collateral: self.collateral.as_deref(),
+            crl: None,
         }
     }
 }

@@ -100,6 +100,10 @@ pub struct Evidence<'a> {
     pub chain: Option<&'a [u8]>,
     /// TDX: collateral in QuoteCollateralV3 JSON.
     pub collateral: Option<&'a [u8]>,
+    /// SEV-SNP: certificate revocation lists (DER, one after the other, or `X509 CRL` PEM
+    /// blocks): AMD's CRL of the product (`/vcek/v1/{product}/crl`, issued by the ARK), and
+    /// optionally one issued by the ASK/ASVK. Without one, revocation is not checked.
+    pub crl: Option<&'a [u8]>,
 }
 
 impl<'a> Evidence<'a> {
@@ -132,6 +136,12 @@ impl<'a> Evidence<'a> {
     /// TDX collateral.
     pub fn collateral(mut self, collateral: &'a [u8]) -> Self {
         self.collateral = Some(collateral);
+        self
+    }
+
+    /// SEV-SNP CRLs.
+    pub fn crl(mut self, crl: &'a [u8]) -> Self {
+        self.crl = Some(crl);
         self
     }
 }

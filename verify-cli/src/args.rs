@@ -71,6 +71,11 @@ struct EvidenceArgs {
     /// TDX: collateral in QuoteCollateralV3 JSON. Without it the TCB status is unknown.
     #[arg(long, value_name = "FILE")]
     collateral: Option<PathBuf>,
+    /// SEV-SNP: AMD's CRL of the product (DER or PEM; `crl.der` of `kiln collateral
+    /// fetch`), issued by the ARK; a CRL issued by the ASK/ASVK may follow it. Without it,
+    /// revocation is not checked.
+    #[arg(long, value_name = "FILE")]
+    crl: Option<PathBuf>,
     /// Verify as of this time (RFC 3339, e.g. 2025-09-01T00:00:00Z) instead of now.
     #[arg(long, value_name = "RFC3339")]
     at: Option<String>,
@@ -161,6 +166,7 @@ pub struct VerifyConfig {
     vek: Option<Vec<u8>>,
     chain: Option<Vec<u8>>,
     collateral: Option<Vec<u8>>,
+    crl: Option<Vec<u8>>,
     at: UnixTime,
     at_is_now: bool,
     simulated_root: Option<Vec<u8>>,
@@ -237,6 +243,7 @@ pub fn parse() -> Result<Config, ExitCode> {
                     .as_ref()
                     .map(|p| read(p, "collateral"))
                     .transpose()?,
+                crl: a.crl.as_ref().map(|p| read(p, "CRL")).transpose()?,
                 at,
                 at_is_now,
                 simulated_root: a
@@ -303,6 +310,7 @@ pub fn run(config: Config) -> ExitCode {
                 vek: c.vek.as_deref(),
                 chain: c.chain.as_deref(),
                 collateral: c.collateral.as_deref(),
+                crl: c.crl.as_deref(),
             };
             match verifier.verify(&evidence, c.at) {
                 Ok(v) => match &c.policy {

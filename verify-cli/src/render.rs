@@ -1,7 +1,7 @@
 //! Human and JSON output.
 
 use kiln_policy::Report;
-use kiln_verifier::{Error, TcbStatus, TrustAnchors, UnixTime, VerifiedEvidence};
+use kiln_verifier::{Error, PlatformDetails, TcbStatus, TrustAnchors, UnixTime, VerifiedEvidence};
 
 /// Prints a policy's verification report: the text report, or the JSON one.
 pub fn report(r: &Report, json: bool) {
@@ -77,6 +77,19 @@ pub fn verified(v: &VerifiedEvidence, json: bool, at_is_now: bool) {
     }
     if let Some(id) = &c.chip_id {
         out!("  chip_id       {id}");
+    }
+    if let PlatformDetails::SevSnp(d) = &c.details {
+        if d.crls.is_empty() {
+            out!("  revocation    NOT checked: no CRL was given (--crl)");
+        }
+        for crl in &d.crls {
+            out!(
+                "  revocation    {} not revoked (CRL of {}, next update {})",
+                crl.covers,
+                crl.issuer,
+                crl.next_update
+            );
+        }
     }
     if let Some(id) = &c.instance_id {
         out!("  instance      {id}");

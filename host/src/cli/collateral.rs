@@ -8,7 +8,7 @@ use kiln_provenance::SnpProduct;
 use super::{default_state_dir, usage};
 use crate::collateral::kds::{DEFAULT_KDS_URL, KDS_URL_ENV};
 use crate::collateral::pcs::{DEFAULT_PCS_URL, PCS_URL_ENV};
-use crate::collateral::Offline;
+use crate::collateral::{AmdCrl, Offline};
 use crate::error::HostError;
 
 /// Exit codes of `kiln collateral`.
@@ -110,6 +110,10 @@ pub struct CollateralFetchArgs {
     /// never.
     #[arg(long, value_name = "DURATION")]
     pub max_staleness: Option<String>,
+    /// SEV-SNP: do not fetch AMD's CRL of the product (`crl.der`). Revocation of the ASK then
+    /// goes unchecked by whoever verifies with this collateral.
+    #[arg(long)]
+    pub no_crl: bool,
     /// Print what was fetched as JSON.
     #[arg(long)]
     pub json: bool,
@@ -147,6 +151,8 @@ pub struct CollateralFetchConfig {
     pub offline: Offline,
     /// `--max-staleness`, seconds.
     pub max_staleness: Option<u64>,
+    /// Whether AMD's CRL is fetched.
+    pub amd_crl: AmdCrl,
     /// JSON output.
     pub json: bool,
 }
@@ -233,6 +239,11 @@ impl CollateralFetchArgs {
                     kiln_provenance::recipe::parse_duration(t)
                         .map_err(|e| usage(format!("--max-staleness: {e}")))?,
                 ),
+            },
+            amd_crl: if self.no_crl {
+                AmdCrl::Skip
+            } else {
+                AmdCrl::Fetch
             },
             json: self.json,
         })

@@ -239,6 +239,7 @@ impl VerifyArgs {
                     pcs_is_default,
                     offline: crate::collateral::Offline::No,
                     max_staleness: None,
+                    amd_crl: crate::collateral::AmdCrl::Fetch,
                 },
                 cache,
             })

@@ -172,7 +172,7 @@ pub fn chain_path(product: SnpProduct, key: SigningKey) -> String {
     format!("/{kind}/v1/{}/cert_chain", product.name())
 }
 
-/// The path of the product's CRL (revoked ASKs, ASVKs and VEKs).
+/// The path of the product's CRL, issued by its ARK (revoked ASKs and ASVKs).
 pub fn crl_path(product: SnpProduct) -> String {
     format!("/vcek/v1/{}/crl", product.name())
 }

@@ -22,7 +22,7 @@ use kiln_verifier::snp::SigningKey;
 
 use cache::{Cache, ItemMeta};
 use http::{Http, HttpError};
-use kds::{chain_path, KdsRequestError, VcekRequest};
+use kds::{chain_path, crl_path, KdsRequestError, VcekRequest};
 
 /// Where collateral comes from.
 #[derive(Debug, Clone)]
@@ -39,6 +39,17 @@ pub struct Sources {
     /// How long past its `nextUpdate` a cached item may still be used when no fresh one can
     /// be had (offline, or the service failed); `None`: never.
     pub max_staleness: Option<u64>,
+    /// Whether AMD's CRL is fetched with an SEV-SNP VCEK.
+    pub amd_crl: AmdCrl,
+}
+
+/// Whether [`fetch_snp`] fetches AMD's CRL of the product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmdCrl {
+    /// Fetch it (`/vcek/v1/{product}/crl`); failing to is an error.
+    Fetch,
+    /// Leave it out: revocation then goes unchecked.
+    Skip,
 }
 
 /// Whether requests may leave the machine.
@@ -82,6 +93,8 @@ pub const VEK_FILE: &str = "vek.der";
 pub const CHAIN_FILE: &str = "chain.pem";
 /// The file `kiln-verify evidence --collateral` reads.
 pub const COLLATERAL_FILE: &str = "collateral.json";
+/// The file `kiln-verify evidence --crl` reads.
+pub const CRL_FILE: &str = "crl.der";
 
 /// Why collateral could not be had.
 #[derive(Debug)]
@@ -307,6 +320,23 @@ fn check_chain(pem: &[u8]) -> Result<(), String> {
     }
 }
 
+/// A CRL (DER or PEM) that parses, as DER, and its `nextUpdate` (seconds since the epoch).
+fn parse_crl(bytes: &[u8]) -> Result<(Vec<u8>, Option<u64>), String> {
+    let crl = kiln_verifier::pki::crl::Crl::parse(bytes, "CRL").map_err(|e| e.to_string())?;
+    let (_, next) = crl.window().map_err(|e| e.to_string())?;
+    Ok((crl.der().to_vec(), u64::try_from(next.as_secs()).ok()))
+}
+
+/// The `nextUpdate` of a CRL given as hex (as QuoteCollateralV3 carries it).
+fn hex_crl_next_update(hex_der: &str) -> Result<Option<u64>, String> {
+    let der = hex::decode(hex_der).map_err(|e| format!("not hex: {e}"))?;
+    parse_crl(&der).map(|(_, next)| next)
+}
+
+fn check_der_crl(bytes: &[u8]) -> Result<(), String> {
+    parse_crl(bytes).map(|_| ())
+}
+
 /// Accepts a 200 answer as it is, with no `nextUpdate`.
 fn as_is(r: &http::Response) -> Result<(Vec<u8>, Option<u64>), String> {
     Ok((r.body.clone(), None))
@@ -367,6 +397,23 @@ pub fn fetch_snp(
         &mut out,
     )?;
     out.files = vec![(VEK_FILE, vcek), (CHAIN_FILE, chain)];
+    if sources.amd_crl == AmdCrl::Fetch {
+        let crl = item(
+            cache,
+            http,
+            sources,
+            &ItemSpec {
+                key: format!("kds/crl/{}", req.product.name()),
+                url: format!("{base}{}", crl_path(req.product)),
+                what: format!("{} CRL", req.product.name()),
+                service: KDS,
+            },
+            &|r| parse_crl(&r.body),
+            check_der_crl,
+            &mut out,
+        )?;
+        out.files.push((CRL_FILE, crl));
+    }
     Ok(out)
 }
 
@@ -506,6 +553,7 @@ pub fn fetch_tdx(
         },
         &|r| {
             let hex = pcs::crl_hex("PCK CRL", &r.body).map_err(|e| e.to_string())?;
+            let next_update = hex_crl_next_update(&hex)?;
             let chain = pcs::issuer_chain("PCK CRL", r.header("sgx-pck-crl-issuer-chain"))
                 .map_err(|e| e.to_string())?;
             Ok((
@@ -513,7 +561,7 @@ pub fn fetch_tdx(
                     hex,
                     issuer_chain: chain,
                 }),
-                None,
+                next_update,
             ))
         },
         check_crl,
@@ -536,12 +584,13 @@ pub fn fetch_tdx(
         },
         &|r| {
             let hex = pcs::crl_hex("root CA CRL", &r.body).map_err(|e| e.to_string())?;
+            let next_update = hex_crl_next_update(&hex)?;
             Ok((
                 to_json(&CachedCrl {
                     hex,
                     issuer_chain: String::new(),
                 }),
-                None,
+                next_update,
             ))
         },
         check_crl,

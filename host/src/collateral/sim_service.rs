@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `/vcek/v1/{product}/{hwid}?…SPL=…` | the chip's VCEK for that TCB; 404 for another hwID |
 //! | `/vcek/v1/{product}/cert_chain` | the simulated ASK and ARK |
+//! | `/vcek/v1/{product}/crl` | the simulated ARK's CRL (DER, listing nothing; valid from a day ago for 30 days) |
 //! | `/tdx/certification/v4/tcb?fmspc=` | TCB info (404 for another FMSPC), `TCB-Info-Issuer-Chain` |
 //! | `/tdx/certification/v4/qe/identity` | QE identity, `SGX-Enclave-Identity-Issuer-Chain` |
 //! | `/sgx/certification/v4/pckcrl?ca=platform` | the Platform CA's CRL (DER), `SGX-PCK-CRL-Issuer-Chain` |
@@ -19,7 +20,10 @@ use std::sync::Arc;
 
 use kiln_provenance::SnpProduct;
 use kiln_tee::chip::SimChip;
-use kiln_tee::pki::snp::SnpTcb;
+use kiln_tee::pki::snp::{SnpCrlIssuer, SnpCrlSpec, SnpTcb};
+
+/// A day, in seconds.
+const DAY: i64 = 86_400;
 
 use super::pcs::percent_encode;
 
@@ -97,6 +101,21 @@ impl SimService {
                 };
                 let pki = self.chip.snp_pki(p, tcb_of(p, ""))?;
                 Ok(Answer::ok(pki.chain_pem()?.into_bytes()))
+            }
+            ["vcek", "v1", product, "crl"] => {
+                let Some(p) = SnpProduct::from_name(product) else {
+                    return Ok(Answer::not_found("no such product"));
+                };
+                let crl = self.chip.snp_crl(
+                    p,
+                    &SnpCrlSpec {
+                        issuer: SnpCrlIssuer::Ark,
+                        this_update: now_unix - DAY,
+                        next_update: now_unix + 30 * DAY,
+                        revoked: Vec::new(),
+                    },
+                )?;
+                Ok(Answer::ok(crl))
             }
             ["vcek", "v1", product, hwid] => {
                 let Some(p) = SnpProduct::from_name(product) else {

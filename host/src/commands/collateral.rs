@@ -9,7 +9,7 @@ use crate::cli::collateral::EvidenceKind;
 use crate::cli::collateral::{CollateralFetchConfig, CollateralServeSimConfig};
 use crate::collateral::cache::Cache;
 use crate::collateral::http::{Http, Patience};
-use crate::collateral::{fetch_snp, fetch_tdx, Fetched, Sources};
+use crate::collateral::{fetch_snp, fetch_tdx, AmdCrl, Fetched, Sources};
 use crate::error::HostError;
 
 /// Writes `files` into `out` through a temporary sibling folder renamed into place; `out` must
@@ -57,6 +57,11 @@ fn summary(cfg: &CollateralFetchConfig, f: &Fetched) -> serde_json::Value {
         "cacheHits": f.cache_hits,
         "stale": f.stale.iter().map(|(k, since)| serde_json::json!({"item": k, "pastNextUpdateSince": since})).collect::<Vec<_>>(),
         "cache": cfg.cache.display().to_string(),
+        "amdCrl": match (f.platform, cfg.amd_crl) {
+            ("sev-snp", AmdCrl::Fetch) => "fetched",
+            ("sev-snp", AmdCrl::Skip) => "skipped",
+            _ => "not applicable",
+        },
     })
 }
 
@@ -69,6 +74,7 @@ pub fn run_fetch(cfg: &CollateralFetchConfig) -> Result<String, HostError> {
         pcs_is_default: cfg.pcs_is_default,
         offline: cfg.offline,
         max_staleness: cfg.max_staleness,
+        amd_crl: cfg.amd_crl,
     };
     let cache = Cache::new(&cfg.cache);
     let http = Http::new(Patience::default());
@@ -120,6 +126,12 @@ pub fn run_fetch(cfg: &CollateralFetchConfig) -> Result<String, HostError> {
             "STALE    {k}: past its nextUpdate since Unix time {since} (accepted by \
              --max-staleness); the verifier judges it at the time you verify\n"
         ));
+    }
+    if fetched.platform == "sev-snp" && cfg.amd_crl == AmdCrl::Skip {
+        out.push_str(
+            "WARNING  AMD's CRL NOT fetched (--no-crl): revocation of the ASK will not be \
+             checked by whoever verifies with this collateral\n",
+        );
     }
     let n = fetched.requests.len();
     let names: Vec<String> = fetched

@@ -356,6 +356,7 @@ pub fn refresh_collateral(
         vek: None,
         chain: None,
         collateral: Some(&collateral),
+        crl: None,
     };
     let now = kiln_verifier::Verifier::new(anchors)
         .verify(&evidence, cfg.at)

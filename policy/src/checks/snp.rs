@@ -151,6 +151,18 @@ pub(crate) fn check(p: &SnpPolicy, d: &SnpDetails, out: &mut Checks) {
             },
         );
     }
+    if p.require_crl {
+        let from_root = d.crls.iter().find(|c| c.from_root);
+        out.require(
+            "sev-snp.require_crl",
+            from_root.is_some(),
+            "revocation checked against AMD's CRL (issued by the ARK)",
+            match from_root {
+                Some(c) => format!("{} not revoked (CRL of {})", c.covers, c.issuer),
+                None => "no CRL of the ARK was given: revocation NOT checked".to_owned(),
+            },
+        );
+    }
 }
 
 /// A guest-policy bit the policy forbids unless `allowed`: set and allowed is a warning.

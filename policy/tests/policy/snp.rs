@@ -288,3 +288,64 @@ fn debug_evidence_fails_a_production_policy() {
     let r = eval(&sim(Platform::Nitro, None), None, &production, sim_at());
     assert!(!failed(&r).contains(&"nitro.allow_debug"));
 }
+
+/// Simulated SEV-SNP claims verified with the simulated ARK's CRL.
+fn sim_with_crl() -> Claims {
+    use kiln_tee::pki::snp::{SnpCrlIssuer, SnpCrlSpec};
+    let profile = SimProfile::default_for(Platform::SevSnp);
+    let tee = SimTee::launch(
+        chip(),
+        profile,
+        process_measurement(Platform::SevSnp, b"enclave", b"params"),
+        profile.default_policy(),
+        FixedClock::new(MILLIS),
+    )
+    .unwrap();
+    let ev = tee.evidence(&ReportData::new([0x5a; 64])).unwrap();
+    let now = i64::try_from(MILLIS / 1000).unwrap();
+    let crl = chip()
+        .snp_crl(
+            kiln_verifier::snp::SnpProduct::Milan,
+            &SnpCrlSpec {
+                issuer: SnpCrlIssuer::Ark,
+                this_update: now - 86_400,
+                next_update: now + 86_400,
+                revoked: Vec::new(),
+            },
+        )
+        .unwrap();
+    let mut anchors = TrustAnchors::vendor();
+    anchors
+        .allow_simulated(
+            Platform::SevSnp,
+            "simulated root",
+            ev.simulated_root_der.as_deref().unwrap(),
+        )
+        .unwrap();
+    let evidence = Evidence::new(&ev.evidence)
+        .vek(ev.vek_der.as_deref().unwrap())
+        .chain(ev.chain_pem.as_deref().unwrap().as_bytes())
+        .crl(&crl);
+    Verifier::new(anchors)
+        .verify(&evidence, sim_at())
+        .unwrap()
+        .claims()
+        .clone()
+}
+
+#[test]
+fn snp_require_crl() {
+    // Evidence checked against the ARK's CRL: the starter requires it, and it passes.
+    let checked = sim_with_crl();
+    let p = starter(&checked, None);
+    assert!(p.sev_snp.as_ref().unwrap().require_crl);
+    assert_accepted(&eval(&checked, None, &p, sim_at()));
+    // The same policy refuses evidence verified without a CRL, naming the check.
+    let unchecked = sim(Platform::SevSnp, None);
+    assert_rejected_by(&eval(&unchecked, None, &p, sim_at()), "sev-snp.require_crl");
+    // A starter from unchecked evidence does not require one; written in, it rejects.
+    single_value(&unchecked, None, sim_at(), "sev-snp.require_crl", |p| {
+        snp_section(p).require_crl = true;
+    });
+    assert!(!starter(&unchecked, None).sev_snp.unwrap().require_crl);
+}

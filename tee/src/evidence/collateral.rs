@@ -262,6 +262,7 @@ pub fn collateral_json(pki: &TdxPki, unix_secs: i64) -> Result<Vec<u8>, TeeError
             next_update: next,
             number: 1,
             authority_key_id: pki.root_id,
+            revoked: Vec::new(),
         },
         &Signer::P256(&pki.root_key),
     )?;
@@ -272,6 +273,7 @@ pub fn collateral_json(pki: &TdxPki, unix_secs: i64) -> Result<Vec<u8>, TeeError
             next_update: next,
             number: 1,
             authority_key_id: pki.platform_ca_id,
+            revoked: Vec::new(),
         },
         &Signer::P256(&pki.platform_ca_key),
     )?;

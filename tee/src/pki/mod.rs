@@ -454,8 +454,7 @@ pub fn issue_reusing(
     cert.to_der().map_err(enc)
 }
 
-/// The content of a CRL to issue (v2, no revoked certificates, CRL number and AKI extensions,
-/// as Intel's).
+/// The content of a CRL to issue (v2, CRL number and AKI extensions, as Intel's and AMD's).
 #[derive(Debug, Clone)]
 pub struct CrlSpec {
     /// Issuer name.
@@ -468,6 +467,8 @@ pub struct CrlSpec {
     pub number: u64,
     /// The issuer's key identifier.
     pub authority_key_id: [u8; 20],
+    /// Serial numbers (big-endian bytes) of the certificates revoked, each as of thisUpdate.
+    pub revoked: Vec<Vec<u8>>,
 }
 
 /// Issues a CRL and returns its DER.
@@ -480,7 +481,22 @@ pub fn issue_crl(spec: &CrlSpec, signer: &Signer<'_>) -> Result<Vec<u8>, TeeErro
         issuer: spec.issuer.clone(),
         this_update: x509_time(spec.this_update)?,
         next_update: Some(x509_time(spec.next_update)?),
-        revoked_certificates: None,
+        revoked_certificates: if spec.revoked.is_empty() {
+            None
+        } else {
+            Some(
+                spec.revoked
+                    .iter()
+                    .map(|serial| {
+                        Ok(x509_cert::crl::RevokedCert {
+                            serial_number: SerialNumber::new(serial).map_err(enc)?,
+                            revocation_date: x509_time(spec.this_update)?,
+                            crl_entry_extensions: None,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, TeeError>>()?,
+            )
+        },
         crl_extensions: Some(extensions(&[
             (OID_CRL_NUMBER, false, uint(spec.number)),
             (OID_AKI, false, ext::aki(&spec.authority_key_id)),

@@ -321,6 +321,59 @@ pub(crate) fn build(
     })
 }
 
+/// Which CA of a simulated AMD chain issues a CRL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnpCrlIssuer {
+    /// The ARK: AMD's CRL, as the KDS serves it (`/vcek/v1/{product}/crl`), listing ASKs.
+    Ark,
+    /// The ASK: a CRL listing VCEKs (AMD publishes none; for tests of the verifier).
+    Ask,
+}
+
+/// A simulated AMD CRL to issue.
+#[derive(Debug, Clone)]
+pub struct SnpCrlSpec {
+    /// Its issuer.
+    pub issuer: SnpCrlIssuer,
+    /// thisUpdate, seconds since the epoch.
+    pub this_update: i64,
+    /// nextUpdate.
+    pub next_update: i64,
+    /// Serial numbers (big-endian bytes) revoked.
+    pub revoked: Vec<Vec<u8>>,
+}
+
+/// Issues a CRL of the simulated chain of `product`, signed with RSASSA-PSS / SHA-384 as the
+/// ARK signs AMD's.
+pub(crate) fn issue_crl(
+    product: SnpProduct,
+    rsa: &AmdRsaKeys,
+    salt_secret: &[u8; 32],
+    spec: &SnpCrlSpec,
+) -> Result<Vec<u8>, TeeError> {
+    let prod = product.name();
+    let (cn, key) = match spec.issuer {
+        SnpCrlIssuer::Ark => (format!("ARK-{prod}"), &rsa.ark),
+        SnpCrlIssuer::Ask => (format!("SEV-{prod}"), &rsa.ask),
+    };
+    let authority_key_id = key_id(&rsa_spki(key)?)?;
+    super::issue_crl(
+        &super::CrlSpec {
+            issuer: amd_name(&cn, SIMULATED_AMD_ORG)?,
+            this_update: spec.this_update,
+            next_update: spec.next_update,
+            number: 1,
+            authority_key_id,
+            revoked: spec.revoked.clone(),
+        },
+        &Signer::RsaPss {
+            key,
+            salt_secret,
+            explicit_trailer: true,
+        },
+    )
+}
+
 /// The VCEK's AMD extensions in AMD's order: (OID suffix under 1.3.6.1.4.1.3704.1, DER value).
 fn vcek_extensions(
     product: SnpProduct,

@@ -64,6 +64,7 @@ pub struct VerifiedBuild {
     request: BuildRequest,
     key_id: String,
     pinning: Pinning,
+    supplied_collateral: Vec<String>,
 }
 
 impl VerifiedBuild {
@@ -88,6 +89,12 @@ impl VerifiedBuild {
     pub fn pinning(&self) -> &Pinning {
         &self.pinning
     }
+    /// The vendor collateral files of `evidence/` that the guest did not sign (added by the
+    /// host, for example fetched from AMD's KDS or Intel's PCS after the build). They were
+    /// verified against the pinned vendor roots like the signed ones.
+    pub fn supplied_collateral(&self) -> &[String] {
+        &self.supplied_collateral
+    }
     /// Whether it rests on simulated evidence.
     pub fn is_simulated(&self) -> bool {
         self.claims.simulated
@@ -106,7 +113,8 @@ impl VerifiedBuild {
 ///    its git objects, which chain the source tree the guest recomputed (recorded in the
 ///    statement) to the commit id, whose committer time is the build's SOURCE_DATE_EPOCH.
 /// 6. The evidence files are the signed byproducts, byte for byte, and `evidence/` holds no
-///    others.
+///    others, except vendor collateral ([`media::VENDOR_COLLATERAL_FILES`]) the guest did not
+///    sign: the host may add it after the build, and it proves itself in step 7.
 /// 7. The evidence verifies against `anchors` (plus the shipped simulated root only when
 ///    `allow_simulated` pins it: [`AllowSimulated::PinnedRoots`]).
 /// 8. The evidence binds the key and what was built: REPORT_DATA (Nitro: `user_data`) equals
@@ -210,7 +218,7 @@ pub fn verify(
     })?;
     check_commit_proof(&request, &statement)?;
     // 6.
-    let evidence_files = check_evidence_files(output, &byproducts)?;
+    let (evidence_files, supplied_collateral) = check_evidence_files(output, &byproducts)?;
     // 7.
     let claims = verify_evidence(platform, &evidence_files, anchors, allow_simulated, time)?;
     // 8.
@@ -227,6 +235,7 @@ pub fn verify(
         request,
         key_id: id,
         pinning,
+        supplied_collateral,
     })
 }
 
@@ -295,12 +304,18 @@ fn byproducts(statement: &Statement) -> Result<BTreeMap<String, Vec<u8>>, BuildE
     Ok(out)
 }
 
-/// The evidence files the signed byproducts name, each equal to its copy in `evidence/`.
+/// Evidence files by name.
+type EvidenceFiles = BTreeMap<String, Vec<u8>>;
+
+/// The evidence files the signed byproducts name, each equal to its copy in `evidence/`, and
+/// the vendor collateral added beside them unsigned (its names are returned too: it proves
+/// itself against the pinned roots in step 7).
 fn check_evidence_files(
     output: &BuildOutput,
     byproducts: &BTreeMap<String, Vec<u8>>,
-) -> Result<BTreeMap<String, Vec<u8>>, BuildError> {
+) -> Result<(EvidenceFiles, Vec<String>), BuildError> {
     let mut files = BTreeMap::new();
+    let mut supplied = Vec::new();
     for name in media::EVIDENCE_FILES {
         let signed = byproducts.get(*name);
         let shipped = output.evidence_files.get(*name);
@@ -319,6 +334,10 @@ fn check_evidence_files(
                     name: (*name).to_owned(),
                     reason: "is in the provenance but missing from evidence/".into(),
                 })
+            }
+            (None, Some(f)) if media::VENDOR_COLLATERAL_FILES.contains(name) => {
+                files.insert((*name).to_owned(), f.clone());
+                supplied.push((*name).to_owned());
             }
             (None, Some(_)) => {
                 return Err(BuildError::EvidenceFile {
@@ -345,7 +364,7 @@ fn check_evidence_files(
             reason: "missing: the provenance carries no evidence".into(),
         });
     }
-    Ok(files)
+    Ok((files, supplied))
 }
 
 fn verify_evidence(
@@ -398,6 +417,7 @@ fn verify_evidence(
         vek: get(media::VEK_NAME),
         chain: get(media::CHAIN_NAME),
         collateral: get(media::COLLATERAL_NAME),
+        crl: get(media::CRL_NAME),
     };
     let verified = Verifier::new(anchors).verify(&evidence, time)?;
     Ok(verified.claims().clone())

@@ -163,6 +163,32 @@ impl Crl {
         Self::from_der_vec(der, what)
     }
 
+    /// Parses one or more revocation lists: `X509 CRL` PEM blocks, or DER lists one after
+    /// the other. Other PEM blocks are refused.
+    pub fn parse_all(bytes: &[u8], what: &'static str) -> Result<Vec<Self>, Error> {
+        if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+            let text = std::str::from_utf8(bytes).map_err(|e| Error::malformed(what, e))?;
+            let mut out = Vec::new();
+            super::pem::for_each_pem_block(text, what, |block| {
+                let (label, der) =
+                    pem_rfc7468_decode(block).map_err(|e| Error::malformed(what, e))?;
+                if label != "X509 CRL" {
+                    return Err(Error::malformed(
+                        what,
+                        format!("PEM block {label:?} is not an X509 CRL"),
+                    ));
+                }
+                out.push(Self::from_der_vec(der, what)?);
+                Ok(())
+            })?;
+            return Ok(out);
+        }
+        super::pem::der_certificates(bytes, what)?
+            .into_iter()
+            .map(|der| Self::from_der_vec(der.to_vec(), what))
+            .collect()
+    }
+
     /// Parses a DER revocation list, taking the bytes.
     pub fn from_der_vec(der: Vec<u8>, what: &'static str) -> Result<Self, Error> {
         let (signature_algorithm, signature) =

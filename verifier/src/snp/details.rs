@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::report::{Cpuid, FirmwareVersion, GuestPolicy, KeyInfo, PlatformInfo, Report};
+use super::revocation::CrlCheck;
 use super::tcb::TcbVersion;
 use crate::hex::Hex;
 use crate::pki::Cert;
@@ -119,11 +120,18 @@ pub struct SnpDetails {
     pub current_mit_vector: Option<u64>,
     /// The VCEK or VLEK that signed the report.
     pub vek: VekDetails,
+    /// The CRLs checked (none supplied: empty, and revocation was not checked).
+    pub crls: Vec<CrlCheck>,
 }
 
 impl SnpDetails {
     /// Decodes every field of a verified `report` with the TCB layout of `product`.
-    pub(crate) fn new(report: &Report<'_>, product: SnpProduct, vek: VekDetails) -> Self {
+    pub(crate) fn new(
+        report: &Report<'_>,
+        product: SnpProduct,
+        vek: VekDetails,
+        crls: Vec<CrlCheck>,
+    ) -> Self {
         Self {
             version: report.version,
             product,
@@ -154,6 +162,7 @@ impl SnpDetails {
             launch_mit_vector: report.launch_mit_vector,
             current_mit_vector: report.current_mit_vector,
             vek,
+            crls,
         }
     }
 }

@@ -24,6 +24,7 @@
 
 mod details;
 mod report;
+mod revocation;
 mod tcb;
 mod vek;
 
@@ -33,6 +34,7 @@ pub use report::{
     Cpuid, FirmwareVersion, GuestPolicy, KeyInfo, PlatformInfo, Report, SigningKey, SIGNED_LEN,
     SUPPORTED_VERSIONS,
 };
+pub use revocation::CrlCheck;
 pub use tcb::{Component, TcbVersion};
 
 use std::collections::BTreeMap;
@@ -64,7 +66,10 @@ pub const REPORT_LEN: usize = 1184;
 ///    KEY_INFO names; the issuer `SEV-<product>` (VCEK) or `SEV-VLEK-<product>` (VLEK) gives
 ///    the product; the key must be ECDSA P-384.
 /// 4. Verify the path VEK → ASK/ASVK → ARK of that product, every certificate valid at `t`
-///    and the ARK pinned (cached per VEK within the path's validity window).
+///    and the ARK pinned (cached per VEK within the path's validity window). Then (4b), when
+///    CRLs are supplied (AMD's, issued by the ARK; or one issued by the ASK/ASVK), each must
+///    be issued by a CA of that path, signed by it, valid at `t`, and must not list the
+///    certificate it covers (see `revocation`); never cached.
 /// 5. On v3+ reports, the CPUID family and model must belong to the chain's product.
 /// 6. REPORTED_TCB, decoded for the product, must equal the VEK's SPL extensions.
 /// 7. For a VCEK, CHIP_ID must equal its hwID (all of it; the first 8 bytes on Turin), unless
@@ -98,7 +103,21 @@ pub fn verify(
         ));
     }
     // 4.
-    let anchor = vek::verify_chain(trust, cache, &inputs, id, time)?;
+    let path = vek::verify_chain(trust, cache, &inputs, id, time)?;
+    let anchor = &path.anchor;
+    // 4b.
+    let crls = match evidence.crl {
+        Some(bytes) => revocation::check(
+            bytes,
+            &revocation::PathCerts {
+                vek: &inputs.vek,
+                intermediate: &path.intermediate,
+                root: &anchor.cert,
+            },
+            time,
+        )?,
+        None => Vec::new(),
+    };
     // 5.
     check_cpuid(&report, id.product)?;
     // 6.
@@ -132,7 +151,7 @@ pub fn verify(
         hw_id,
         vek::csp_id(&inputs.vek),
     );
-    let details = SnpDetails::new(&report, id.product, vek_details);
+    let details = SnpDetails::new(&report, id.product, vek_details, crls);
     let mut measurements = BTreeMap::new();
     measurements.insert("measurement".to_owned(), Hex::from(report.measurement));
     Ok(ClaimsOf {

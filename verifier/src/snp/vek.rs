@@ -145,7 +145,17 @@ pub(crate) fn identify(vek: &Cert) -> Result<Identity, Error> {
     Ok(Identity { role, product })
 }
 
-/// The anchor the VEK chains to, from the cache or by verifying VEK → ASK/ASVK → ARK at `time`.
+/// A verified VEK path: the ASK or ASVK that issued the VEK, and the pinned ARK above it.
+#[derive(Debug)]
+pub(crate) struct VekPath {
+    /// The ASK or ASVK.
+    pub intermediate: Cert,
+    /// The pinned ARK.
+    pub anchor: Arc<TrustAnchor>,
+}
+
+/// The path the VEK chains through, from the cache or by verifying VEK → ASK/ASVK → ARK at
+/// `time`.
 ///
 /// The cache key is the VEK's DER alone: the fact cached ("this VEK chains to this pinned ARK
 /// through the intermediate its names require, in this validity window") does not depend on
@@ -158,9 +168,9 @@ pub(crate) fn verify_chain(
     inputs: &Inputs,
     id: Identity,
     time: UnixTime,
-) -> Result<Arc<TrustAnchor>, Error> {
+) -> Result<Arc<VekPath>, Error> {
     let key = cache::key(CACHE_DOMAIN, &[inputs.vek.der()]);
-    if let Some(hit) = cache.get::<Arc<TrustAnchor>>(&key, time) {
+    if let Some(hit) = cache.get::<Arc<VekPath>>(&key, time) {
         return Ok(Arc::clone(&hit.value));
     }
     // Pinned intermediates come first so that an untrusted certificate with the same name
@@ -172,21 +182,25 @@ pub(crate) fn verify_chain(
         .collect();
     let roots = trust.roots_for(Platform::SevSnp);
     let path = path::verify_path(&inputs.vek, &pool, &roots, time)?;
-    check_path_shape(&path, id)?;
+    let intermediate = check_path_shape(&path, id)?.clone();
+    let verified = Arc::new(VekPath {
+        intermediate,
+        anchor: path.anchor,
+    });
     cache.insert(
         key,
         Entry {
             not_before: path.not_before,
             not_after: path.not_after,
-            value: Arc::clone(&path.anchor),
+            value: Arc::clone(&verified),
         },
     );
-    Ok(path.anchor)
+    Ok(verified)
 }
 
 /// The path must be exactly VEK → ASK (VCEK) or ASVK (VLEK) of the VEK's product → that
-/// product's ARK.
-fn check_path_shape(path: &VerifiedPath, id: Identity) -> Result<(), Error> {
+/// product's ARK; returns the intermediate.
+fn check_path_shape(path: &VerifiedPath, id: Identity) -> Result<&Cert, Error> {
     let product = id.product.name();
     let expected_intermediate = match id.role {
         SigningKey::Vcek => format!("SEV-{product}"),
@@ -223,7 +237,7 @@ fn check_path_shape(path: &VerifiedPath, id: Identity) -> Result<(), Error> {
             root_cn.unwrap_or_default(),
         ));
     }
-    Ok(())
+    Ok(intermediate)
 }
 
 fn spl_oid(c: Component) -> ObjectIdentifier {

@@ -77,6 +77,7 @@ impl Loaded {
             vek: self.vek.as_deref(),
             chain: self.chain.as_deref(),
             collateral: self.collateral.as_deref(),
+            crl: None,
         }
     }
 
