@@ -237,3 +237,99 @@ fn kiln_verify_refresh_collateral_reports_the_tcb_status_as_of_now() {
         "{err}"
     );
 }
+
+#[test]
+fn kiln_build_with_collateral_fetch_ships_amds_crl_and_verify_reports_it() {
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("state");
+    let served = serve_sim(&state);
+    let proj = d.path().join("proj");
+    copy_example("c-hello", &proj);
+    let build = |out: &Path, kds: &str, cache: &str| {
+        kiln(
+            &[
+                "build",
+                proj.to_str().unwrap(),
+                "--backend",
+                "sim",
+                "--platform",
+                "sev-snp",
+                "--out",
+                out.to_str().unwrap(),
+                "--collateral",
+                "fetch",
+                "--kds-url",
+                kds,
+                "--collateral-cache",
+                cache,
+                "--json",
+            ],
+            &state,
+        )
+    };
+    let out = d.path().join("out");
+    let cache = d.path().join("cache");
+    let b = build(&out, &served.base, cache.to_str().unwrap());
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    // The guest signed its VCEK and chain; the host added AMD's (simulated) CRL.
+    assert_eq!(
+        summary["collateral"]["added"],
+        serde_json::json!(["crl.der"])
+    );
+    assert_eq!(
+        summary["suppliedCollateral"],
+        serde_json::json!(["crl.der"])
+    );
+    assert!(out.join("evidence/crl.der").exists());
+    let reference = common::sim_reference("sev-snp", &state);
+    let v = kiln(
+        &[
+            "verify",
+            out.to_str().unwrap(),
+            "--allow-simulated",
+            "--reference",
+            reference.to_str().unwrap(),
+        ],
+        &state,
+    );
+    let text = String::from_utf8_lossy(&v.stdout);
+    assert!(v.status.success(), "{text}");
+    assert!(
+        text.contains("revocation: ") && text.contains("not revoked (CRL of"),
+        "{text}"
+    );
+    assert!(
+        text.contains("collateral added by the host (not signed by the guest; verified against the vendor roots): crl.der"),
+        "{text}"
+    );
+
+    // A KDS that does not answer (and an empty cache): the build completes, naming what it
+    // lacks. With the first cache, the CRL would have come from it.
+    drop(served);
+    let out = d.path().join("out-dead");
+    let empty = d.path().join("empty-cache");
+    let b = build(&out, "http://127.0.0.1:9", empty.to_str().unwrap());
+    let err = String::from_utf8_lossy(&b.stderr);
+    assert!(b.status.success(), "{err}");
+    assert!(err.contains("COLLATERAL MISSING: AMD's CRL"), "{err}");
+    let summary: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(
+        summary["collateral"]["missing"].as_array().unwrap().len(),
+        1
+    );
+    assert!(!out.join("evidence/crl.der").exists());
+
+    // Collateral flags without the step are a usage error.
+    let u = kiln(
+        &[
+            "build",
+            proj.to_str().unwrap(),
+            "--kds-url",
+            "http://127.0.0.1:9",
+        ],
+        &state,
+    );
+    assert_eq!(u.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&u.stderr).contains("need the collateral step"));
+}

@@ -7,6 +7,7 @@ use clap::Args;
 use kiln_tee::Platform;
 
 use super::{default_state_dir, parse_hex, usage, SIM_BUILDER_ID};
+use crate::commands::build_collateral::CollateralFetch;
 use crate::error::HostError;
 use crate::launch::Backend;
 
@@ -68,6 +69,23 @@ pub struct BuildArgs {
     /// size changes the launch measurement.
     #[arg(long, value_name = "MiB")]
     pub work_size: Option<u64>,
+    /// Vendor collateral for the evidence, added to OUT/evidence/ after the guest signs so the
+    /// output verifies offline anywhere: SEV-SNP VCEK (when the guest had none), chain and
+    /// AMD's CRL from the KDS; TDX TCB info, QE identity and CRLs from the PCS. auto: fetch on
+    /// the hardware backends (snp, tdx), not on sim and qemu (whose simulated chip the
+    /// vendors do not know; use fetch with `kiln collateral serve-sim` there). What cannot be
+    /// fetched is named, and the build still completes.
+    #[arg(long, value_name = "auto|fetch|skip", default_value = "auto")]
+    pub collateral: String,
+    /// The KDS base URL for the collateral (default: $KILN_KDS_URL, else AMD's KDS).
+    #[arg(long, value_name = "URL")]
+    pub kds_url: Option<String>,
+    /// The PCS or PCCS base URL for the collateral (default: $KILN_PCS_URL, else Intel's PCS).
+    #[arg(long, value_name = "URL")]
+    pub pcs_url: Option<String>,
+    /// The collateral cache (default: collateral/ in the state folder).
+    #[arg(long, value_name = "DIR")]
+    pub collateral_cache: Option<PathBuf>,
 }
 
 /// A validated `kiln build`.
@@ -103,6 +121,8 @@ pub struct BuildConfig {
     pub vcpus: u32,
     /// QEMU: memory, MiB.
     pub memory_mib: u64,
+    /// The collateral step: `None` when skipped.
+    pub collateral: Option<CollateralFetch>,
 }
 
 impl BuildArgs {
@@ -181,6 +201,44 @@ impl BuildArgs {
             Some(d) => d,
             None => default_state_dir()?,
         };
+        let fetch_collateral = match self.collateral.as_str() {
+            "auto" => matches!(backend, Backend::Hardware(_)),
+            "fetch" => true,
+            "skip" => false,
+            other => {
+                return Err(usage(format!(
+                    "--collateral {other:?} is not auto, fetch or skip"
+                )))
+            }
+        };
+        if !fetch_collateral
+            && (self.kds_url.is_some() || self.pcs_url.is_some() || self.collateral_cache.is_some())
+        {
+            return Err(usage(
+                "--kds-url, --pcs-url and --collateral-cache need the collateral step (--collateral \
+                 fetch, or a hardware backend)"
+                    .into(),
+            ));
+        }
+        let collateral = if fetch_collateral {
+            let (kds_url, pcs_url, pcs_is_default) =
+                super::collateral::service_urls(self.kds_url, self.pcs_url)?;
+            Some(CollateralFetch {
+                sources: crate::collateral::Sources {
+                    kds_url,
+                    pcs_url,
+                    pcs_is_default,
+                    offline: crate::collateral::Offline::No,
+                    max_staleness: None,
+                    amd_crl: crate::collateral::AmdCrl::Fetch,
+                },
+                cache: self
+                    .collateral_cache
+                    .unwrap_or_else(|| state_dir.join("collateral")),
+            })
+        } else {
+            None
+        };
         Ok(BuildConfig {
             dir: self.dir,
             backend,
@@ -201,6 +259,7 @@ impl BuildArgs {
             vcpus: self.vcpus,
             memory_mib: self.memory,
             work_mib: self.work_size,
+            collateral,
         })
     }
 }

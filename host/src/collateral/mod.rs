@@ -87,6 +87,20 @@ pub struct Fetched {
     pub stale: Vec<(String, u64)>,
 }
 
+impl Fetched {
+    /// Nothing fetched yet, for `platform` (`sev-snp` or `tdx`) and `subject`.
+    pub fn new(platform: &'static str, subject: String) -> Self {
+        Self {
+            platform,
+            files: Vec::new(),
+            subject,
+            requests: Vec::new(),
+            cache_hits: Vec::new(),
+            stale: Vec::new(),
+        }
+    }
+}
+
 /// The file `kiln-verify evidence --vek` reads.
 pub const VEK_FILE: &str = "vek.der";
 /// The file `kiln-verify evidence --chain` reads.
@@ -342,8 +356,8 @@ fn as_is(r: &http::Response) -> Result<(Vec<u8>, Option<u64>), String> {
     Ok((r.body.clone(), None))
 }
 
-/// The VCEK of the SEV-SNP `report` and its ASK/ARK chain, through `cache`. `product` is
-/// needed for a version 2 report.
+/// The VCEK of the SEV-SNP `report`, its ASK/ARK chain and (unless `sources` says to skip
+/// it) AMD's CRL of the product, through `cache`. `product` is needed for a version 2 report.
 pub fn fetch_snp(
     report: &[u8],
     product: Option<SnpProduct>,
@@ -352,19 +366,40 @@ pub fn fetch_snp(
     http: &Http,
 ) -> Result<Fetched, CollateralError> {
     let req = VcekRequest::from_report(report, product).map_err(CollateralError::Request)?;
+    let mut out = Fetched::new("sev-snp", req.product.name().to_owned());
+    let vcek = snp_vcek(&req, sources, cache, http, &mut out)?;
+    let chain = snp_chain(
+        req.product,
+        SigningKey::Vcek,
+        sources,
+        cache,
+        http,
+        &mut out,
+    )?;
+    out.files = vec![(VEK_FILE, vcek), (CHAIN_FILE, chain)];
+    if sources.amd_crl == AmdCrl::Fetch {
+        let crl = snp_crl(req.product, sources, cache, http, &mut out)?;
+        out.files.push((CRL_FILE, crl));
+    }
+    Ok(out)
+}
+
+fn check_then(
+    check: fn(&[u8]) -> Result<(), String>,
+) -> impl Fn(&http::Response) -> Result<(Vec<u8>, Option<u64>), String> {
+    move |r: &http::Response| check(&r.body).and_then(|()| as_is(r))
+}
+
+/// The VCEK `req` names, through `cache`.
+pub fn snp_vcek(
+    req: &VcekRequest,
+    sources: &Sources,
+    cache: &Cache,
+    http: &Http,
+    out: &mut Fetched,
+) -> Result<Vec<u8>, CollateralError> {
     let base = sources.kds_url.trim_end_matches('/');
-    let mut out = Fetched {
-        platform: "sev-snp",
-        files: Vec::new(),
-        subject: req.product.name().to_owned(),
-        requests: Vec::new(),
-        cache_hits: Vec::new(),
-        stale: Vec::new(),
-    };
-    let check_then = |check: fn(&[u8]) -> Result<(), String>| {
-        move |r: &http::Response| check(&r.body).and_then(|()| as_is(r))
-    };
-    let vcek = item(
+    item(
         cache,
         http,
         sources,
@@ -380,41 +415,63 @@ pub fn fetch_snp(
         },
         &check_then(check_vcek),
         check_vcek,
-        &mut out,
-    )?;
-    let chain = item(
+        out,
+    )
+}
+
+/// The ASK/ARK (VCEK) or ASVK/ARK (VLEK) chain of `product`, through `cache`.
+pub fn snp_chain(
+    product: SnpProduct,
+    key: SigningKey,
+    sources: &Sources,
+    cache: &Cache,
+    http: &Http,
+    out: &mut Fetched,
+) -> Result<Vec<u8>, CollateralError> {
+    let base = sources.kds_url.trim_end_matches('/');
+    let (kind, what) = match key {
+        SigningKey::Vcek => ("vcek", "ASK/ARK"),
+        SigningKey::Vlek => ("vlek", "ASVK/ARK"),
+    };
+    item(
         cache,
         http,
         sources,
         &ItemSpec {
-            key: format!("kds/cert_chain/vcek/{}", req.product.name()),
-            url: format!("{base}{}", chain_path(req.product, SigningKey::Vcek)),
-            what: format!("{} ASK/ARK chain", req.product.name()),
+            key: format!("kds/cert_chain/{kind}/{}", product.name()),
+            url: format!("{base}{}", chain_path(product, key)),
+            what: format!("{} {what} chain", product.name()),
             service: KDS,
         },
         &check_then(check_chain),
         check_chain,
-        &mut out,
-    )?;
-    out.files = vec![(VEK_FILE, vcek), (CHAIN_FILE, chain)];
-    if sources.amd_crl == AmdCrl::Fetch {
-        let crl = item(
-            cache,
-            http,
-            sources,
-            &ItemSpec {
-                key: format!("kds/crl/{}", req.product.name()),
-                url: format!("{base}{}", crl_path(req.product)),
-                what: format!("{} CRL", req.product.name()),
-                service: KDS,
-            },
-            &|r| parse_crl(&r.body),
-            check_der_crl,
-            &mut out,
-        )?;
-        out.files.push((CRL_FILE, crl));
-    }
-    Ok(out)
+        out,
+    )
+}
+
+/// AMD's CRL of `product` (issued by its ARK), as DER, through `cache`.
+pub fn snp_crl(
+    product: SnpProduct,
+    sources: &Sources,
+    cache: &Cache,
+    http: &Http,
+    out: &mut Fetched,
+) -> Result<Vec<u8>, CollateralError> {
+    let base = sources.kds_url.trim_end_matches('/');
+    item(
+        cache,
+        http,
+        sources,
+        &ItemSpec {
+            key: format!("kds/crl/{}", product.name()),
+            url: format!("{base}{}", crl_path(product)),
+            what: format!("{} CRL", product.name()),
+            service: KDS,
+        },
+        &|r| parse_crl(&r.body),
+        check_der_crl,
+        out,
+    )
 }
 
 /// A cached signed JSON item: `{"text", "signature", "issuerChain"}`.
@@ -477,14 +534,10 @@ pub fn fetch_tdx(
     use pcs::{PcsRequest, QE_IDENTITY_PATH, ROOT_CA_CRL_PATH, ROOT_CA_CRL_URL};
     let req = PcsRequest::from_quote(quote).map_err(CollateralError::Pcs)?;
     let base = sources.pcs_url.trim_end_matches('/');
-    let mut out = Fetched {
-        platform: "tdx",
-        files: Vec::new(),
-        subject: format!("FMSPC {}, PCK {} CA", req.fmspc, req.ca.as_str()),
-        requests: Vec::new(),
-        cache_hits: Vec::new(),
-        stale: Vec::new(),
-    };
+    let mut out = Fetched::new(
+        "tdx",
+        format!("FMSPC {}, PCK {} CA", req.fmspc, req.ca.as_str()),
+    );
     let fmspc = req.fmspc.clone();
     let tcb = item(
         cache,

@@ -127,6 +127,10 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
     drop(guest);
     // 6.
     staging.write_result(&result)?;
+    let collateral = match &cfg.collateral {
+        Some(fetch) => Some(add_collateral(cfg, staging.path(), fetch, progress)?),
+        None => None,
+    };
     progress.step("verify", "checking the output with the verifier");
     let verified = self_check(cfg, staging.path(), &packed, &measurement, simulated)?;
     // 7.
@@ -134,7 +138,7 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
     if let Some(blob) = &result.sealed_key {
         store_sealed_key(&key_path, blob)?;
     }
-    let json = summary_json(
+    let mut json = summary_json(
         cfg,
         &out,
         &verified,
@@ -143,7 +147,47 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
         &invocation_id,
         progress,
     );
+    if let (Some(c), Some(map)) = (&collateral, json.as_object_mut()) {
+        map.insert("collateral".into(), c.to_json());
+    }
     Ok(CompletedBuild { out, json })
+}
+
+/// Step 6, with `--collateral`: the vendor collateral of the staged evidence, added beside it
+/// (`build_collateral`); what could not be fetched is said loudly, and the build stands.
+fn add_collateral(
+    cfg: &BuildConfig,
+    staged: &std::path::Path,
+    fetch: &crate::commands::build_collateral::CollateralFetch,
+    progress: &mut Progress,
+) -> Result<crate::commands::build_collateral::BuildCollateral, HostError> {
+    progress.step(
+        "collateral",
+        &format!(
+            "fetching the vendor collateral of the {} evidence",
+            cfg.platform
+        ),
+    );
+    let evidence_dir = staged.join(kiln_provenance::layout::EVIDENCE_DIR);
+    let done = crate::commands::build_collateral::add(&evidence_dir, cfg.platform, fetch)?;
+    for r in &done.requests {
+        progress.note(&format!("fetched {r}"));
+    }
+    if !done.added.is_empty() {
+        progress.note(&format!(
+            "added {} to evidence/ ({} from the cache {})",
+            done.added.join(", "),
+            done.cache_hits,
+            fetch.cache.display()
+        ));
+    }
+    for (what, why) in &done.missing {
+        progress.warn(&format!(
+            "COLLATERAL MISSING: {what}: {why}. The output lacks it: a verifier must supply \
+             it (`kiln collateral fetch`) or go without"
+        ));
+    }
+    Ok(done)
 }
 
 /// Step 1, QEMU only: the image given (which must carry the toolchain the recipe names), or
@@ -381,6 +425,7 @@ fn summary_json(
             "commit": packed.commit,
             "sourceDateEpoch": packed.source_date_epoch,
         },
+        "suppliedCollateral": verified.supplied_collateral(),
         "timings": timings,
         "totalSeconds": progress.elapsed().as_secs_f64(),
     })

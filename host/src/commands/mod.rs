@@ -3,6 +3,7 @@
 //! dispatches.
 
 pub mod build;
+pub mod build_collateral;
 pub mod collateral;
 pub mod image;
 pub mod image_pins;

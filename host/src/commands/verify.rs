@@ -153,6 +153,42 @@ pub fn report_ok(cfg: &VerifyConfig, v: &VerifiedBuild) -> String {
         let digest = s.digest.get("sha256").map(String::as_str).unwrap_or("?");
         out.push_str(&format!("  {digest}  {}\n", s.name));
     }
+    out.push_str(&collateral_lines(v));
+    out
+}
+
+/// What the evidence was checked with: the TCB status, AMD's CRLs, and the collateral the
+/// host added (unsigned by the guest, verified against the vendor roots).
+fn collateral_lines(v: &VerifiedBuild) -> String {
+    let mut out = String::new();
+    let claims = v.claims();
+    match &claims.details {
+        kiln_verifier::PlatformDetails::SevSnp(d) => {
+            if d.crls.is_empty() {
+                out.push_str(
+                    "revocation: NOT checked (no AMD CRL in evidence/; `kiln collateral fetch` \
+                     fetches one)\n",
+                );
+            }
+            for crl in &d.crls {
+                out.push_str(&format!(
+                    "revocation: {} not revoked (CRL of {}, next update {})\n",
+                    crl.covers, crl.issuer, crl.next_update
+                ));
+            }
+        }
+        kiln_verifier::PlatformDetails::Tdx(_) => {
+            out.push_str(&format!("tcb status: {}\n", claims.tcb.status));
+        }
+        kiln_verifier::PlatformDetails::Nitro(_) => {}
+    }
+    if !v.supplied_collateral().is_empty() {
+        out.push_str(&format!(
+            "collateral added by the host (not signed by the guest; verified against the vendor \
+             roots): {}\n",
+            v.supplied_collateral().join(", ")
+        ));
+    }
     out
 }
 
@@ -208,6 +244,7 @@ pub fn json_report(v: Result<&VerifiedBuild, &BuildError>) -> serde_json::Value 
                 "commit": v.request().source.commit,
             },
             "nonce": v.request().nonce,
+            "suppliedCollateral": v.supplied_collateral(),
             "claims": v.claims(),
         }),
         Err(e) => json!({
