@@ -3,6 +3,7 @@
 
 use kiln_proto::NamedBlob;
 use kiln_provenance::media;
+use kiln_provenance::sbom::SbomFormat;
 use kiln_provenance::SOURCE_TREE_ANNOTATION;
 use kiln_provenance::{
     dsse, key_id, pae, BuildDefinition, BuildRequest, Builder, DsseSignature, Envelope, Metadata,
@@ -194,10 +195,15 @@ pub fn sign_bundle(statement: &Statement, key: &SigningKey) -> Result<Vec<u8>, E
         op: "serialise the statement",
         reason: e.to_string(),
     })?;
-    let sig = key.sign(&pae(PAYLOAD_TYPE_IN_TOTO, &payload))?;
+    sign_payload(&payload, key)
+}
+
+/// Signs an in-toto Statement's JSON bytes (DSSE) and packs the envelope in a Sigstore bundle.
+pub fn sign_payload(payload: &[u8], key: &SigningKey) -> Result<Vec<u8>, EnclaveError> {
+    let sig = key.sign(&pae(PAYLOAD_TYPE_IN_TOTO, payload))?;
     let kid = key_id(&key.spki_der());
     let envelope = Envelope {
-        payload: dsse::encode_base64(&payload),
+        payload: dsse::encode_base64(payload),
         payload_type: PAYLOAD_TYPE_IN_TOTO.into(),
         signatures: vec![DsseSignature {
             keyid: kid.clone(),
@@ -210,4 +216,40 @@ pub fn sign_bundle(statement: &Statement, key: &SigningKey) -> Result<Vec<u8>, E
             reason: e.to_string(),
         }
     })
+}
+
+/// The SBOMs of `statement` (SPDX and CycloneDX, see `kiln_provenance::sbom`): their plain
+/// documents, and the byproducts that name them in the provenance (so that the evidence
+/// binding covers them). Call before the evidence is added.
+pub fn sboms(statement: &Statement) -> Vec<(SbomFormat, Vec<u8>)> {
+    SbomFormat::ALL
+        .into_iter()
+        .map(|f| (f, f.document(statement)))
+        .collect()
+}
+
+/// The attestation files of the SBOMs: each plain document and its statement (whose subjects
+/// are the provenance's), signed by `key`.
+pub fn sign_sboms(
+    subjects: &[Subject],
+    sboms: &[(SbomFormat, Vec<u8>)],
+    key: &SigningKey,
+) -> Result<Vec<NamedBlob>, EnclaveError> {
+    let mut files = Vec::new();
+    for (format, document) in sboms {
+        let payload = kiln_provenance::sbom::statement_payload(*format, subjects, document)
+            .map_err(|e| EnclaveError::Crypto {
+                op: "make the SBOM statement",
+                reason: e.to_string(),
+            })?;
+        files.push(NamedBlob {
+            name: format.bundle_file().to_owned(),
+            data: sign_payload(&payload, key)?,
+        });
+        files.push(NamedBlob {
+            name: format.document_file().to_owned(),
+            data: document.clone(),
+        });
+    }
+    Ok(files)
 }

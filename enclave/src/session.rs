@@ -331,6 +331,14 @@ fn attest_and_sign(
     nonce: Option<Vec<u8>>,
     sealed_out: Option<Vec<u8>>,
 ) -> Result<(), EnclaveError> {
+    // The SBOMs describe what the statement records; the provenance names each by its
+    // digest, inside the binding.
+    let sboms = provenance::sboms(&statement);
+    statement.predicate.run_details.byproducts.extend(
+        sboms
+            .iter()
+            .map(|(format, doc)| kiln_provenance::sbom::byproduct(*format, doc)),
+    );
     let bound = provenance::binding_of(&statement)?;
 
     let spki = key.spki_der();
@@ -361,13 +369,18 @@ fn attest_and_sign(
             reason: "adding the evidence changed the statement's binding".into(),
         });
     }
-    host.progress(Phase::Sign, "signing the provenance".into())?;
+    host.progress(
+        Phase::Sign,
+        "signing the provenance and the SBOMs (SPDX, CycloneDX)".into(),
+    )?;
     let bundle = provenance::sign_bundle(&statement, key)?;
+    let attestations = provenance::sign_sboms(&statement.subject, &sboms, key)?;
     host.send(
         &Message::Result {
             bundle,
             public_key_pem: key.public_key_pem(),
             evidence: files,
+            attestations,
             sealed_key: sealed_out,
         },
         "send the result",

@@ -57,6 +57,7 @@ fn result_parts(
             public_key_pem,
             evidence,
             sealed_key,
+            ..
         }) => (
             serde_json::from_slice(bundle).unwrap(),
             public_key_pem.clone(),

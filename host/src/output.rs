@@ -99,6 +99,10 @@ impl Staging {
             // The session checked each name against the fixed list of evidence files.
             write(&Path::new(EVIDENCE_DIR).join(&blob.name), &blob.data)?;
         }
+        for blob in &result.attestations {
+            // The session checked each name against the fixed list of attestation files.
+            write(Path::new(&blob.name), &blob.data)?;
+        }
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use kiln_proto::{decode, encode, read_frame_async, write_frame_async, FrameError, Message};
 use kiln_proto::{NamedBlob, Phase, Role, Stream, MAX_FRAME, PROTOCOL_VERSION};
+use kiln_provenance::layout::ATTESTATION_FILES;
 use kiln_verifier::build_output::media::EVIDENCE_FILES;
 use tokio::io::AsyncWriteExt;
 
@@ -91,6 +92,8 @@ pub struct SessionResult {
     pub public_key_pem: String,
     /// Evidence files.
     pub evidence: Vec<NamedBlob>,
+    /// The SBOMs and their signed statements (names checked).
+    pub attestations: Vec<NamedBlob>,
     /// The key sealed for the next launch.
     pub sealed_key: Option<Vec<u8>>,
     /// Artifact paths written, relative to the artifacts folder.
@@ -206,14 +209,17 @@ pub async fn run(
                 bundle,
                 public_key_pem,
                 evidence,
+                attestations,
                 sealed_key,
             } => {
                 let artifacts = writer.finish()?;
-                check_evidence_names(&evidence)?;
+                check_names(&evidence, EVIDENCE_FILES, "evidence file")?;
+                check_names(&attestations, ATTESTATION_FILES, "attestation file")?;
                 return Ok(SessionResult {
                     bundle,
                     public_key_pem,
                     evidence,
+                    attestations,
                     sealed_key,
                     artifacts,
                 });
@@ -256,21 +262,21 @@ fn name(m: &Message) -> &'static str {
     }
 }
 
-fn check_evidence_names(evidence: &[NamedBlob]) -> Result<(), SessionError> {
+fn check_names(blobs: &[NamedBlob], allowed: &[&str], what: &str) -> Result<(), SessionError> {
     let mut seen = BTreeSet::new();
-    for blob in evidence {
-        if !EVIDENCE_FILES.contains(&blob.name.as_str()) {
+    for blob in blobs {
+        if !allowed.contains(&blob.name.as_str()) {
             return Err(SessionError::Protocol {
                 reason: format!(
-                    "evidence file {:?} is not one of {}",
+                    "{what} {:?} is not one of {}",
                     blob.name,
-                    EVIDENCE_FILES.join(", ")
+                    allowed.join(", ")
                 ),
             });
         }
         if !seen.insert(blob.name.as_str()) {
             return Err(SessionError::Protocol {
-                reason: format!("evidence file {:?} sent twice", blob.name),
+                reason: format!("{what} {:?} sent twice", blob.name),
             });
         }
     }

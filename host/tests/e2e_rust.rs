@@ -129,6 +129,77 @@ fn rust_example_builds_verifies_and_runs() {
     );
 }
 
+/// `kiln sbom OUT --format FORMAT` (verified against the sim reference), parsed.
+fn sbom(out: &Path, format: &str) -> serde_json::Value {
+    let reference = common::sim_reference("sev-snp", state());
+    let o = kiln(
+        &[
+            "sbom",
+            out.to_str().unwrap(),
+            "--format",
+            format,
+            "--allow-simulated",
+            "--reference",
+            reference.to_str().unwrap(),
+        ],
+        state(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// The (purl, SHA-256) of every package with a package URL in an SPDX or CycloneDX document,
+/// of `kind` (`cargo`, `deb`), sorted.
+pub fn sbom_packages(doc: &serde_json::Value, kind: &str) -> Vec<(String, String)> {
+    let prefix = format!("pkg:{kind}/");
+    let mut out: Vec<(String, String)> = if doc.get("spdxVersion").is_some() {
+        doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| {
+                let purl = p["externalRefs"]
+                    .as_array()?
+                    .iter()
+                    .find(|r| r["referenceType"] == "purl")?["referenceLocator"]
+                    .as_str()?
+                    .to_owned();
+                let sha = p["checksums"]
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["algorithm"] == "SHA256")?["checksumValue"]
+                    .as_str()?
+                    .to_owned();
+                Some((purl, sha))
+            })
+            .collect()
+    } else {
+        let mut all: Vec<&serde_json::Value> =
+            doc["components"].as_array().unwrap().iter().collect();
+        all.extend(
+            doc["formulation"][0]["components"]
+                .as_array()
+                .into_iter()
+                .flatten(),
+        );
+        all.into_iter()
+            .filter_map(|c| {
+                let purl = c["purl"].as_str()?.to_owned();
+                let sha = c["hashes"]
+                    .as_array()?
+                    .iter()
+                    .find(|h| h["alg"] == "SHA-256")?["content"]
+                    .as_str()?
+                    .to_owned();
+                Some((purl, sha))
+            })
+            .collect()
+    };
+    out.retain(|(p, _)| p.starts_with(&prefix));
+    out.sort();
+    out
+}
+
 /// Builds `name` from two copies in different folders; asserts identical subjects, source
 /// digests and artifact bytes. Returns the first output and its summary.
 fn assert_reproducible(name: &str, artifact: &str) -> (tempfile::TempDir, PathBuf) {
@@ -149,8 +220,35 @@ fn assert_reproducible(name: &str, artifact: &str) -> (tempfile::TempDir, PathBu
 }
 
 #[test]
-fn the_c_example_is_reproducible_across_folders() {
-    assert_reproducible("c-hello", "hello");
+fn the_c_example_is_reproducible_across_folders_and_its_sboms_list_the_toolchain() {
+    let (_root, out) = assert_reproducible("c-hello", "hello");
+    // The sim backend's toolchain: the recipe's tools, each binary with its SHA-256.
+    let statement = common::read_statement(&out);
+    let deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    let spdx = sbom(&out, "spdx");
+    let cdx = sbom(&out, "cyclonedx");
+    for tool in ["cc", "make"] {
+        let sha = deps.iter().find(|d| d["name"] == tool).unwrap()["digest"]["sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let in_spdx = spdx["packages"].as_array().unwrap().iter().any(|p| {
+            p["name"] == tool
+                && p["checksums"][0]["checksumValue"] == sha.as_str()
+                && p["primaryPackagePurpose"] == "APPLICATION"
+        });
+        assert!(in_spdx, "{tool} {sha} missing from the SPDX SBOM");
+        let in_cdx = cdx["formulation"][0]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == tool && c["hashes"][0]["content"] == sha.as_str());
+        assert!(in_cdx, "{tool} {sha} missing from the CycloneDX SBOM");
+    }
+    // No locked packages in a C build.
+    assert!(sbom_packages(&spdx, "cargo").is_empty());
 }
 
 #[test]
@@ -262,6 +360,14 @@ fn the_rust_example_with_vendored_dependencies_is_reproducible_and_lists_them() 
         .collect();
     packages.sort();
     assert_eq!(packages, expected);
+    // The SBOMs list exactly the same registry packages, with the same checksums.
+    for format in ["spdx", "cyclonedx"] {
+        assert_eq!(
+            sbom_packages(&sbom(&out, format), "cargo"),
+            expected,
+            "{format}"
+        );
+    }
 
     let bin = out.join("artifacts").join(ARTIFACT);
     let input = tempfile::NamedTempFile::new().unwrap();

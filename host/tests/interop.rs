@@ -13,6 +13,12 @@
 //! another key named everywhere; the format checker (which does not look at signatures) must
 //! reject an unknown field in the predicate.
 //!
+//! - the SBOMs (`sbom.spdx.json`, `sbom.cyclonedx.json`): SPDX's `spdx-tools` (parse and
+//!   validate_full_spdx_document), the CycloneDX project's `cyclonedx-python-lib`
+//!   (JsonStrictValidator, schema 1.6) and in-toto-attestation (their statements):
+//!   host/tests/interop/check_sbom.py; their bundles through securesystemslib and
+//!   @sigstore/verify as above (KILN_CHECK_BUNDLE names the bundle).
+//!
 //! Without the tools each test prints "SKIPPED: run scripts/interop-setup" and passes, unless
 //! `KILN_REQUIRE_INTEROP=1` (scripts/test sets it), where it fails.
 
@@ -56,6 +62,12 @@ fn tools_ready(what: &str) -> bool {
             missing.push(format!(".tools/py lacks {pin}"));
         }
     }
+    let sbom_pins = std::fs::read_to_string(tools().join("py-sbom/.kiln-pins")).unwrap_or_default();
+    for pin in ["spdx-tools==", "cyclonedx-python-lib[json-validation]=="] {
+        if !sbom_pins.contains(pin) {
+            missing.push(format!(".tools/py-sbom lacks {pin}"));
+        }
+    }
     if !tools()
         .join("npm/node_modules/@sigstore/verify/package.json")
         .is_file()
@@ -82,20 +94,32 @@ fn tools_ready(what: &str) -> bool {
 }
 
 fn python(script: &str, out: &Path) -> Output {
+    python_on(script, out, "provenance.sigstore.json")
+}
+
+/// A python checker on the bundle `bundle` of `out`, with .tools/py and .tools/py-sbom.
+fn python_on(script: &str, out: &Path, bundle: &str) -> Output {
+    let path = std::env::join_paths([tools().join("py"), tools().join("py-sbom")]).unwrap();
     Command::new("python3")
         .arg(checker(script))
         .arg(out)
-        .env("PYTHONPATH", tools().join("py"))
+        .env("PYTHONPATH", path)
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("KILN_CHECK_BUNDLE", bundle)
         .output()
         .unwrap()
 }
 
 fn node(out: &Path) -> Output {
+    node_on(out, "provenance.sigstore.json")
+}
+
+fn node_on(out: &Path, bundle: &str) -> Output {
     Command::new("node")
         .arg(checker("check_bundle.mjs"))
         .arg(out)
         .arg(tools().join("npm"))
+        .env("KILN_CHECK_BUNDLE", bundle)
         .output()
         .unwrap()
 }
@@ -250,4 +274,73 @@ fn sigstore_verify_verifies_the_bundle_offline_and_rejects_tampering() {
         "@sigstore/verify",
         "signature verification failed",
     );
+}
+
+const SBOM_BUNDLES: [&str; 2] = ["sbom.spdx.sigstore.json", "sbom.cyclonedx.sigstore.json"];
+
+/// Rewrites a JSON file of `out` with `change`.
+fn edit_json(out: &Path, name: &str, change: impl FnOnce(&mut serde_json::Value)) {
+    let path = out.join(name);
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    change(&mut v);
+    std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn the_sboms_pass_spdx_tools_and_cyclonedx_strict_and_their_bundles_verify() {
+    if !tools_ready("SBOM validators") {
+        return;
+    }
+    let o = outputs();
+    let ok = python_on("check_sbom.py", &o.good, "");
+    assert_accepts(&ok, "spdx-tools");
+    for bundle in SBOM_BUNDLES {
+        assert_accepts(
+            &python_on("check_dsse.py", &o.good, bundle),
+            "securesystemslib",
+        );
+        assert_accepts(&node_on(&o.good, bundle), "@sigstore/verify");
+    }
+
+    // Negative controls. A package without its SPDXID: spdx-tools refuses the document.
+    let root = tempfile::tempdir().unwrap();
+    let bad_spdx = root.path().join("bad-spdx");
+    copy_output(&o.good, &bad_spdx);
+    edit_json(&bad_spdx, "sbom.spdx.json", |v| {
+        v["packages"][0].as_object_mut().unwrap().remove("SPDXID");
+    });
+    assert_rejects(&python_on("check_sbom.py", &bad_spdx, ""), "spdx-tools", "");
+    // A field CycloneDX 1.6 does not define: the strict validator refuses it.
+    let bad_cdx = root.path().join("bad-cdx");
+    copy_output(&o.good, &bad_cdx);
+    edit_json(&bad_cdx, "sbom.cyclonedx.json", |v| {
+        v["components"][0]["smuggled"] = "not in CycloneDX 1.6".into();
+    });
+    assert_rejects(
+        &python_on("check_sbom.py", &bad_cdx, ""),
+        "cyclonedx-python-lib",
+        "smuggled",
+    );
+    // A flipped signature byte in an SBOM bundle: both signature checkers refuse it.
+    let bad_sig = root.path().join("bad-sig");
+    copy_output(&o.good, &bad_sig);
+    for bundle in SBOM_BUNDLES {
+        edit_json(&bad_sig, bundle, |v| {
+            let sig = v["dsseEnvelope"]["signatures"][0]["sig"].as_str().unwrap();
+            let mut raw = decode_base64(sig).unwrap();
+            let last = raw.len() - 1;
+            raw[last] ^= 1;
+            v["dsseEnvelope"]["signatures"][0]["sig"] = encode_base64(&raw).into();
+        });
+        assert_rejects(
+            &python_on("check_dsse.py", &bad_sig, bundle),
+            "securesystemslib",
+            "VerificationError",
+        );
+        assert_rejects(
+            &node_on(&bad_sig, bundle),
+            "@sigstore/verify",
+            "signature verification failed",
+        );
+    }
 }

@@ -992,6 +992,29 @@ fn rust_examples_build_in_the_vm_from_the_rust_toolchain_image_and_verify_agains
             out.join("artifacts").join(artifact).is_file(),
             "{example}: no {artifact}"
         );
+        // Its SBOMs list the image's Debian packages with the recipe's versions and digests.
+        let mut want: Vec<(String, String, String)> = recipe
+            .toolchain("rust")
+            .unwrap()
+            .deb
+            .iter()
+            .map(|p| (p.package.clone(), p.version.clone(), p.sha256.clone()))
+            .collect();
+        want.sort();
+        for format in ["spdx", "cyclonedx"] {
+            let o = kiln(&[
+                "sbom",
+                s(&out),
+                "--format",
+                format,
+                "--allow-simulated",
+                "--reference",
+                s(&reference),
+            ]);
+            assert!(o.status.success(), "{example}: kiln sbom --format {format}");
+            let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(deb_packages(&doc), want, "{example} {format}");
+        }
     }
 
     // The binary Debian's rustc built in the guest runs here (same glibc as bookworm).
@@ -1065,4 +1088,45 @@ fn rust_examples_build_in_the_vm_from_the_rust_toolchain_image_and_verify_agains
     );
     assert!(!c_out.exists(), "no output from a refused build");
     assert!(stray_qemu().is_empty(), "{:?}", stray_qemu());
+}
+
+/// (name, version, SHA-256) of every `pkg:deb` package of an SPDX or CycloneDX document, sorted.
+fn deb_packages(doc: &serde_json::Value) -> Vec<(String, String, String)> {
+    let spdx = doc.get("spdxVersion").is_some();
+    let items: Vec<&serde_json::Value> = if spdx {
+        doc["packages"].as_array().unwrap().iter().collect()
+    } else {
+        doc["formulation"][0]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect()
+    };
+    let mut out: Vec<(String, String, String)> = items
+        .into_iter()
+        .filter_map(|p| {
+            let (purl, version, sha) = if spdx {
+                (
+                    p["externalRefs"][0]["referenceLocator"].as_str()?,
+                    p["versionInfo"].as_str()?,
+                    p["checksums"][0]["checksumValue"].as_str()?,
+                )
+            } else {
+                (
+                    p["purl"].as_str()?,
+                    p["version"].as_str()?,
+                    p["hashes"][0]["content"].as_str()?,
+                )
+            };
+            purl.starts_with("pkg:deb/debian/").then(|| {
+                (
+                    p["name"].as_str().unwrap_or_default().to_owned(),
+                    version.to_owned(),
+                    sha.to_owned(),
+                )
+            })
+        })
+        .collect();
+    out.sort();
+    out
 }

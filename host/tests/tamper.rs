@@ -313,11 +313,15 @@ fn a_whole_output_replayed_from_another_request_breaks_the_nonce() {
     let (_d, out) = copy();
     std::fs::remove_dir_all(out.join("evidence")).unwrap();
     copy_output(&f.other.join("evidence"), &out.join("evidence"));
-    std::fs::copy(
-        f.other.join("provenance.sigstore.json"),
-        out.join("provenance.sigstore.json"),
-    )
-    .unwrap();
+    for file in [
+        "provenance.sigstore.json",
+        "sbom.spdx.json",
+        "sbom.spdx.sigstore.json",
+        "sbom.cyclonedx.json",
+        "sbom.cyclonedx.sigstore.json",
+    ] {
+        std::fs::copy(f.other.join(file), out.join(file)).unwrap();
+    }
     let ok = verify_plain(&out);
     assert_eq!(ok.status.code(), Some(0), "{}", common::text(&ok));
     let o = verify(&out, &["--nonce", NONCE], &f.state);
@@ -365,4 +369,59 @@ fn another_expected_source_digest_breaks_the_expectation() {
     let o = verify(&out, &["--expect-source", &other], &fixture().state);
     let report = assert_broken(&o, "expectation", &format!("expected {other}"));
     assert!(report.contains("source"), "{report}");
+}
+
+#[test]
+fn a_tampered_sbom_breaks_the_sbom_link_and_kiln_sbom_prints_nothing() {
+    let f = fixture();
+    // Untampered: `kiln sbom` prints the verified document, exactly the file.
+    let (_d, out) = copy();
+    let reference = common::sim_reference("sev-snp", &f.state);
+    let sbom = |out: &Path, format: &str| {
+        common::kiln(
+            &[
+                "sbom",
+                out.to_str().unwrap(),
+                "--format",
+                format,
+                "--allow-simulated",
+                "--reference",
+                reference.to_str().unwrap(),
+            ],
+            &f.state,
+        )
+    };
+    for (format, file) in [
+        ("spdx", "sbom.spdx.json"),
+        ("cyclonedx", "sbom.cyclonedx.json"),
+    ] {
+        let o = sbom(&out, format);
+        assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+        let mut want = std::fs::read(out.join(file)).unwrap();
+        want.push(b'\n');
+        assert_eq!(o.stdout, want, "{format}");
+    }
+    assert_eq!(sbom(&out, "swid").status.code(), Some(2));
+
+    // One byte of the plain SPDX document: the sbom link breaks, naming the file.
+    let (_d, out) = copy();
+    let len = std::fs::metadata(out.join("sbom.spdx.json")).unwrap().len();
+    flip_bit(
+        &out.join("sbom.spdx.json"),
+        usize::try_from(len / 2).unwrap(),
+    );
+    assert_broken(&verify_plain(&out), "sbom", "sbom.spdx.json: its SHA-256");
+    let o = sbom(&out, "spdx");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty(), "nothing printed for a broken output");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("BROKEN sbom"));
+
+    // The CycloneDX bundle removed.
+    let (_d, out) = copy();
+    std::fs::remove_file(out.join("sbom.cyclonedx.sigstore.json")).unwrap();
+    assert_broken(
+        &verify_plain(&out),
+        "sbom",
+        "sbom.cyclonedx.sigstore.json: named by the provenance but missing",
+    );
 }

@@ -129,6 +129,10 @@ pub enum Message {
         public_key_pem: String,
         /// Evidence files by name (evidence.bin, vek.der, collateral.json, ...).
         evidence: Vec<NamedBlob>,
+        /// The other attestations, signed by the same key, and their plain documents
+        /// (sbom.spdx.json, sbom.spdx.sigstore.json, ...).
+        #[serde(default)]
+        attestations: Vec<NamedBlob>,
         /// The signing key sealed to this launch's measurement, for the next launch.
         #[serde(with = "serde_option_bytes", default)]
         sealed_key: Option<Vec<u8>>,
@@ -308,6 +312,10 @@ mod tests {
                 evidence: vec![NamedBlob {
                     name: "evidence.bin".into(),
                     data: vec![9; 10],
+                }],
+                attestations: vec![NamedBlob {
+                    name: "sbom.spdx.json".into(),
+                    data: b"{}".to_vec(),
                 }],
                 sealed_key: None,
             },

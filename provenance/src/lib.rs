@@ -26,6 +26,7 @@ pub mod media;
 pub mod recipe;
 pub mod reference;
 pub mod request;
+pub mod sbom;
 pub mod snp_product;
 pub mod statement;
 pub mod toolchain_disk;

@@ -396,12 +396,13 @@ fn a_statement_re_signed_by_the_genuine_key_for_other_subjects_is_rejected() {
         }
         // Re-serialising the same statement (another member order, whitespace) keeps it bound.
         let pretty = serde_json::to_vec_pretty(&statement).unwrap();
-        let same = sign(
+        let mut same = sign(
             &key,
             &pretty,
             good.evidence_files.clone(),
             b"\x7fELF pretend binary".to_vec(),
         );
+        same.attestation_files = good.attestation_files.clone();
         check(&same, &any()).unwrap_or_else(|e| panic!("{p}: {e}"));
     }
 }

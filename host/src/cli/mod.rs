@@ -26,6 +26,17 @@ pub use image::{
 pub use policy::{PolicyCommand, PolicyInitArgs, PolicyInitConfig};
 pub use verify::{VerifyArgs, VerifyConfig};
 
+/// `kiln sbom`.
+#[derive(Debug, clap::Args)]
+pub struct SbomArgs {
+    /// Which SBOM: spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.6 JSON).
+    #[arg(long, value_name = "spdx|cyclonedx", default_value = "spdx")]
+    pub format: String,
+    /// How to verify the output first (the flags of `kiln verify`).
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+}
+
 pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  success
@@ -59,6 +70,11 @@ pub enum CliCommand {
     /// The report lists what was pinned and what was not.
     #[command(after_help = EXIT_CODES)]
     Verify(VerifyArgs),
+    /// Print a build output's SBOM (SPDX 2.3 or CycloneDX 1.6 JSON), only after the whole
+    /// output verifies as `kiln verify` would (it takes the same flags); on failure nothing
+    /// is printed on stdout and the broken link goes to stderr.
+    #[command(after_help = EXIT_CODES)]
+    Sbom(SbomArgs),
     /// Write a starter verification policy from a verified build.
     #[command(subcommand)]
     Policy(PolicyCommand),

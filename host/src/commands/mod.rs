@@ -40,6 +40,17 @@ pub fn dispatch(command: CliCommand) -> u8 {
             Ok(cfg) => verify::execute(&cfg),
             Err(e) => fail(&e),
         },
+        CliCommand::Sbom(args) => {
+            let Some(format) = kiln_provenance::sbom::SbomFormat::parse(&args.format) else {
+                return fail(&HostError::Usage {
+                    message: format!("--format {:?} is not spdx or cyclonedx", args.format),
+                });
+            };
+            match args.verify.validate() {
+                Ok(cfg) => verify::execute_sbom(&cfg, format),
+                Err(e) => fail(&e),
+            }
+        }
         CliCommand::Policy(PolicyCommand::Init(args)) => match args.validate() {
             Ok(cfg) => policy::execute(&cfg),
             Err(e) => fail(&e),

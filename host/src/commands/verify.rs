@@ -46,6 +46,10 @@ pub const LINKS: &[(&str, &str)] = &[
         "every artifact matches its subject, and every file is a subject",
     ),
     ("expectation", "the caller's expectations hold"),
+    (
+        "sbom",
+        "the SBOMs (SPDX, CycloneDX) are the provenance's, signed by the same key over the same subjects",
+    ),
 ];
 
 /// Runs the verification. Without a measurement on the command line, a policy that pins the
@@ -108,6 +112,9 @@ pub fn report_ok(cfg: &VerifyConfig, v: &VerifiedBuild) -> String {
     let mut out = String::new();
     for (link, what) in LINKS {
         if *link == "expectation" && !has_expectations(cfg) {
+            continue;
+        }
+        if *link == "sbom" && v.sboms().is_empty() {
             continue;
         }
         out.push_str(&format!("ok  {link:<16} {what}\n"));
@@ -245,6 +252,7 @@ pub fn json_report(v: Result<&VerifiedBuild, &BuildError>) -> serde_json::Value 
             },
             "nonce": v.request().nonce,
             "suppliedCollateral": v.supplied_collateral(),
+            "sboms": v.sboms().iter().map(|s| s.format.as_str()).collect::<Vec<_>>(),
             "claims": v.claims(),
         }),
         Err(e) => json!({
@@ -316,6 +324,50 @@ pub fn execute(cfg: &VerifyConfig) -> u8 {
                 let _ = write!(out, "{}", report_failure(&source));
             }
             // An unreadable output folder is an I/O error; anything else is a broken link.
+            let code = if matches!(source, BuildError::Io { .. }) {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILED
+            };
+            report_error(&HostError::Verify { path, source });
+            code
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `kiln sbom`: verifies the output as [`execute`] does (policy included), then prints the
+/// SBOM of `format` as signed. Nothing is printed on stdout unless everything holds.
+pub fn execute_sbom(cfg: &VerifyConfig, format: kiln_provenance::sbom::SbomFormat) -> u8 {
+    match run(cfg) {
+        Ok(v) => {
+            if let Some(report) = evaluate_policy(cfg, &v) {
+                let code = report.exit_code().code();
+                if code != EXIT_OK {
+                    let mut err = std::io::stderr().lock();
+                    let _ = write!(err, "{}", report.render_text());
+                    return code;
+                }
+            }
+            let Some(sbom) = v.sboms().iter().find(|s| s.format == format) else {
+                report_error(&HostError::Usage {
+                    message: format!(
+                        "{}: the output has no {} SBOM (built by a kiln that made none)",
+                        cfg.out_dir.display(),
+                        format.as_str()
+                    ),
+                });
+                return EXIT_FAILED;
+            };
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&sbom.document);
+            let _ = out.write_all(b"\n");
+            EXIT_OK
+        }
+        Err(HostError::Verify { path, source }) => {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "{}", report_failure(&source));
+            drop(err);
             let code = if matches!(source, BuildError::Io { .. }) {
                 EXIT_USAGE
             } else {

@@ -29,7 +29,9 @@ const { bundleFromJSON, assertBundleLatest } = require('@sigstore/bundle');
 const { toSignedEntity, Verifier } = require('@sigstore/verify');
 const verifyVersion = require('@sigstore/verify/package.json').version;
 
-const json = JSON.parse(readFileSync(join(outDir, 'provenance.sigstore.json'), 'utf8'));
+// The provenance's bundle, or another of the output's (KILN_CHECK_BUNDLE=sbom.spdx.sigstore.json).
+const bundleName = process.env.KILN_CHECK_BUNDLE ?? 'provenance.sigstore.json';
+const json = JSON.parse(readFileSync(join(outDir, bundleName), 'utf8'));
 const publicKey = createPublicKey(readFileSync(join(outDir, 'public-key.pem')));
 const keyId = createHash('sha256')
   .update(publicKey.export({ type: 'spki', format: 'der' }))

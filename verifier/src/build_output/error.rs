@@ -118,6 +118,13 @@ pub enum BuildError {
         /// Whether no register at all was pinned.
         nothing_pinned: bool,
     },
+    /// An SBOM or its signed statement is missing, altered, or not this build's.
+    Sbom {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A value the caller expects differs.
     Expectation {
         /// What was expected (measurement, builder id, source digest, commit, nonce).
@@ -148,6 +155,7 @@ impl BuildError {
             | Self::ArtifactDigest { .. }
             | Self::UnexpectedArtifact { .. } => "artifacts",
             Self::Expectation { .. } | Self::NoReference { .. } => "expectation",
+            Self::Sbom { .. } => "sbom",
         }
     }
 }
@@ -217,6 +225,7 @@ impl fmt::Display for BuildError {
                 expected,
                 found,
             } => write!(f, "{what} is {found}, expected {expected}"),
+            Self::Sbom { file, reason } => write!(f, "{file}: {reason}"),
             Self::NoReference {
                 nothing_pinned: true,
                 ..

@@ -39,7 +39,8 @@ fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, BuildError> {
 }
 
 use kiln_provenance::layout::{
-    ARTIFACTS_DIR, BUNDLE_FILE, EVIDENCE_DIR, OUTPUT_DIRS, OUTPUT_FILES, PUBLIC_KEY_FILE,
+    ARTIFACTS_DIR, ATTESTATION_FILES, BUNDLE_FILE, EVIDENCE_DIR, OUTPUT_DIRS, OUTPUT_FILES,
+    PUBLIC_KEY_FILE,
 };
 
 /// Refuses any entry at the top of `dir` that is not part of a signed output (a stray script or
@@ -67,7 +68,8 @@ fn check_layout(dir: &Path) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// Loads `OUT/provenance.sigstore.json`, `OUT/public-key.pem`, every file of `OUT/evidence/`
+/// Loads `OUT/provenance.sigstore.json`, `OUT/public-key.pem`, the SBOM files present, every
+/// file of `OUT/evidence/`
 /// and the SHA-256 of every file under `OUT/artifacts/`. Symbolic links and other special
 /// files under `artifacts/` are refused (a subject is a regular file), and so is anything else
 /// at the top of `OUT`.
@@ -87,12 +89,20 @@ pub fn load_output_dir(dir: &Path) -> Result<BuildOutput, BuildError> {
             .map_err(|n| io(&entry.path(), format!("file name {n:?} is not UTF-8")))?;
         evidence_files.insert(name, read_bounded(&entry.path(), MAX_EVIDENCE_FILE)?);
     }
+    let mut attestation_files = BTreeMap::new();
+    for name in ATTESTATION_FILES {
+        let path = dir.join(name);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            attestation_files.insert((*name).to_owned(), read_bounded(&path, MAX_BUNDLE)?);
+        }
+    }
     let mut artifacts = BTreeMap::new();
     walk(&dir.join(ARTIFACTS_DIR), "", 0, &mut artifacts)?;
     Ok(BuildOutput {
         bundle_json,
         public_key_pem,
         evidence_files,
+        attestation_files,
         artifacts,
     })
 }

@@ -10,11 +10,13 @@
 pub mod error;
 pub mod expect;
 pub mod load;
+pub mod sbom;
 pub mod verify;
 
 // The documents themselves live in `kiln-provenance`, which the guest shares; they are
 // re-exported here under their old paths.
 pub use kiln_provenance::{binding, bundle, dsse, git, media, recipe, request, statement};
+pub use sbom::VerifiedSbom;
 
 pub use bundle::SigstoreBundle;
 pub use dsse::{pae, Envelope, Signature as DsseSignature, PAYLOAD_TYPE_IN_TOTO};

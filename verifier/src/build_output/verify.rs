@@ -38,6 +38,9 @@ pub struct BuildOutput {
     pub public_key_pem: String,
     /// The files of `evidence/`, by name.
     pub evidence_files: BTreeMap<String, Vec<u8>>,
+    /// The SBOM documents and bundles at the top of the folder, by name (those present of
+    /// `kiln_provenance::layout::ATTESTATION_FILES`).
+    pub attestation_files: BTreeMap<String, Vec<u8>>,
     /// SHA-256 of each file under `artifacts/`, by `/`-separated path relative to it.
     pub artifacts: BTreeMap<String, [u8; 32]>,
 }
@@ -65,6 +68,7 @@ pub struct VerifiedBuild {
     key_id: String,
     pinning: Pinning,
     supplied_collateral: Vec<String>,
+    sboms: Vec<super::sbom::VerifiedSbom>,
 }
 
 impl VerifiedBuild {
@@ -94,6 +98,10 @@ impl VerifiedBuild {
     /// verified against the pinned vendor roots like the signed ones.
     pub fn supplied_collateral(&self) -> &[String] {
         &self.supplied_collateral
+    }
+    /// The SBOMs, verified (step 12).
+    pub fn sboms(&self) -> &[super::sbom::VerifiedSbom] {
+        &self.sboms
     }
     /// Whether it rests on simulated evidence.
     pub fn is_simulated(&self) -> bool {
@@ -127,6 +135,9 @@ impl VerifiedBuild {
 ///     evidence is refused unless [`DebugEvidence::Allow`]), a measurement reference (refused
 ///     without one unless [`AnyMeasurement::Accept`]; on TDX MRTD and RTMR0–2), measurements,
 ///     builder id, source, commit, nonce.
+/// 12. The SBOMs the provenance names verify ([`super::sbom`](mod@super::sbom)): each plain
+///     document has the signed digest, its statement is signed by the same key over the same
+///     subjects, and its predicate is the document byte for byte.
 pub fn verify(
     output: &BuildOutput,
     expect: &Expectations,
@@ -229,6 +240,8 @@ pub fn verify(
     check_artifacts(&statement, &output.artifacts)?;
     // 11.
     let pinning = expect::check(expect, &claims, &request)?;
+    // 12.
+    let sboms = super::sbom::check(output, &statement, &id, &point)?;
     Ok(VerifiedBuild {
         claims,
         statement,
@@ -236,6 +249,7 @@ pub fn verify(
         key_id: id,
         pinning,
         supplied_collateral,
+        sboms,
     })
 }
 

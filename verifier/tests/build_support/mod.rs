@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use kiln_provenance::sbom::SbomFormat;
 use kiln_tee::sim::{FixedClock, SimChip, SimProfile, SimTee};
 use kiln_tee::{process_measurement, ReportData, Tee};
 use kiln_verifier::build_output::dsse::encode_base64;
@@ -130,6 +131,8 @@ pub struct Fault {
     /// Evidence files shipped in `evidence/` but left out of the signed byproducts, as the
     /// host's collateral added after the build.
     pub unsigned: Vec<&'static str>,
+    /// Leave the SBOMs out (an output of a kiln that made none).
+    pub no_sboms: bool,
 }
 
 pub fn sim_tee(platform: Platform, debug: bool) -> SimTee {
@@ -211,6 +214,22 @@ pub fn assemble(platform: Platform, fault: &Fault) -> (BuildOutput, Key) {
             },
         },
     };
+    // The SBOMs, named (by digest) in the provenance before it is bound, as the guest does.
+    let sboms: Vec<(SbomFormat, Vec<u8>)> = if fault.no_sboms {
+        Vec::new()
+    } else {
+        SbomFormat::ALL
+            .into_iter()
+            .map(|f| (f, f.document(&statement)))
+            .collect()
+    };
+    for (f, doc) in &sboms {
+        statement
+            .predicate
+            .run_details
+            .byproducts
+            .push(kiln_provenance::sbom::byproduct(*f, doc));
+    }
     // What the evidence binds: this statement, or (fault) one that differs in a subject.
     let mut bound_statement = statement.clone();
     if fault.bind_other_statement {
@@ -265,13 +284,42 @@ pub fn assemble(platform: Platform, fault: &Fault) -> (BuildOutput, Key) {
                 ..Default::default()
             });
     }
-    let output = sign(
+    let mut output = sign(
         &key,
         &serde_json::to_vec(&statement).unwrap(),
         evidence_files,
         artifact,
     );
+    for (f, doc) in &sboms {
+        let payload =
+            kiln_provenance::sbom::statement_payload(*f, &statement.subject, doc).unwrap();
+        output
+            .attestation_files
+            .insert(f.bundle_file().into(), sign_bundle(&key, &payload));
+        output
+            .attestation_files
+            .insert(f.document_file().into(), doc.clone());
+    }
     (output, key)
+}
+
+/// A Sigstore bundle of `payload` (an in-toto statement) signed by `key`.
+pub fn sign_bundle(key: &Key, payload: &[u8]) -> Vec<u8> {
+    let rng = SystemRandom::new();
+    let sig = key
+        .pair
+        .sign(&rng, &build::pae(build::PAYLOAD_TYPE_IN_TOTO, payload))
+        .unwrap();
+    let id = build::key_id(&key.spki);
+    let envelope = Envelope {
+        payload: encode_base64(payload),
+        payload_type: build::PAYLOAD_TYPE_IN_TOTO.into(),
+        signatures: vec![build::DsseSignature {
+            keyid: id.clone(),
+            sig: encode_base64(sig.as_ref()),
+        }],
+    };
+    serde_json::to_vec(&SigstoreBundle::new(envelope, &id)).unwrap()
 }
 
 pub fn key_spki_other() -> Vec<u8> {
@@ -302,6 +350,7 @@ pub fn sign(
         bundle_json: serde_json::to_vec(&SigstoreBundle::new(envelope, &id)).unwrap(),
         public_key_pem: pem(&key.spki),
         evidence_files,
+        attestation_files: BTreeMap::new(),
         artifacts: [("hello".to_owned(), Sha256::digest(&artifact).into())].into(),
     }
 }
