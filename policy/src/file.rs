@@ -75,6 +75,7 @@ struct RawProductTcb {
 struct RawSnp {
     measurement: Option<HexList<48>>,
     measurement_from: Option<Spanned<String>>,
+    measurement_key: Option<Spanned<String>>,
     host_data: Option<FixedHex<32>>,
     family_id: Option<FixedHex<16>>,
     image_id: Option<FixedHex<16>>,
@@ -103,6 +104,7 @@ struct RawTdx {
     rtmr2: Option<HexList<48>>,
     rtmr3: Option<HexList<48>>,
     measurement_from: Option<Spanned<String>>,
+    measurement_key: Option<Spanned<String>>,
     mrseam: Option<HexList<48>>,
     mrconfigid: Option<FixedHex<48>>,
     mrowner: Option<FixedHex<48>>,
@@ -120,6 +122,7 @@ struct RawTdx {
 struct RawNitro {
     pcrs: Option<BTreeMap<PcrIndex, HexList<48>>>,
     measurement_from: Option<Spanned<String>>,
+    measurement_key: Option<Spanned<String>>,
     allow_debug: Option<bool>,
     max_document_age: Option<DurationDe>,
     module_id_pattern: Option<String>,
@@ -149,15 +152,23 @@ impl Ctx<'_> {
         }
     }
 
-    /// Loads `measurement_from` of section `section` for `platform`.
+    /// Loads `measurement_from` of section `section` for `platform`: with `measurement_key`,
+    /// a signed reference verified with that public key; otherwise a reference file (or what
+    /// the resolver makes of an image folder or recipe).
     fn reference(
         &self,
         section: &str,
         platform: Platform,
         written: &Spanned<String>,
+        producer_key: Option<&Spanned<String>>,
     ) -> Result<ReferenceValues, PolicyError> {
         let key = format!("{section}.measurement_from");
         let path = resolve(self.base, written.get_ref());
+        if let Some(k) = producer_key {
+            let key_path = resolve(self.base, k.get_ref());
+            return ReferenceValues::from_signed_file_for(&path, &key_path, platform)
+                .map_err(|e| self.invalid(written.span(), &key, e.to_string()));
+        }
         let resolved = self.resolver.and_then(|r| r(&path, platform));
         let refs = match resolved {
             Some(result) => result.map_err(|e| self.invalid(written.span(), &key, e))?,
@@ -228,8 +239,20 @@ fn add_unique(list: &mut Vec<Hex>, value: Hex) {
 
 fn snp(ctx: &Ctx<'_>, s: RawSnp) -> Result<SnpPolicy, PolicyError> {
     let mut measurement = s.measurement.map(|l| l.0).unwrap_or_default();
+    if let (None, Some(k)) = (&s.measurement_from, &s.measurement_key) {
+        return Err(ctx.invalid(
+            k.span(),
+            "sev-snp.measurement_key",
+            "measurement_key names the key of a signed measurement_from, and there is none".into(),
+        ));
+    }
     if let Some(from) = &s.measurement_from {
-        let refs = ctx.reference("sev-snp", Platform::SevSnp, from)?;
+        let refs = ctx.reference(
+            "sev-snp",
+            Platform::SevSnp,
+            from,
+            s.measurement_key.as_ref(),
+        )?;
         for value in refs.measurements.into_values() {
             add_unique(&mut measurement, value);
         }
@@ -294,8 +317,15 @@ fn tdx(ctx: &Ctx<'_>, t: RawTdx) -> Result<TdxPolicy, PolicyError> {
             measurements.insert(name.to_owned(), list.0);
         }
     }
+    if let (None, Some(k)) = (&t.measurement_from, &t.measurement_key) {
+        return Err(ctx.invalid(
+            k.span(),
+            "tdx.measurement_key",
+            "measurement_key names the key of a signed measurement_from, and there is none".into(),
+        ));
+    }
     if let Some(from) = &t.measurement_from {
-        let refs = ctx.reference("tdx", Platform::Tdx, from)?;
+        let refs = ctx.reference("tdx", Platform::Tdx, from, t.measurement_key.as_ref())?;
         for (name, value) in refs.measurements {
             add_unique(measurements.entry(name).or_default(), value);
         }
@@ -335,8 +365,15 @@ fn nitro(ctx: &Ctx<'_>, n: RawNitro) -> Result<NitroPolicy, PolicyError> {
         .into_iter()
         .map(|(i, l)| (i.0, l.0))
         .collect();
+    if let (None, Some(k)) = (&n.measurement_from, &n.measurement_key) {
+        return Err(ctx.invalid(
+            k.span(),
+            "nitro.measurement_key",
+            "measurement_key names the key of a signed measurement_from, and there is none".into(),
+        ));
+    }
     if let Some(from) = &n.measurement_from {
-        let refs = ctx.reference("nitro", Platform::Nitro, from)?;
+        let refs = ctx.reference("nitro", Platform::Nitro, from, n.measurement_key.as_ref())?;
         for (name, value) in refs.measurements {
             // The reference file's names were checked to be `pcr<index>` with index < 32.
             let index = name

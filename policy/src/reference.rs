@@ -50,7 +50,27 @@ impl ReferenceValues {
             path: path.to_path_buf(),
             message,
         };
+        if kiln_verifier::image_reference::looks_signed(bytes) {
+            return Err(bad(
+                "a signed reference (`kiln image sign`): name the producer's public key with \
+                 measurement_key"
+                    .into(),
+            ));
+        }
         let doc = ReferenceDocument::parse(bytes).map_err(|e| bad(e.0))?;
+        Self::from_document(doc, path, section)
+    }
+
+    /// The values of a parsed reference document for a policy section of `section`.
+    fn from_document(
+        doc: ReferenceDocument,
+        path: &Path,
+        section: Option<Platform>,
+    ) -> Result<Self, PolicyError> {
+        let bad = |message: String| PolicyError::Reference {
+            path: path.to_path_buf(),
+            message,
+        };
         let platform = match (doc.platform, section) {
             (ReferencePlatform::Tee(p), _) => p,
             (ReferencePlatform::Sim, Some(p)) => p,
@@ -83,6 +103,45 @@ impl ReferenceValues {
             reason: e.to_string(),
         })?;
         Self::from_json_for(&bytes, path, section)
+    }
+
+    /// Reads a signed reference (`kiln image sign`), verifies it with the producer's public
+    /// key (PEM file `key`), and takes its document for `section` (that platform's, else a
+    /// `sim` one).
+    pub fn from_signed_file_for(
+        path: &Path,
+        key: &Path,
+        section: Platform,
+    ) -> Result<Self, PolicyError> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| PolicyError::Io {
+                path: p.to_path_buf(),
+                reason: e.to_string(),
+            })
+        };
+        let bytes = read(path)?;
+        let pem = String::from_utf8(read(key)?).map_err(|e| PolicyError::Reference {
+            path: key.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let bad = |message: String| PolicyError::Reference {
+            path: path.to_path_buf(),
+            message,
+        };
+        if !kiln_verifier::image_reference::looks_signed(&bytes) {
+            return Err(bad(
+                "measurement_key is set but this reference is not signed (`kiln image sign`)"
+                    .into(),
+            ));
+        }
+        let signed = kiln_verifier::image_reference::verify_signed(&bytes, &pem)
+            .map_err(|e| bad(format!("{e} (key {})", key.display())))?;
+        let doc = signed.document_for(section).cloned().ok_or_else(|| {
+            bad(format!(
+                "the signed reference has no {section} (or sim) document"
+            ))
+        })?;
+        Self::from_document(doc, path, Some(section))
     }
 
     /// The JSON text of this file, as a guest-image build would publish it.

@@ -24,6 +24,7 @@ pub mod claims;
 pub(crate) mod cursor;
 pub mod error;
 pub mod hex;
+pub mod image_reference;
 pub mod nitro;
 pub mod path;
 pub mod pki;

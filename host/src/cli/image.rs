@@ -46,6 +46,42 @@ pub enum ImageCommand {
     /// --check, only report which pins no reachable source serves any more.
     #[command(after_help = LOCK_EXIT_CODES)]
     Lock(ImageLockArgs),
+    /// Make an image producer's signing key (ECDSA P-256): KEY (PKCS#8 PEM, readable by you
+    /// alone) and KEY.pub.pem, the public key consumers give to `kiln verify --reference-key`.
+    #[command(after_help = EXIT_CODES)]
+    Keygen(ImageKeygenArgs),
+    /// Sign an image's reference values: the reference documents of `kiln image measure
+    /// --json` (one per platform, all of one image) become the predicate of an in-toto
+    /// Statement whose subjects are the image's files (kernel, initrd, command line), signed
+    /// with the producer's key in a Sigstore bundle. `kiln verify --reference FILE
+    /// --reference-key KEY.pub.pem` and a policy's `measurement_from` + `measurement_key`
+    /// accept it only when the signature verifies.
+    #[command(after_help = EXIT_CODES)]
+    Sign(ImageSignArgs),
+}
+
+/// `kiln image keygen`.
+#[derive(Debug, Args)]
+pub struct ImageKeygenArgs {
+    /// The private key file to write (refused if it exists); the public key goes to
+    /// FILE.pub.pem.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `kiln image sign`.
+#[derive(Debug, Args)]
+pub struct ImageSignArgs {
+    /// Reference documents of one image (`kiln image measure --json`), at most one per
+    /// platform.
+    #[arg(required = true, value_name = "REFERENCE.json")]
+    pub references: Vec<PathBuf>,
+    /// The producer's private key (PKCS#8 PEM, ECDSA P-256; `kiln image keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The signed reference to write (a Sigstore bundle; refused if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 /// `kiln image fetch`.

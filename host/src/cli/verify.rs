@@ -34,6 +34,12 @@ pub struct VerifyArgs {
     /// default vCPUs and memory), or an image recipe (.toml; the image is built first).
     #[arg(long, value_name = "FILE")]
     pub reference: Option<PathBuf>,
+    /// The image producer's public key (PEM; `kiln image keygen` writes KEY.pub.pem): the
+    /// --reference must then be signed (`kiln image sign`) by it, and is accepted only when
+    /// its signature verifies. A signed reference needs this flag; an unsigned reference
+    /// file is accepted only because you name it.
+    #[arg(long, value_name = "FILE", requires = "reference")]
+    pub reference_key: Option<PathBuf>,
     /// Verify without any measurement reference. Evidence of ANY guest image then passes,
     /// including one that leaks its key or signs whatever the host asks: the output proves
     /// only that some TEE signed it. Refused by default.
@@ -86,6 +92,49 @@ pub struct VerifyArgs {
     /// folder).
     #[arg(long, value_name = "DIR", requires = "refresh_collateral")]
     pub collateral_cache: Option<PathBuf>,
+}
+
+/// `--reference` (with `--reference-key` when it is signed): the expectations it gives. A
+/// signed reference's document is chosen by the platform of the output's evidence (a wrong
+/// choice only fails the measurement check).
+fn reference_from(
+    path: &std::path::Path,
+    key: Option<&std::path::Path>,
+    out_dir: &std::path::Path,
+    state: Option<&std::path::Path>,
+) -> Result<crate::guest_image::Reference, HostError> {
+    let failed = |e: crate::guest_image::GuestImageError| {
+        usage(format!("--reference: {}", crate::error::chain(&e)))
+    };
+    let bytes = if path.is_file() {
+        std::fs::read(path).map_err(HostError::io(path, "read"))?
+    } else {
+        Vec::new()
+    };
+    let signed = kiln_verifier::image_reference::looks_signed(&bytes);
+    match (signed, key) {
+        (true, Some(key)) => {
+            let evidence = out_dir
+                .join(kiln_provenance::layout::EVIDENCE_DIR)
+                .join(kiln_provenance::media::EVIDENCE_NAME);
+            let ev = std::fs::read(&evidence).map_err(HostError::io(&evidence, "read"))?;
+            let platform = kiln_verifier::detect_platform(&ev)
+                .map_err(|e| usage(format!("{}: {e}", evidence.display())))?;
+            crate::guest_image::load_signed_reference(path, &bytes, key, platform)
+                .map(|(r, _)| r)
+                .map_err(failed)
+        }
+        (true, None) => Err(usage(format!(
+            "--reference {} is signed: give the producer's public key with --reference-key",
+            path.display()
+        ))),
+        (false, Some(_)) => Err(usage(format!(
+            "--reference-key: {} is not a signed reference (sign it with `kiln image sign`, or \
+             drop --reference-key to accept it as a file you name)",
+            path.display()
+        ))),
+        (false, None) => crate::guest_image::load_reference(path, state).map_err(failed),
+    }
 }
 
 /// What `--refresh-collateral` fetches with.
@@ -155,8 +204,12 @@ impl VerifyArgs {
         let mut builder = self.expect_builder.clone();
         let mut builder_from = builder.as_ref().map(|_| "--expect-builder".to_owned());
         if let Some(r) = &self.reference {
-            let reference = crate::guest_image::load_reference(r, state.as_deref())
-                .map_err(|e| usage(format!("--reference: {}", crate::error::chain(&e))))?;
+            let reference = reference_from(
+                r,
+                self.reference_key.as_deref(),
+                &self.out_dir,
+                state.as_deref(),
+            )?;
             measurement = reference.primary;
             measurements = reference.others;
             if let Some(id) = reference.builder_id {

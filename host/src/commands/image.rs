@@ -132,6 +132,11 @@ pub fn process_reference(
             },
             "parameters": String::from_utf8_lossy(&params),
         }),
-        None,
+        // The enclave binary is the image of a sim launch: `kiln image sign` makes it the
+        // subject of the signed reference.
+        Some(serde_json::json!({
+            "dir": launcher.enclave().display().to_string(),
+            "files": {"kiln-enclave": hex::encode(Sha256::digest(&binary))},
+        })),
     ))
 }

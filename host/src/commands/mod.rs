@@ -7,6 +7,7 @@ pub mod build_collateral;
 pub mod collateral;
 pub mod image;
 pub mod image_pins;
+pub mod image_sign;
 pub mod policy;
 pub mod verify;
 
@@ -89,6 +90,8 @@ pub fn dispatch(command: CliCommand) -> u8 {
                     .and_then(|cfg| image_pins::run_fetch(&cfg))
                     .map(|t| (t, EXIT_OK)),
                 ImageCommand::Lock(args) => image_pins::run_lock(args),
+                ImageCommand::Keygen(args) => image_sign::run_keygen(&args).map(|t| (t, EXIT_OK)),
+                ImageCommand::Sign(args) => image_sign::run_sign(&args).map(|t| (t, EXIT_OK)),
             };
             match result {
                 Ok((text, code)) => {

@@ -19,7 +19,7 @@ use kiln_image::ImageError;
 
 pub use enclave::{find_static_enclave, is_static_elf, BUILD_STATIC_HINT, ENCLAVE_STATIC_ENV};
 pub use predict::{default_builder_id, measure, sim_measurement, MeasureOptions};
-pub use reference::{load_reference, parse_reference, Reference};
+pub use reference::{load_reference, load_signed_reference, parse_reference, Reference};
 pub use store::{
     announce_recipe, build_into, cache_key, check_image_toolchain, default_image, ensure_inputs,
     image_of, image_paths, recipe_in_force,

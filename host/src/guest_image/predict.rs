@@ -103,10 +103,12 @@ pub fn measure(dir: &Path, o: &MeasureOptions) -> Result<serde_json::Value, Gues
             }
             .map_err(image_err("compute the SEV-SNP launch digest"))?;
             measurements.insert("measurement".to_owned(), hex::encode(m));
+            let (_, ovmf_sha256) = sha256_file(&ovmf).map_err(image_err("hash the OVMF"))?;
             launch = json!({
                 "vcpus": o.vcpus,
                 "vcpuType": o.vcpu_type,
                 "ovmf": ovmf.display().to_string(),
+                "ovmfSha256": hex::encode(ovmf_sha256),
                 "kernelHashes": !o.firmware_only,
                 "guestFeatures": "0x1",
             });

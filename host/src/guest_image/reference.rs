@@ -33,16 +33,44 @@ pub fn parse_reference(path: &Path, bytes: &[u8]) -> Result<Reference, GuestImag
         path: path.to_path_buf(),
         reason: e.0,
     })?;
+    Ok(reference_of(doc))
+}
+
+/// A reference document as expectations: its platform's primary register and the others.
+fn reference_of(doc: ReferenceDocument) -> Reference {
     let primary_name = match doc.platform {
         ReferencePlatform::Sim => "measurement",
         ReferencePlatform::Tee(p) => p.primary_measurement(),
     };
     let mut others = doc.measurements;
-    Ok(Reference {
+    Reference {
         primary: others.remove(primary_name),
         others,
         builder_id: doc.builder_id,
-    })
+    }
+}
+
+/// A signed reference (`kiln image sign`) verified with the producer's public key (PEM file
+/// `key`), as expectations for evidence of `platform` (its document, else a `sim` one).
+pub fn load_signed_reference(
+    path: &Path,
+    bytes: &[u8],
+    key: &Path,
+    platform: kiln_provenance::Platform,
+) -> Result<(Reference, String), GuestImageError> {
+    let pem = fs::read_to_string(key).map_err(io_err(format!("read {}", key.display())))?;
+    let refused = |reason: String| GuestImageError::Reference {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let signed = kiln_verifier::image_reference::verify_signed(bytes, &pem)
+        .map_err(|e| refused(format!("{e} (key {})", key.display())))?;
+    let doc = signed.document_for(platform).cloned().ok_or_else(|| {
+        refused(format!(
+            "the signed reference has no {platform} (or sim) document"
+        ))
+    })?;
+    Ok((reference_of(doc), signed.key_id().to_owned()))
 }
 
 /// Loads `--reference`: a reference file, an image folder (its sim measurement with the
