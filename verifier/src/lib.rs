@@ -31,6 +31,7 @@ pub mod pki;
 pub mod snp;
 pub mod tdx;
 pub mod time;
+pub mod vsa;
 
 use serde::Serialize;
 

@@ -75,6 +75,11 @@ pub enum CliCommand {
     /// is printed on stdout and the broken link goes to stderr.
     #[command(after_help = EXIT_CODES)]
     Sbom(SbomArgs),
+    /// Check a Verification Summary Attestation written by `kiln verify --vsa`: the
+    /// verifier's signature (with the key you trust), the VSA v1 statement, a PASSED result,
+    /// and (--expect-resource) that it is about the artifact you hold.
+    #[command(name = "verify-vsa", after_help = EXIT_CODES)]
+    VerifyVsa(crate::commands::vsa::VerifyVsaArgs),
     /// Write a starter verification policy from a verified build.
     #[command(subcommand)]
     Policy(PolicyCommand),

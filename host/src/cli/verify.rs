@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use kiln_verifier::build_output::AllowSimulated;
 use kiln_verifier::UnixTime;
+use sha2::Digest as _;
 
 use super::{default_state_dir, now, parse_hex, simulated_roots, usage};
 use crate::error::HostError;
@@ -92,6 +93,28 @@ pub struct VerifyArgs {
     /// folder).
     #[arg(long, value_name = "DIR", requires = "refresh_collateral")]
     pub collateral_cache: Option<PathBuf>,
+    /// When the output verifies (and the policy, if any, accepts it), write a signed SLSA
+    /// Verification Summary Attestation (VSA v1) to FILE: the artifacts, the verifier, the
+    /// time, the policy's digest, the input attestations' digests, and the SLSA levels
+    /// verified (Build L3 only for hardware evidence of a pinned builder image; L1 for
+    /// simulated evidence). Check it with `kiln verify-vsa`.
+    #[arg(long, value_name = "FILE", requires = "vsa_key")]
+    pub vsa: Option<PathBuf>,
+    /// The verifier's private key that signs the VSA (PKCS#8 PEM, ECDSA P-256; `kiln image
+    /// keygen` makes one).
+    #[arg(long, value_name = "FILE", requires = "vsa")]
+    pub vsa_key: Option<PathBuf>,
+}
+
+/// Where `--vsa` goes and what signs it.
+#[derive(Debug, Clone)]
+pub struct VsaConfig {
+    /// The VSA file.
+    pub out: PathBuf,
+    /// The signing key file.
+    pub key: PathBuf,
+    /// The policy: its URI and SHA-256 (the file's, or of kiln's expectations as JSON).
+    pub policy_uri: String,
 }
 
 /// `--reference` (with `--reference-key` when it is signed): the expectations it gives. A
@@ -181,6 +204,10 @@ pub struct VerifyConfig {
     pub json: bool,
     /// `--refresh-collateral`, when asked.
     pub refresh: Option<RefreshConfig>,
+    /// `--vsa`, when asked.
+    pub vsa: Option<VsaConfig>,
+    /// SHA-256 of the policy file as read, hex.
+    pub policy_sha256: Option<String>,
 }
 
 impl VerifyArgs {
@@ -265,6 +292,34 @@ impl VerifyArgs {
             .map(|p| kiln_policy::Policy::from_toml_file_with(p, &image_reference))
             .transpose()
             .map_err(|e| usage(format!("--policy: {e}")))?;
+        let policy_sha256 = match self.policy.as_deref() {
+            Some(p) => Some(hex::encode(sha2::Sha256::digest(
+                std::fs::read(p).map_err(HostError::io(p, "read"))?,
+            ))),
+            None => None,
+        };
+        let vsa = match (self.vsa, self.vsa_key) {
+            (Some(out), Some(key)) => {
+                if !key.is_file() {
+                    return Err(usage(format!("--vsa-key {} is not a file", key.display())));
+                }
+                let policy_uri = match self.policy.as_deref() {
+                    Some(p) => format!(
+                        "file://{}",
+                        std::fs::canonicalize(p)
+                            .unwrap_or_else(|_| p.to_path_buf())
+                            .display()
+                    ),
+                    None => crate::commands::vsa::EXPECTATIONS_POLICY_URI.to_owned(),
+                };
+                Some(VsaConfig {
+                    out,
+                    key,
+                    policy_uri,
+                })
+            }
+            _ => None,
+        };
         let rego = self
             .rego
             .as_deref()
@@ -324,6 +379,8 @@ impl VerifyArgs {
             policy,
             rego,
             json: self.json,
+            vsa,
+            policy_sha256,
         })
     }
 }

@@ -87,7 +87,7 @@ pub fn run_keygen(args: &ImageKeygenArgs) -> Result<String, HostError> {
 }
 
 /// Reads a PKCS#8 PEM ECDSA P-256 private key.
-fn read_key(path: &Path) -> Result<EcdsaKeyPair, HostError> {
+pub(crate) fn read_key(path: &Path) -> Result<EcdsaKeyPair, HostError> {
     let text = std::fs::read_to_string(path).map_err(HostError::io(path, "read"))?;
     let (label, der) = der::pem::decode_vec(text.trim().as_bytes())
         .map_err(|e| usage(format!("{}: not PEM: {e}", path.display())))?;
@@ -103,6 +103,30 @@ fn read_key(path: &Path) -> Result<EcdsaKeyPair, HostError> {
             path.display()
         ))
     })
+}
+
+/// Signs an in-toto Statement's bytes (DSSE) with `pair` into a Sigstore bundle v0.3; returns
+/// the bundle's JSON and the key id.
+pub(crate) fn sign_to_bundle(
+    pair: &EcdsaKeyPair,
+    payload: &[u8],
+) -> Result<(Vec<u8>, String), HostError> {
+    let rng = SystemRandom::new();
+    let sig = pair
+        .sign(&rng, &pae(PAYLOAD_TYPE_IN_TOTO, payload))
+        .map_err(|_| usage("cannot sign".into()))?;
+    let kid = key_id(&spki_of(pair));
+    let envelope = Envelope {
+        payload: dsse::encode_base64(payload),
+        payload_type: PAYLOAD_TYPE_IN_TOTO.into(),
+        signatures: vec![DsseSignature {
+            keyid: kid.clone(),
+            sig: dsse::encode_base64(sig.as_ref()),
+        }],
+    };
+    let bundle = serde_json::to_vec_pretty(&SigstoreBundle::new(envelope, &kid))
+        .map_err(|e| usage(e.to_string()))?;
+    Ok((bundle, kid))
 }
 
 /// `kiln image sign REFERENCE.json... --key KEY --out FILE`.
@@ -165,21 +189,7 @@ pub fn run_sign(args: &ImageSignArgs) -> Result<String, HostError> {
         "predicate": {"references": documents},
     });
     let payload = serde_json::to_vec(&statement).map_err(|e| usage(e.to_string()))?;
-    let rng = SystemRandom::new();
-    let sig = pair
-        .sign(&rng, &pae(PAYLOAD_TYPE_IN_TOTO, &payload))
-        .map_err(|_| usage("cannot sign".into()))?;
-    let kid = key_id(&spki_of(&pair));
-    let envelope = Envelope {
-        payload: dsse::encode_base64(&payload),
-        payload_type: PAYLOAD_TYPE_IN_TOTO.into(),
-        signatures: vec![DsseSignature {
-            keyid: kid.clone(),
-            sig: dsse::encode_base64(sig.as_ref()),
-        }],
-    };
-    let bundle = serde_json::to_vec_pretty(&SigstoreBundle::new(envelope, &kid))
-        .map_err(|e| usage(e.to_string()))?;
+    let (bundle, kid) = sign_to_bundle(&pair, &payload)?;
     write_new(&args.out, &bundle, 0o644)?;
     Ok(format!(
         "signed the reference values of {} platform(s) ({}) over {} image file(s) with key {kid}: {}\n",

@@ -10,6 +10,7 @@ pub mod image_pins;
 pub mod image_sign;
 pub mod policy;
 pub mod verify;
+pub mod vsa;
 
 use std::io::Write;
 
@@ -41,6 +42,7 @@ pub fn dispatch(command: CliCommand) -> u8 {
             Ok(cfg) => verify::execute(&cfg),
             Err(e) => fail(&e),
         },
+        CliCommand::VerifyVsa(args) => vsa::run_verify_vsa(&args),
         CliCommand::Sbom(args) => {
             let Some(format) = kiln_provenance::sbom::SbomFormat::parse(&args.format) else {
                 return fail(&HostError::Usage {

@@ -314,7 +314,18 @@ pub fn execute(cfg: &VerifyConfig) -> u8 {
                 return EXIT_FAILED;
             }
             // 0 accepted, 3 rejected by the policy.
-            report.map_or(EXIT_OK, |r| r.exit_code().code())
+            let code = report.map_or(EXIT_OK, |r| r.exit_code().code());
+            // A VSA says PASSED: it is written only for an output that passed everything.
+            if let (EXIT_OK, Some(vsa)) = (code, &cfg.vsa) {
+                match crate::commands::vsa::write_vsa(cfg, vsa, &v) {
+                    Ok(note) => {
+                        let mut err = std::io::stderr().lock();
+                        let _ = write!(err, "{note}");
+                    }
+                    Err(e) => return fail(&e),
+                }
+            }
+            code
         }
         Err(HostError::Verify { path, source }) => {
             if cfg.json {

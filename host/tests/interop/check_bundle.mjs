@@ -32,7 +32,9 @@ const verifyVersion = require('@sigstore/verify/package.json').version;
 // The provenance's bundle, or another of the output's (KILN_CHECK_BUNDLE=sbom.spdx.sigstore.json).
 const bundleName = process.env.KILN_CHECK_BUNDLE ?? 'provenance.sigstore.json';
 const json = JSON.parse(readFileSync(join(outDir, bundleName), 'utf8'));
-const publicKey = createPublicKey(readFileSync(join(outDir, 'public-key.pem')));
+const publicKey = createPublicKey(
+  readFileSync(join(outDir, process.env.KILN_CHECK_KEY ?? 'public-key.pem')),
+);
 const keyId = createHash('sha256')
   .update(publicKey.export({ type: 'spki', format: 'der' }))
   .digest('hex');

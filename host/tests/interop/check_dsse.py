@@ -5,7 +5,7 @@ scripts/interop-setup), independently of kiln.
     check_dsse.py OUT_DIR
 
 Reads OUT_DIR/provenance.sigstore.json (or the bundle named by $KILN_CHECK_BUNDLE, such as
-sbom.spdx.sigstore.json) and OUT_DIR/public-key.pem. The key id is computed
+sbom.spdx.sigstore.json) and OUT_DIR/public-key.pem (or the key named by $KILN_CHECK_KEY). The key id is computed
 here, as SHA-256 of the key's DER SubjectPublicKeyInfo (kiln's documented key id), not taken
 from the bundle, so a bundle naming another key is rejected. Exit 0 and "OK ..." when
 securesystemslib's Envelope.verify accepts the signature; exit 1 with the reason otherwise.
@@ -26,7 +26,8 @@ def main(out_dir: str) -> int:
     out = Path(out_dir)
     name = os.environ.get("KILN_CHECK_BUNDLE", "provenance.sigstore.json")
     bundle = json.loads((out / name).read_text())
-    public = serialization.load_pem_public_key((out / "public-key.pem").read_bytes())
+    key_name = os.environ.get("KILN_CHECK_KEY", "public-key.pem")
+    public = serialization.load_pem_public_key((out / key_name).read_bytes())
     spki = public.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

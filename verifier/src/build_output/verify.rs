@@ -69,6 +69,7 @@ pub struct VerifiedBuild {
     pinning: Pinning,
     supplied_collateral: Vec<String>,
     sboms: Vec<super::sbom::VerifiedSbom>,
+    input_attestations: Vec<(String, String)>,
 }
 
 impl VerifiedBuild {
@@ -102,6 +103,11 @@ impl VerifiedBuild {
     /// The SBOMs, verified (step 12).
     pub fn sboms(&self) -> &[super::sbom::VerifiedSbom] {
         &self.sboms
+    }
+    /// The signed attestations this verification read, as (file name, SHA-256 hex of the
+    /// bytes verified): the provenance bundle, then each SBOM's bundle.
+    pub fn input_attestations(&self) -> &[(String, String)] {
+        &self.input_attestations
     }
     /// Whether it rests on simulated evidence.
     pub fn is_simulated(&self) -> bool {
@@ -242,6 +248,16 @@ pub fn verify(
     let pinning = expect::check(expect, &claims, &request)?;
     // 12.
     let sboms = super::sbom::check(output, &statement, &id, &point)?;
+    let mut input_attestations = vec![(
+        kiln_provenance::layout::BUNDLE_FILE.to_owned(),
+        hex::encode(sha2::Sha256::digest(&output.bundle_json)),
+    )];
+    for s in &sboms {
+        let name = s.format.bundle_file();
+        if let Some(bytes) = output.attestation_files.get(name) {
+            input_attestations.push((name.to_owned(), hex::encode(sha2::Sha256::digest(bytes))));
+        }
+    }
     Ok(VerifiedBuild {
         claims,
         statement,
@@ -250,6 +266,7 @@ pub fn verify(
         pinning,
         supplied_collateral,
         sboms,
+        input_attestations,
     })
 }
 
