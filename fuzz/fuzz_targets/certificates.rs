@@ -11,4 +11,5 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = Crl::parse(data, "fuzz");
+    let _ = Crl::parse_all(data, "fuzz");
 });

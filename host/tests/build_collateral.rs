@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kiln_host::collateral::sim_service::SimService;
-use kiln_host::collateral::{AmdCrl, Offline, Sources};
-use kiln_host::commands::build_collateral::{add, CollateralFetch};
+use kiln_host::collateral::{AmdCrl, CollateralFetch, Offline, Sources};
+use kiln_host::commands::build_collateral::add;
 use kiln_tee::sim::{FixedClock, SimChip, SimProfile, SimTee};
 use kiln_tee::{process_measurement, ReportData, Tee, TeeEvidence};
 use kiln_verifier::{

@@ -32,6 +32,10 @@ use crate::Platform;
 /// `predicateType` of a VSA v1.
 pub const PREDICATE_TYPE_VSA: &str = "https://slsa.dev/verification_summary/v1";
 
+/// The policy URI of a kiln verification without a policy file: kiln's own checks with the
+/// caller's expectations (whose canonical JSON the policy digest covers).
+pub const EXPECTATIONS_POLICY_URI: &str = "https://kiln.dev/verify/expectations/v1";
+
 /// kiln's verifier id.
 pub const KILN_VERIFIER_ID: &str = "https://kiln.dev/verifiers/kiln-verify/v1";
 

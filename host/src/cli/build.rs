@@ -7,7 +7,7 @@ use clap::Args;
 use kiln_tee::Platform;
 
 use super::{default_state_dir, parse_hex, usage, SIM_BUILDER_ID};
-use crate::commands::build_collateral::CollateralFetch;
+use crate::collateral::CollateralFetch;
 use crate::error::HostError;
 use crate::launch::Backend;
 

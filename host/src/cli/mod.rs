@@ -24,7 +24,7 @@ pub use image::{
     ImageLockArgs, ImageMeasureArgs, ImageMeasureConfig,
 };
 pub use policy::{PolicyCommand, PolicyInitArgs, PolicyInitConfig};
-pub use verify::{VerifyArgs, VerifyConfig};
+pub use verify::{VerifyArgs, VerifyConfig, VerifyVsaArgs};
 
 /// `kiln sbom`.
 #[derive(Debug, clap::Args)]
@@ -79,7 +79,7 @@ pub enum CliCommand {
     /// verifier's signature (with the key you trust), the VSA v1 statement, a PASSED result,
     /// and (--expect-resource) that it is about the artifact you hold.
     #[command(name = "verify-vsa", after_help = EXIT_CODES)]
-    VerifyVsa(crate::commands::vsa::VerifyVsaArgs),
+    VerifyVsa(VerifyVsaArgs),
     /// Write a starter verification policy from a verified build.
     #[command(subcommand)]
     Policy(PolicyCommand),

@@ -310,7 +310,7 @@ impl VerifyArgs {
                             .unwrap_or_else(|_| p.to_path_buf())
                             .display()
                     ),
-                    None => crate::commands::vsa::EXPECTATIONS_POLICY_URI.to_owned(),
+                    None => kiln_verifier::vsa::EXPECTATIONS_POLICY_URI.to_owned(),
                 };
                 Some(VsaConfig {
                     out,
@@ -417,4 +417,20 @@ fn image_reference(
                 }
             }),
     )
+}
+
+/// `kiln verify-vsa`.
+#[derive(Debug, Args)]
+pub struct VerifyVsaArgs {
+    /// The VSA (a Sigstore bundle written by `kiln verify --vsa`).
+    pub file: PathBuf,
+    /// The verifier's public key (PEM; KEY.pub.pem of `kiln image keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The SHA-256 (hex) of the artifact you hold: the VSA must be about it.
+    #[arg(long, value_name = "SHA256")]
+    pub expect_resource: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

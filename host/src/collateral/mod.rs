@@ -43,6 +43,15 @@ pub struct Sources {
     pub amd_crl: AmdCrl,
 }
 
+/// Where a build's collateral comes from (`kiln build --collateral`).
+#[derive(Debug, Clone)]
+pub struct CollateralFetch {
+    /// The services.
+    pub sources: Sources,
+    /// The cache folder.
+    pub cache: std::path::PathBuf,
+}
+
 /// Whether [`fetch_snp`] fetches AMD's CRL of the product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AmdCrl {

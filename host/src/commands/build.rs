@@ -158,7 +158,7 @@ pub async fn run(cfg: &BuildConfig, progress: &mut Progress) -> Result<Completed
 fn add_collateral(
     cfg: &BuildConfig,
     staged: &std::path::Path,
-    fetch: &crate::commands::build_collateral::CollateralFetch,
+    fetch: &crate::collateral::CollateralFetch,
     progress: &mut Progress,
 ) -> Result<crate::commands::build_collateral::BuildCollateral, HostError> {
     progress.step(

@@ -15,17 +15,10 @@ use kiln_verifier::Platform;
 use crate::collateral::cache::Cache;
 use crate::collateral::http::{Http, Patience};
 use crate::collateral::kds::VcekRequest;
-use crate::collateral::{fetch_tdx, snp_chain, snp_crl, snp_vcek, AmdCrl, Fetched, Sources};
+use crate::collateral::{
+    fetch_tdx, snp_chain, snp_crl, snp_vcek, AmdCrl, CollateralFetch, Fetched,
+};
 use crate::error::HostError;
-
-/// Where the build's collateral comes from.
-#[derive(Debug, Clone)]
-pub struct CollateralFetch {
-    /// The services.
-    pub sources: Sources,
-    /// The cache folder.
-    pub cache: std::path::PathBuf,
-}
 
 /// What the step did.
 #[derive(Debug, Clone, Default)]

@@ -12,12 +12,8 @@ use kiln_verifier::vsa::{
 use sha2::Digest as _;
 
 use crate::cli::verify::VsaConfig;
-use crate::cli::VerifyConfig;
+use crate::cli::{VerifyConfig, VerifyVsaArgs};
 use crate::error::{HostError, EXIT_FAILED, EXIT_OK};
-
-/// The policy URI of a verification without `--policy`: kiln's own checks with the caller's
-/// expectations (whose canonical JSON the digest covers).
-pub const EXPECTATIONS_POLICY_URI: &str = "https://kiln.dev/verify/expectations/v1";
 
 fn usage(message: String) -> HostError {
     HostError::Usage { message }
@@ -134,22 +130,6 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
     tmp.persist(path)
         .map_err(|e| HostError::io(path, "write")(e.error))?;
     Ok(())
-}
-
-/// `kiln verify-vsa`.
-#[derive(Debug, clap::Args)]
-pub struct VerifyVsaArgs {
-    /// The VSA (a Sigstore bundle written by `kiln verify --vsa`).
-    pub file: PathBuf,
-    /// The verifier's public key (PEM; KEY.pub.pem of `kiln image keygen`).
-    #[arg(long, value_name = "FILE")]
-    pub key: PathBuf,
-    /// The SHA-256 (hex) of the artifact you hold: the VSA must be about it.
-    #[arg(long, value_name = "SHA256")]
-    pub expect_resource: Option<String>,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Runs `kiln verify-vsa`; returns the exit code (0 verified, 1 refused, 2 unreadable).
