@@ -23,12 +23,11 @@
 
 use std::collections::BTreeMap;
 
-use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use serde::Deserialize;
 
-use crate::build_output::dsse::{decode_base64, pae, PAYLOAD_TYPE_IN_TOTO};
+use crate::build_output::envelope::{self, OpenError};
+use crate::build_output::key_id;
 use crate::build_output::statement::{Subject, STATEMENT_TYPE_V1};
-use crate::build_output::{bundle, key_id};
 use crate::Platform;
 use kiln_provenance::reference::{ReferenceDocument, ReferenceError, ReferencePlatform};
 
@@ -104,42 +103,17 @@ pub fn verify_signed(
     bundle_json: &[u8],
     public_key_pem: &str,
 ) -> Result<SignedReference, ReferenceError> {
-    // 1.
-    let b: bundle::SigstoreBundle = serde_json::from_slice(bundle_json)
-        .map_err(|e| bad(format!("not a Sigstore bundle: {e}")))?;
-    if b.media_type != bundle::MEDIA_TYPE_V03 {
-        return Err(bad(format!(
-            "media type {:?} is not {}",
-            b.media_type,
-            bundle::MEDIA_TYPE_V03
-        )));
-    }
-    let envelope = &b.dsse_envelope;
-    let [signature] = envelope.signatures.as_slice() else {
-        return Err(bad("the envelope must carry exactly one signature"));
-    };
-    // 2.
+    // 1.-3.
     let (spki, point) = crate::build_output::verify::parse_public_key(public_key_pem)
         .map_err(|e| bad(format!("the producer key: {e}")))?;
     let id = key_id(&spki);
-    if signature.keyid != id || b.verification_material.public_key.hint != id {
-        return Err(bad(format!(
-            "signed by another key ({}), not the producer key given ({id})",
-            signature.keyid
-        )));
-    }
-    // 3.
-    let payload = decode_base64(&envelope.payload).ok_or_else(|| bad("payload is not base64"))?;
-    let sig = decode_base64(&signature.sig).ok_or_else(|| bad("signature is not base64"))?;
-    if envelope.payload_type != PAYLOAD_TYPE_IN_TOTO {
-        return Err(bad(format!(
-            "payload type {:?} is not {PAYLOAD_TYPE_IN_TOTO}",
-            envelope.payload_type
-        )));
-    }
-    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &point)
-        .verify(&pae(&envelope.payload_type, &payload), &sig)
-        .map_err(|_| bad("the signature does not verify with the producer key"))?;
+    let payload = envelope::open(bundle_json, &id, &point).map_err(|e| match e {
+        OpenError::OtherKey { found, .. } => bad(format!(
+            "signed by another key ({found}), not the producer key given ({id})"
+        )),
+        OpenError::Signature => bad("the signature does not verify with the producer key"),
+        OpenError::Bundle(why) => bad(why),
+    })?;
     // 4.
     let st: RawStatement = serde_json::from_slice(&payload)
         .map_err(|e| bad(format!("not a reference statement: {e}")))?;

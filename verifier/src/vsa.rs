@@ -21,12 +21,11 @@
 
 use std::collections::BTreeMap;
 
-use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use serde::{Deserialize, Serialize};
 
-use crate::build_output::dsse::{decode_base64, pae, PAYLOAD_TYPE_IN_TOTO};
+use crate::build_output::envelope::{self, OpenError};
+use crate::build_output::key_id;
 use crate::build_output::statement::{Subject, STATEMENT_TYPE_V1};
-use crate::build_output::{bundle, key_id};
 use crate::Platform;
 
 /// `predicateType` of a VSA v1.
@@ -162,35 +161,16 @@ pub fn verify_vsa(
     expect_resource: Option<&str>,
 ) -> Result<VerifiedVsa, VsaError> {
     // 1.
-    let b: bundle::SigstoreBundle = serde_json::from_slice(bundle_json)
-        .map_err(|e| bad(format!("signature: not a Sigstore bundle: {e}")))?;
-    if b.media_type != bundle::MEDIA_TYPE_V03 {
-        return Err(bad(format!("signature: media type {:?}", b.media_type)));
-    }
-    let [signature] = b.dsse_envelope.signatures.as_slice() else {
-        return Err(bad(
-            "signature: the envelope must carry exactly one signature",
-        ));
-    };
     let (spki, point) = crate::build_output::verify::parse_public_key(public_key_pem)
         .map_err(|e| bad(format!("key: {e}")))?;
     let id = key_id(&spki);
-    if signature.keyid != id || b.verification_material.public_key.hint != id {
-        return Err(bad(format!(
-            "signature: signed by another key ({}), not the verifier key given ({id})",
-            signature.keyid
-        )));
-    }
-    if b.dsse_envelope.payload_type != PAYLOAD_TYPE_IN_TOTO {
-        return Err(bad("signature: the payload type is not in-toto"));
-    }
-    let payload = decode_base64(&b.dsse_envelope.payload)
-        .ok_or_else(|| bad("signature: the payload is not base64"))?;
-    let sig = decode_base64(&signature.sig)
-        .ok_or_else(|| bad("signature: the signature is not base64"))?;
-    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &point)
-        .verify(&pae(&b.dsse_envelope.payload_type, &payload), &sig)
-        .map_err(|_| bad("signature: does not verify with the verifier key"))?;
+    let payload = envelope::open(bundle_json, &id, &point).map_err(|e| match e {
+        OpenError::OtherKey { found, .. } => bad(format!(
+            "signature: signed by another key ({found}), not the verifier key given ({id})"
+        )),
+        OpenError::Signature => bad("signature: does not verify with the verifier key"),
+        OpenError::Bundle(why) => bad(format!("signature: {why}")),
+    })?;
     // 2. and 3.
     let st: VsaStatement = serde_json::from_slice(&payload)
         .map_err(|e| bad(format!("statement: not a VSA v1 statement: {e}")))?;

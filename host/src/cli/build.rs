@@ -224,14 +224,7 @@ impl BuildArgs {
             let (kds_url, pcs_url, pcs_is_default) =
                 super::collateral::service_urls(self.kds_url, self.pcs_url)?;
             Some(CollateralFetch {
-                sources: crate::collateral::Sources {
-                    kds_url,
-                    pcs_url,
-                    pcs_is_default,
-                    offline: crate::collateral::Offline::No,
-                    max_staleness: None,
-                    amd_crl: crate::collateral::AmdCrl::Fetch,
-                },
+                sources: crate::collateral::Sources::online(kds_url, pcs_url, pcs_is_default),
                 cache: self
                     .collateral_cache
                     .unwrap_or_else(|| state_dir.join("collateral")),

@@ -341,14 +341,7 @@ impl VerifyArgs {
                 }
             };
             Some(RefreshConfig {
-                sources: crate::collateral::Sources {
-                    kds_url,
-                    pcs_url,
-                    pcs_is_default,
-                    offline: crate::collateral::Offline::No,
-                    max_staleness: None,
-                    amd_crl: crate::collateral::AmdCrl::Fetch,
-                },
+                sources: crate::collateral::Sources::online(kds_url, pcs_url, pcs_is_default),
                 cache,
             })
         } else {

@@ -43,6 +43,20 @@ pub struct Sources {
     pub amd_crl: AmdCrl,
 }
 
+impl Sources {
+    /// The services at these base URLs, online, no stale item accepted, AMD's CRL fetched.
+    pub fn online(kds_url: String, pcs_url: String, pcs_is_default: bool) -> Self {
+        Self {
+            kds_url,
+            pcs_url,
+            pcs_is_default,
+            offline: Offline::No,
+            max_staleness: None,
+            amd_crl: AmdCrl::Fetch,
+        }
+    }
+}
+
 /// Where a build's collateral comes from (`kiln build --collateral`).
 #[derive(Debug, Clone)]
 pub struct CollateralFetch {

@@ -334,17 +334,22 @@ pub fn execute(cfg: &VerifyConfig) -> u8 {
                 let mut out = std::io::stdout().lock();
                 let _ = write!(out, "{}", report_failure(&source));
             }
-            // An unreadable output folder is an I/O error; anything else is a broken link.
-            let code = if matches!(source, BuildError::Io { .. }) {
-                EXIT_USAGE
-            } else {
-                EXIT_FAILED
-            };
-            report_error(&HostError::Verify { path, source });
-            code
+            broken(path, source)
         }
         Err(e) => fail(&e),
     }
+}
+
+/// Reports a failed verification on stderr; its exit code: an unreadable output folder is an
+/// I/O error (2), anything else a broken link (1).
+fn broken(path: std::path::PathBuf, source: BuildError) -> u8 {
+    let code = if matches!(source, BuildError::Io { .. }) {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILED
+    };
+    report_error(&HostError::Verify { path, source });
+    code
 }
 
 /// `kiln sbom`: verifies the output as [`execute`] does (policy included), then prints the
@@ -379,13 +384,7 @@ pub fn execute_sbom(cfg: &VerifyConfig, format: kiln_provenance::sbom::SbomForma
             let mut err = std::io::stderr().lock();
             let _ = write!(err, "{}", report_failure(&source));
             drop(err);
-            let code = if matches!(source, BuildError::Io { .. }) {
-                EXIT_USAGE
-            } else {
-                EXIT_FAILED
-            };
-            report_error(&HostError::Verify { path, source });
-            code
+            broken(path, source)
         }
         Err(e) => fail(&e),
     }

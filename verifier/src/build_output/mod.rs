@@ -7,6 +7,7 @@
 //! DSSE signature over the statement → every subject digest matches its artifact → expected
 //! measurement, builder, source and nonce.
 
+pub mod envelope;
 pub mod error;
 pub mod expect;
 pub mod load;

@@ -15,14 +15,13 @@
 //!
 //! An SBOM file the provenance does not name is refused, as is a byproduct without its files.
 
-use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::build_output::dsse::{decode_base64, pae, PAYLOAD_TYPE_IN_TOTO};
+use super::envelope::OpenError;
 use crate::build_output::error::BuildError;
 use crate::build_output::statement::{Statement, Subject, STATEMENT_TYPE_V1};
-use crate::build_output::{bundle, BuildOutput};
+use crate::build_output::BuildOutput;
 use kiln_provenance::sbom::SbomFormat;
 
 /// An SBOM that passed step 12.
@@ -52,53 +51,19 @@ struct SbomStatement<'a> {
     predicate: &'a serde_json::value::RawValue,
 }
 
-/// Checks the DSSE bundle `json` against the key (`id`, uncompressed P-256 `point`) and
-/// returns its payload.
+/// Checks the DSSE bundle `json` against the output's key and returns its payload.
 fn open_bundle(file: &str, json: &[u8], id: &str, point: &[u8]) -> Result<Vec<u8>, BuildError> {
-    let b: bundle::SigstoreBundle =
-        serde_json::from_slice(json).map_err(|e| fault(file, format!("not a bundle: {e}")))?;
-    if b.media_type != bundle::MEDIA_TYPE_V03 {
-        return Err(fault(
-            file,
-            format!(
-                "media type {:?} is not {}",
-                b.media_type,
-                bundle::MEDIA_TYPE_V03
-            ),
-        ));
-    }
-    let envelope = &b.dsse_envelope;
-    let [signature] = envelope.signatures.as_slice() else {
-        return Err(fault(file, "the envelope must carry exactly one signature"));
-    };
-    if b.verification_material.public_key.hint != id || signature.keyid != id {
-        return Err(fault(
+    super::envelope::open(json, id, point).map_err(|e| match e {
+        OpenError::OtherKey { .. } => fault(
             file,
             format!("signed by another key than the output's ({id})"),
-        ));
-    }
-    if envelope.payload_type != PAYLOAD_TYPE_IN_TOTO {
-        return Err(fault(
+        ),
+        OpenError::Signature => fault(
             file,
-            format!(
-                "payload type {:?} is not {PAYLOAD_TYPE_IN_TOTO}",
-                envelope.payload_type
-            ),
-        ));
-    }
-    let payload = decode_base64(&envelope.payload)
-        .ok_or_else(|| fault(file, "the DSSE payload is not base64"))?;
-    let sig = decode_base64(&signature.sig)
-        .ok_or_else(|| fault(file, "the DSSE signature is not base64"))?;
-    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, point)
-        .verify(&pae(&envelope.payload_type, &payload), &sig)
-        .map_err(|_| {
-            fault(
-                file,
-                "the DSSE signature does not verify with the output's key",
-            )
-        })?;
-    Ok(payload)
+            "the DSSE signature does not verify with the output's key",
+        ),
+        OpenError::Bundle(why) => fault(file, why),
+    })
 }
 
 /// Step 5: the document's format marker, and every subject's digest in it.
