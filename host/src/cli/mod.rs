@@ -60,7 +60,7 @@ pub enum CliCommand {
     #[command(after_help = EXIT_CODES)]
     Build(BuildArgs),
     /// Verify a build output folder: evidence → key binding → signature → artifacts →
-    /// expectations.
+    /// expectations → SBOMs; with --vsa, also write a signed verification summary.
     ///
     /// It trusts nothing by default: it needs a measurement reference (--expect-measurement,
     /// --reference, or a --policy that pins the measurement; on TDX hardware MRTD and RTMR0-2)
