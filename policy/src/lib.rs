@@ -144,8 +144,19 @@ impl Policy {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
+        Self::from_toml_text_of(&text, path, resolver)
+    }
+
+    /// Parses the text already read from the policy file `path` (its references resolve
+    /// beside it), as [`Self::from_toml_file_with`] does: for a caller that also needs the
+    /// file's exact bytes (a digest of the policy it applied).
+    pub fn from_toml_text_of(
+        text: &str,
+        path: &Path,
+        resolver: file::ReferenceResolver<'_>,
+    ) -> Result<Self, PolicyError> {
         let base = path.parent().unwrap_or(Path::new("."));
-        file::parse(&text, &path.display().to_string(), base, Some(resolver))
+        file::parse(text, &path.display().to_string(), base, Some(resolver))
     }
 
     /// Parses policy text; `origin` names it in messages. Reference files resolve relative

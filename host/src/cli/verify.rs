@@ -286,17 +286,20 @@ impl VerifyArgs {
             }
             None => now()?,
         };
-        let policy = self
-            .policy
-            .as_deref()
-            .map(|p| kiln_policy::Policy::from_toml_file_with(p, &image_reference))
-            .transpose()
-            .map_err(|e| usage(format!("--policy: {e}")))?;
-        let policy_sha256 = match self.policy.as_deref() {
-            Some(p) => Some(hex::encode(sha2::Sha256::digest(
-                std::fs::read(p).map_err(HostError::io(p, "read"))?,
-            ))),
-            None => None,
+        // The policy file is read once: the policy applied and its digest (for a VSA) come
+        // from the same bytes.
+        let (policy, policy_sha256) = match self.policy.as_deref() {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| usage(format!("--policy: {}: {e}", p.display())))?;
+                let policy = kiln_policy::Policy::from_toml_text_of(&text, p, &image_reference)
+                    .map_err(|e| usage(format!("--policy: {e}")))?;
+                (
+                    Some(policy),
+                    Some(hex::encode(sha2::Sha256::digest(text.as_bytes()))),
+                )
+            }
+            None => (None, None),
         };
         let vsa = match (self.vsa, self.vsa_key) {
             (Some(out), Some(key)) => {

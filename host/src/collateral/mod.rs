@@ -124,14 +124,12 @@ impl Fetched {
     }
 }
 
-/// The file `kiln-verify evidence --vek` reads.
-pub const VEK_FILE: &str = "vek.der";
-/// The file `kiln-verify evidence --chain` reads.
-pub const CHAIN_FILE: &str = "chain.pem";
-/// The file `kiln-verify evidence --collateral` reads.
-pub const COLLATERAL_FILE: &str = "collateral.json";
-/// The file `kiln-verify evidence --crl` reads.
-pub const CRL_FILE: &str = "crl.der";
+/// The files `kiln-verify evidence` reads (`--vek`, `--chain`, `--collateral`, `--crl`): the
+/// same names a build output's `evidence/` gives them.
+pub use kiln_provenance::media::{
+    CHAIN_NAME as CHAIN_FILE, COLLATERAL_NAME as COLLATERAL_FILE, CRL_NAME as CRL_FILE,
+    VEK_NAME as VEK_FILE,
+};
 
 /// Why collateral could not be had.
 #[derive(Debug)]
@@ -364,10 +362,20 @@ fn parse_crl(bytes: &[u8]) -> Result<(Vec<u8>, Option<u64>), String> {
     Ok((crl.der().to_vec(), u64::try_from(next.as_secs()).ok()))
 }
 
-/// The `nextUpdate` of a CRL given as hex (as QuoteCollateralV3 carries it).
-fn hex_crl_next_update(hex_der: &str) -> Result<Option<u64>, String> {
-    let der = hex::decode(hex_der).map_err(|e| format!("not hex: {e}"))?;
-    parse_crl(&der).map(|(_, next)| next)
+/// A PCS CRL answer (DER, PEM or hex) with its issuer chain, as cached, and its `nextUpdate`.
+fn crl_answer(
+    what: &'static str,
+    r: &http::Response,
+    issuer_chain: String,
+) -> Result<(Vec<u8>, Option<u64>), String> {
+    let a = pcs::crl_hex(what, &r.body).map_err(|e| e.to_string())?;
+    Ok((
+        to_json(&CachedCrl {
+            hex: a.hex,
+            issuer_chain,
+        }),
+        a.next_update,
+    ))
 }
 
 fn check_der_crl(bytes: &[u8]) -> Result<(), String> {
@@ -628,17 +636,9 @@ pub fn fetch_tdx(
             service: PCS,
         },
         &|r| {
-            let hex = pcs::crl_hex("PCK CRL", &r.body).map_err(|e| e.to_string())?;
-            let next_update = hex_crl_next_update(&hex)?;
             let chain = pcs::issuer_chain("PCK CRL", r.header("sgx-pck-crl-issuer-chain"))
                 .map_err(|e| e.to_string())?;
-            Ok((
-                to_json(&CachedCrl {
-                    hex,
-                    issuer_chain: chain,
-                }),
-                next_update,
-            ))
+            crl_answer("PCK CRL", r, chain)
         },
         check_crl,
         &mut out,
@@ -658,17 +658,7 @@ pub fn fetch_tdx(
             what: "Intel SGX Root CA CRL".into(),
             service: PCS,
         },
-        &|r| {
-            let hex = pcs::crl_hex("root CA CRL", &r.body).map_err(|e| e.to_string())?;
-            let next_update = hex_crl_next_update(&hex)?;
-            Ok((
-                to_json(&CachedCrl {
-                    hex,
-                    issuer_chain: String::new(),
-                }),
-                next_update,
-            ))
-        },
+        &|r| crl_answer("root CA CRL", r, String::new()),
         check_crl,
         &mut out,
     )?;

@@ -234,9 +234,9 @@ pub fn signed_json(item: &'static str, field: &str, body: &[u8]) -> Result<Signe
     })
 }
 
-/// A CRL answer as hex of its DER: DER as received, PEM, or hex text (as a PCCS serves the root
-/// CA CRL); checked to parse as a CRL.
-pub fn crl_hex(item: &'static str, body: &[u8]) -> Result<String, PcsError> {
+/// A CRL answer as hex of its DER, with its nextUpdate: DER as received, PEM, or hex text (as
+/// a PCCS serves the root CA CRL); checked to parse as a CRL (parsed once).
+pub fn crl_hex(item: &'static str, body: &[u8]) -> Result<CrlAnswer, PcsError> {
     let bad = |reason: String| PcsError::Answer { item, reason };
     let text = std::str::from_utf8(body).ok().map(str::trim);
     let der = match text {
@@ -248,9 +248,22 @@ pub fn crl_hex(item: &'static str, body: &[u8]) -> Result<String, PcsError> {
         }
         _ => body.to_vec(),
     };
-    kiln_verifier::pki::crl::Crl::from_der_vec(der.clone(), "CRL")
+    let crl = kiln_verifier::pki::crl::Crl::from_der_vec(der, "CRL")
         .map_err(|e| bad(format!("not a CRL: {e}")))?;
-    Ok(hex::encode(der))
+    let (_, next) = crl.window().map_err(|e| bad(e.to_string()))?;
+    Ok(CrlAnswer {
+        hex: hex::encode(crl.der()),
+        next_update: u64::try_from(next.as_secs()).ok(),
+    })
+}
+
+/// A CRL as [`crl_hex`] accepts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlAnswer {
+    /// Its DER, hex (as QuoteCollateralV3 carries CRLs).
+    pub hex: String,
+    /// Its nextUpdate, seconds since the epoch.
+    pub next_update: Option<u64>,
 }
 
 /// The QuoteCollateralV3 JSON from the pieces.

@@ -34,6 +34,19 @@ pub struct BuildCollateral {
 }
 
 impl BuildCollateral {
+    /// Writes `bytes` as `evidence_dir/name` and records it as added.
+    fn write(
+        &mut self,
+        evidence_dir: &Path,
+        name: &'static str,
+        bytes: &[u8],
+    ) -> Result<(), HostError> {
+        let path = evidence_dir.join(name);
+        std::fs::write(&path, bytes).map_err(HostError::io(&path, "write"))?;
+        self.added.push(name);
+        Ok(())
+    }
+
     fn take(&mut self, f: Fetched) {
         self.requests.extend(
             f.requests
@@ -66,23 +79,16 @@ pub fn add(
     let http = Http::new(Patience::default());
     let evidence_path = evidence_dir.join(EVIDENCE_NAME);
     let evidence = std::fs::read(&evidence_path).map_err(HostError::io(&evidence_path, "read"))?;
-    let has = |name: &str| evidence_dir.join(name).exists();
-    let mut write = |name: &'static str, bytes: &[u8], done: &mut BuildCollateral| {
-        let path = evidence_dir.join(name);
-        std::fs::write(&path, bytes).map_err(HostError::io(&path, "write"))?;
-        done.added.push(name);
-        Ok::<(), HostError>(())
-    };
     match platform {
         Platform::Nitro => {}
         Platform::Tdx => {
-            if !has(COLLATERAL_NAME) {
+            if !evidence_dir.join(COLLATERAL_NAME).exists() {
                 match fetch_tdx(&evidence, &fetch.sources, &cache, &http) {
                     Ok(mut f) => {
                         let files = std::mem::take(&mut f.files);
                         done.take(f);
                         for (name, bytes) in files {
-                            write(name, &bytes, &mut done)?;
+                            done.write(evidence_dir, name, &bytes)?;
                         }
                     }
                     Err(e) => done
@@ -91,20 +97,10 @@ pub fn add(
                 }
             }
         }
-        Platform::SevSnp => snp(
-            evidence_dir,
-            &evidence,
-            fetch,
-            &cache,
-            &http,
-            &mut done,
-            &mut write,
-        )?,
+        Platform::SevSnp => snp(evidence_dir, &evidence, fetch, &cache, &http, &mut done)?,
     }
     Ok(done)
 }
-
-type Write<'a> = dyn FnMut(&'static str, &[u8], &mut BuildCollateral) -> Result<(), HostError> + 'a;
 
 /// SEV-SNP: the VCEK when the guest had none (a VLEK or a masked chip cannot be fetched), the
 /// chain of the VEK's kind, and AMD's CRL of the product.
@@ -115,7 +111,6 @@ fn snp(
     cache: &Cache,
     http: &Http,
     done: &mut BuildCollateral,
-    write: &mut Write<'_>,
 ) -> Result<(), HostError> {
     let has = |name: &str| evidence_dir.join(name).exists();
     let parsed = match Report::parse(report) {
@@ -133,14 +128,18 @@ fn snp(
     let product = parsed
         .cpuid
         .and_then(|c| SnpProduct::from_cpuid(c.family, c.model))
-        .or_else(|| vek.as_deref().and_then(product_of_vek));
+        .or_else(|| {
+            vek.as_deref()
+                .and_then(|v| kiln_verifier::snp::identify_vek(v).ok())
+                .map(|(_, product)| product)
+        });
     let mut f = Fetched::new("sev-snp", String::new());
     if vek.is_none() {
         match VcekRequest::from_report(report, product)
             .map_err(crate::collateral::CollateralError::Request)
             .and_then(|req| snp_vcek(&req, &fetch.sources, cache, http, &mut f))
         {
-            Ok(bytes) => write(VEK_NAME, &bytes, done)?,
+            Ok(bytes) => done.write(evidence_dir, VEK_NAME, &bytes)?,
             Err(e) => done
                 .missing
                 .push(("the VCEK (vek.der)".into(), e.to_string())),
@@ -156,7 +155,7 @@ fn snp(
     };
     if !has(CHAIN_NAME) {
         match snp_chain(product, key, &fetch.sources, cache, http, &mut f) {
-            Ok(bytes) => write(CHAIN_NAME, &bytes, done)?,
+            Ok(bytes) => done.write(evidence_dir, CHAIN_NAME, &bytes)?,
             Err(e) => done
                 .missing
                 .push(("the chain (chain.pem)".into(), e.to_string())),
@@ -164,7 +163,7 @@ fn snp(
     }
     if !has(CRL_NAME) && fetch.sources.amd_crl == AmdCrl::Fetch {
         match snp_crl(product, &fetch.sources, cache, http, &mut f) {
-            Ok(bytes) => write(CRL_NAME, &bytes, done)?,
+            Ok(bytes) => done.write(evidence_dir, CRL_NAME, &bytes)?,
             Err(e) => done.missing.push((
                 "AMD's CRL (crl.der): revocation goes unchecked".into(),
                 e.to_string(),
@@ -173,14 +172,4 @@ fn snp(
     }
     done.take(f);
     Ok(())
-}
-
-/// The product named by a VEK's issuer (`SEV-<product>` or `SEV-VLEK-<product>`).
-fn product_of_vek(vek: &[u8]) -> Option<SnpProduct> {
-    let certs = kiln_verifier::pki::parse_certificates(vek, "VEK").ok()?;
-    let issuer = certs.first()?.issuer();
-    SnpProduct::ALL.into_iter().find(|p| {
-        issuer.contains(&format!("SEV-{}", p.name()))
-            || issuer.contains(&format!("SEV-VLEK-{}", p.name()))
-    })
 }

@@ -61,9 +61,7 @@ pub fn run(cfg: &VerifyConfig) -> Result<VerifiedBuild, HostError> {
         source,
     };
     let output = load_output_dir(&cfg.out_dir).map_err(fail)?;
-    let on_command_line = cfg.measurement.is_some() || !cfg.measurements.is_empty();
-    let by_policy =
-        !on_command_line && cfg.any_measurement == AnyMeasurement::Refuse && cfg.policy.is_some();
+    let by_policy = measurement_pinned_by(cfg) == Some(PinnedBy::Policy);
     let expect = Expectations {
         measurement: cfg.measurement.clone(),
         measurements: cfg.measurements.clone(),
@@ -105,6 +103,27 @@ pub fn run(cfg: &VerifyConfig) -> Result<VerifiedBuild, HostError> {
         }
     }
     Ok(verified)
+}
+
+/// What pins the builder image's measurement in a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PinnedBy {
+    /// `--expect-measurement` or `--reference`.
+    CommandLine,
+    /// The policy, whose pinned registers [`run`] checks cover the platform's required ones.
+    Policy,
+}
+
+/// What pins the measurement, if anything (`None`: `--accept-any-measurement` and no
+/// reference).
+pub(crate) fn measurement_pinned_by(cfg: &VerifyConfig) -> Option<PinnedBy> {
+    if cfg.measurement.is_some() || !cfg.measurements.is_empty() {
+        Some(PinnedBy::CommandLine)
+    } else if cfg.any_measurement == AnyMeasurement::Refuse && cfg.policy.is_some() {
+        Some(PinnedBy::Policy)
+    } else {
+        None
+    }
 }
 
 /// The human report of a success.

@@ -61,13 +61,10 @@ pub fn write_vsa(
 ) -> Result<String, HostError> {
     let pair = crate::commands::image_sign::read_key(&vsa.key)?;
     let claims = v.claims();
-    let on_command_line = cfg.measurement.is_some() || !cfg.measurements.is_empty();
-    let by_policy =
-        !on_command_line && cfg.any_measurement == AnyMeasurement::Refuse && cfg.policy.is_some();
     let verified_levels = levels(Assurance {
         platform: claims.platform,
         simulated: claims.simulated,
-        measurement_pinned: on_command_line || by_policy,
+        measurement_pinned: crate::commands::verify::measurement_pinned_by(cfg).is_some(),
         debug: claims.debug,
     });
     let policy_digest = match &cfg.policy_sha256 {

@@ -183,6 +183,9 @@ impl Crl {
             })?;
             return Ok(out);
         }
+        if bytes.is_empty() {
+            return Err(Error::malformed(what, "no CRL"));
+        }
         super::pem::der_certificates(bytes, what)?
             .into_iter()
             .map(|der| Self::from_der_vec(der.to_vec(), what))

@@ -182,6 +182,15 @@ pub fn verify(
     })
 }
 
+/// The role (VCEK or VLEK) and product a VEK certificate's names give (DER, PEM, or a PEM
+/// bundle whose first certificate is the VEK), read as step 3 of [`verify`] reads them. Names
+/// only: nothing is verified.
+pub fn identify_vek(bytes: &[u8]) -> Result<(SigningKey, SnpProduct), Error> {
+    let inputs = vek::read_inputs(&Evidence::new(&[]).vek(bytes))?;
+    let id = vek::identify(&inputs.vek)?;
+    Ok((id.role, id.product))
+}
+
 /// Step 5: a v3+ report's CPUID must name a CPU of the product the VEK's chain is for. A v2
 /// report has no CPUID; its product is the chain's.
 pub fn check_cpuid(report: &Report<'_>, chain_product: SnpProduct) -> Result<(), Error> {
